@@ -1,0 +1,251 @@
+"""Convolution kernels.
+
+``correlate2d`` / ``convolve2d``: single-channel 2-D, same results as ``scipy.signal`` with zero
+fill, modes "valid", "full", "same". ``conv2d_forward`` / ``conv2d_backward``: batched,
+channels-last, stride 1 -- the seed ConvLayer's arithmetic with its two bias bugs fixed.
+
+Layouts: images (N, H, W, C), filters (KH, KW, C, F), outputs (N, H-KH+1, W-KW+1, F). The
+channel axes are innermost so the inner loops run over contiguous memory and vectorise.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._checks import float_arrays
+from .config import jit
+
+MODES = ("valid", "full", "same")
+
+# Batches whose forward pass is smaller than this many multiply-adds run on one thread: a
+# parallel region costs a few microseconds to start, more than the work it would split.
+PARALLEL_MIN_MACS = 200_000
+# Fixed number of batch chunks whose weight gradients are summed at the end of a parallel
+# backward pass: results then depend on the batch size only, not on the thread count.
+GRAD_CHUNKS = 16
+
+
+# --------------------------------------------------------------------------- single channel
+
+
+@jit
+def _correlate_region(a, k, r0, c0, oh, ow):
+    """Rows r0..r0+oh, columns c0..c0+ow of the full correlation of ``a`` with ``k``.
+
+    In full coordinates out[i, j] = sum_{m, n} a[i + m - (KH-1), j + n - (KW-1)] * k[m, n],
+    with ``a`` zero outside its bounds.
+    """
+    h, w = a.shape
+    kh, kw = k.shape
+    out = np.zeros((oh, ow), dtype=a.dtype)
+    for i in range(oh):
+        for m in range(kh):
+            row = i + r0 + m - (kh - 1)
+            if row < 0 or row >= h:
+                continue
+            for n in range(kw):
+                shift = c0 + n - (kw - 1)  # column of ``a`` read for output column j is j + shift
+                jlo = max(0, -shift)
+                jhi = min(ow, w - shift)
+                weight = k[m, n]
+                for j in range(jlo, jhi):
+                    out[i, j] += a[row, j + shift] * weight
+    return out
+
+
+def _region(a_shape: tuple[int, int], k_shape: tuple[int, int], mode: str, convolve: bool):
+    """(row0, col0, out_h, out_w) of the requested output inside the full result."""
+    (h, w), (kh, kw) = a_shape, k_shape
+    if mode == "full":
+        return 0, 0, h + kh - 1, w + kw - 1
+    if mode == "same":
+        # scipy centres "same" differently for the two operations when the kernel is even.
+        if convolve:
+            return (kh - 1) // 2, (kw - 1) // 2, h, w
+        return kh // 2, kw // 2, h, w
+    if h >= kh and w >= kw:
+        return kh - 1, kw - 1, h - kh + 1, w - kw + 1
+    if h <= kh and w <= kw:  # scipy swaps the operands; the same region of the full result
+        return h - 1, w - 1, kh - h + 1, kw - w + 1
+    raise ValueError(
+        f"in 'valid' mode one of a {a_shape} and k {k_shape} must be at least as large as the other "
+        "in every dimension"
+    )
+
+
+def _single_channel(a, k, mode: str, convolve: bool) -> np.ndarray:
+    if not isinstance(mode, str) or mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    a, k = float_arrays({"a": a, "k": k}, {"a": 2, "k": 2})
+    r0, c0, oh, ow = _region(a.shape, k.shape, mode, convolve)
+    if convolve:
+        k = np.ascontiguousarray(k[::-1, ::-1])
+    return _correlate_region(a, k, r0, c0, oh, ow)
+
+
+def correlate2d(a: np.ndarray, k: np.ndarray, mode: str = "valid") -> np.ndarray:
+    """2-D cross-correlation of ``a`` (H, W) with ``k`` (KH, KW), as ``scipy.signal.correlate2d``.
+
+    Zero fill at the boundary. Output shape: "full" (H+KH-1, W+KW-1), "same" (H, W),
+    "valid" (|H-KH|+1, |W-KW|+1).
+    """
+    return _single_channel(a, k, mode, convolve=False)
+
+
+def convolve2d(a: np.ndarray, k: np.ndarray, mode: str = "valid") -> np.ndarray:
+    """2-D convolution of ``a`` (H, W) with ``k`` (KH, KW), as ``scipy.signal.convolve2d``."""
+    return _single_channel(a, k, mode, convolve=True)
+
+
+# --------------------------------------------------------------------------- batched layer
+
+
+@jit
+def _forward_one(x, w, b, out):
+    """One image: x (H, W, C), w (KH, KW, C, F), b (F,) -> out (OH, OW, F), overwritten."""
+    kh, kw, c_in, f_out = w.shape
+    oh, ow = out.shape[0], out.shape[1]
+    for i in range(oh):
+        for j in range(ow):
+            for f in range(f_out):
+                out[i, j, f] = b[f]
+        for m in range(kh):
+            for n in range(kw):
+                for j in range(ow):
+                    for c in range(c_in):
+                        xv = x[i + m, j + n, c]
+                        for f in range(f_out):
+                            out[i, j, f] += xv * w[m, n, c, f]
+
+
+@jit
+def _conv2d_forward_serial(x, w, b):
+    n_img, h, wd, _ = x.shape
+    kh, kw, _, f_out = w.shape
+    out = np.empty((n_img, h - kh + 1, wd - kw + 1, f_out), dtype=x.dtype)
+    for s in range(n_img):
+        _forward_one(x[s], w, b, out[s])
+    return out
+
+
+@jit(parallel=True)
+def _conv2d_forward_parallel(x, w, b):
+    n_img, h, wd, _ = x.shape
+    kh, kw, _, f_out = w.shape
+    out = np.empty((n_img, h - kh + 1, wd - kw + 1, f_out), dtype=x.dtype)
+    for s in numba.prange(n_img):
+        _forward_one(x[s], w, b, out[s])
+    return out
+
+
+@jit
+def _backward_one(x, wt, dy, dx, dw, db):
+    """One image; accumulates into dx (H, W, C), dw (KH, KW, C, F) and db (F,).
+
+    ``wt`` is w transposed to (KH, KW, F, C) so the dx update runs over contiguous channels.
+    """
+    kh, kw, f_out, c_in = wt.shape
+    oh, ow = dy.shape[0], dy.shape[1]
+    for i in range(oh):
+        for j in range(ow):
+            for f in range(f_out):
+                db[f] += dy[i, j, f]
+        for m in range(kh):
+            for n in range(kw):
+                for j in range(ow):
+                    # dw[m, n, c, :] += x[i+m, j+n, c] * dy[i, j, :]
+                    for c in range(c_in):
+                        xv = x[i + m, j + n, c]
+                        for f in range(f_out):
+                            dw[m, n, c, f] += xv * dy[i, j, f]
+                    # dx[i+m, j+n, :] += sum_f dy[i, j, f] * w[m, n, :, f]  (the full convolution)
+                    for f in range(f_out):
+                        g = dy[i, j, f]
+                        for c in range(c_in):
+                            dx[i + m, j + n, c] += g * wt[m, n, f, c]
+
+
+@jit
+def _sum_chunks(dwp, dbp):
+    dw = dwp[0].copy()
+    db = dbp[0].copy()
+    for t in range(1, dwp.shape[0]):
+        dw += dwp[t]
+        db += dbp[t]
+    return dw, db
+
+
+@jit
+def _conv2d_backward_serial(x, w, dy):
+    wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(w)
+    db = np.zeros(w.shape[3], dtype=w.dtype)
+    for s in range(x.shape[0]):
+        _backward_one(x[s], wt, dy[s], dx[s], dw, db)
+    return dx, dw, db
+
+
+@jit(parallel=True)
+def _conv2d_backward_parallel(x, w, dy):
+    n_img = x.shape[0]
+    chunks = min(n_img, GRAD_CHUNKS)
+    wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
+    dx = np.zeros_like(x)
+    dwp = np.zeros((chunks,) + w.shape, dtype=w.dtype)
+    dbp = np.zeros((chunks, w.shape[3]), dtype=w.dtype)
+    for t in numba.prange(chunks):
+        for s in range(t * n_img // chunks, (t + 1) * n_img // chunks):
+            _backward_one(x[s], wt, dy[s], dx[s], dwp[t], dbp[t])
+    dw, db = _sum_chunks(dwp, dbp)
+    return dx, dw, db
+
+
+def _conv_inputs(x, w, extra, extra_name: str, extra_ndim: int):
+    x, w, extra = float_arrays({"x": x, "w": w, extra_name: extra}, {"x": 4, "w": 4, extra_name: extra_ndim})
+    n, h, wd, c = x.shape
+    kh, kw, wc, _ = w.shape
+    if wc != c:
+        raise ValueError(f"w must have {c} input channels (axis 2) to match x {x.shape}; got w {w.shape}")
+    if kh > h or kw > wd:
+        raise ValueError(f"w's kernel {kh}x{kw} must fit inside x's {h}x{wd} images (x {x.shape}, w {w.shape})")
+    return x, w, extra
+
+
+def _parallel(x: np.ndarray, w: np.ndarray) -> bool:
+    n, h, wd, _ = x.shape
+    kh, kw, c, f = w.shape
+    return n > 1 and n * (h - kh + 1) * (wd - kw + 1) * kh * kw * c * f >= PARALLEL_MIN_MACS
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Valid cross-correlation of a batch: x (N, H, W, C), w (KH, KW, C, F), b (F,) -> (N, OH, OW, F).
+
+    out[s, i, j, f] = b[f] + sum_{m, n, c} x[s, i+m, j+n, c] * w[m, n, c, f], OH = H-KH+1,
+    OW = W-KW+1. The bias is added once per output channel (the seed added it once per input
+    channel).
+    """
+    x, w, b = _conv_inputs(x, w, b, "b", 1)
+    if b.shape != (w.shape[3],):
+        raise ValueError(f"b must have shape ({w.shape[3]},), one bias per filter of w {w.shape}; got {b.shape}")
+    kernel = _conv2d_forward_parallel if _parallel(x, w) else _conv2d_forward_serial
+    return kernel(x, w, b)
+
+
+def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`conv2d_forward` for the upstream gradient dy (N, OH, OW, F).
+
+    Returns ``(dx, dw, db)``: dx (N, H, W, C), the full convolution of dy with w; dw (KH, KW, C, F),
+    the valid correlation of x with dy; db (F,), dy summed over N, OH and OW (the seed multiplied
+    it by the number of filters).
+    """
+    x, w, dy = _conv_inputs(x, w, dy, "dy", 4)
+    n, h, wd, _ = x.shape
+    kh, kw, _, f = w.shape
+    expected = (n, h - kh + 1, wd - kw + 1, f)
+    if dy.shape != expected:
+        raise ValueError(f"dy must have shape {expected} (the forward output for x {x.shape}, w {w.shape}); got {dy.shape}")
+    kernel = _conv2d_backward_parallel if _parallel(x, w) else _conv2d_backward_serial
+    return kernel(x, w, dy)
+

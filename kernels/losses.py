@@ -1,0 +1,131 @@
+"""Losses, each a scalar mean and its gradient with respect to the prediction.
+
+Sums accumulate in float64 whatever the input dtype (then round once to that dtype), so a
+float32 loss over many elements is as accurate as float32 can hold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import float_array, float_arrays, real_array, same_shape
+from .config import jit
+
+# Predictions are clipped to [eps, 1 - eps] before log() so the loss and its gradient stay finite.
+BCE_EPS = {np.dtype(np.float32): 1e-7, np.dtype(np.float64): 1e-12}
+
+
+def _pair(y_true, y_pred):
+    y_true, y_pred = float_arrays({"y_true": y_true, "y_pred": y_pred})
+    same_shape(y_true, "y_true", y_pred, "y_pred")
+    return y_true.reshape(-1), y_pred.reshape(-1), y_pred.shape
+
+
+@jit
+def _mse(t, p):
+    s = 0.0
+    for i in range(t.size):
+        d = np.float64(t[i]) - np.float64(p[i])
+        s += d * d
+    return s / t.size
+
+
+@jit
+def _mse_backward(t, p):
+    out = np.empty_like(p)
+    two = p.dtype.type(2)
+    n = p.dtype.type(p.size)
+    for i in range(p.size):
+        out[i] = two * (p[i] - t[i]) / n
+    return out
+
+
+def mse(y_true: np.ndarray, y_pred: np.ndarray) -> np.floating:
+    """Mean of ``(y_true - y_pred)**2`` over all elements (the seed's ``mse``)."""
+    t, p, _ = _pair(y_true, y_pred)
+    return p.dtype.type(_mse(t, p))
+
+
+def mse_backward(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """``2 * (y_pred - y_true) / y_true.size``, shaped like ``y_pred`` (the seed's ``mse_prime``)."""
+    t, p, shape = _pair(y_true, y_pred)
+    return _mse_backward(t, p).reshape(shape)
+
+
+@jit
+def _bce(t, p, eps):
+    s = 0.0
+    lo = p.dtype.type(eps)
+    hi = p.dtype.type(1) - lo  # clip in the input's dtype, as the gradient does; log in float64
+    for i in range(t.size):
+        q = np.float64(min(max(p[i], lo), hi))
+        y = np.float64(t[i])
+        s -= y * np.log(q) + (1.0 - y) * np.log(1.0 - q)
+    return s / t.size
+
+
+@jit
+def _bce_backward(t, p, eps):
+    out = np.empty_like(p)
+    one = p.dtype.type(1)
+    lo = p.dtype.type(eps)
+    hi = one - lo
+    n = p.dtype.type(p.size)
+    for i in range(p.size):
+        q = min(max(p[i], lo), hi)
+        out[i] = (q - t[i]) / (q * (one - q)) / n
+    return out
+
+
+def binary_cross_entropy(y_true: np.ndarray, y_pred: np.ndarray) -> np.floating:
+    """Mean of ``-(y log p + (1-y) log(1-p))`` with p clipped to [eps, 1-eps] (see ``BCE_EPS``)."""
+    t, p, _ = _pair(y_true, y_pred)
+    return p.dtype.type(_bce(t, p, BCE_EPS[p.dtype]))
+
+
+def binary_cross_entropy_backward(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`binary_cross_entropy` with respect to y_pred: ``(p - y) / (p (1-p)) / size``."""
+    t, p, shape = _pair(y_true, y_pred)
+    return _bce_backward(t, p, BCE_EPS[p.dtype]).reshape(shape)
+
+
+@jit
+def _softmax_cross_entropy(z, labels):
+    n, k = z.shape
+    dz = np.empty_like(z)
+    inv_n = z.dtype.type(1) / z.dtype.type(n)
+    total = 0.0
+    for r in range(n):
+        m = z[r, 0]
+        for j in range(1, k):
+            if z[r, j] > m or z[r, j] != z[r, j]:
+                m = z[r, j]
+        s = z.dtype.type(0)
+        for j in range(k):
+            e = np.exp(z[r, j] - m)
+            dz[r, j] = e
+            s += e
+        total += np.float64(np.log(s)) - (np.float64(z[r, labels[r]]) - np.float64(m))
+        for j in range(k):
+            dz[r, j] = dz[r, j] / s * inv_n
+        dz[r, labels[r]] -= inv_n
+    return total / n, dz
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[np.floating, np.ndarray]:
+    """Softmax over classes fused with cross-entropy: logits (N, K), labels (N,) ints in [0, K).
+
+    Returns ``(loss, dlogits)``: the mean over N of ``-log softmax(logits)[label]`` and its
+    gradient ``(softmax(logits) - onehot(labels)) / N``.
+    """
+    z = float_array(logits, "logits", ndim=2)
+    lab = real_array(labels, "labels")
+    if lab.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices; got dtype {lab.dtype}")
+    if lab.shape != (z.shape[0],):
+        raise ValueError(f"labels must have shape ({z.shape[0]},), one class per row of logits {z.shape}; got {lab.shape}")
+    lo, hi = int(lab.min()), int(lab.max())
+    if lo < 0 or hi >= z.shape[1]:
+        raise ValueError(f"labels must lie in [0, {z.shape[1]}) for {z.shape[1]} classes; got range [{lo}, {hi}]")
+    loss, dz = _softmax_cross_entropy(z, np.ascontiguousarray(lab, dtype=np.int64))
+    return z.dtype.type(loss), dz

@@ -1,0 +1,123 @@
+"""Optimizer steps, updating ``param`` and the optimizer state in place.
+
+Hyper-parameters are cast to the parameter's dtype before the loop, so float32 parameters are
+updated in float32 arithmetic exactly as numpy would (no silent float64 promotion).
+Conventions follow PyTorch: momentum ``v = momentum*v + g; p -= lr*v``; RMSProp
+``s = rho*s + (1-rho)*g*g; p -= lr*g/(sqrt(s)+eps)``; Adam with bias correction at step ``t``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import float_array, positive_int, real_scalar, state_array
+from .config import jit
+
+
+@jit
+def _sgd(p, g, lr):
+    for i in range(p.size):
+        p[i] -= lr * g[i]
+
+
+@jit
+def _momentum(p, g, v, lr, mu):
+    for i in range(p.size):
+        v[i] = mu * v[i] + g[i]
+        p[i] -= lr * v[i]
+
+
+@jit
+def _rmsprop(p, g, s, lr, rho, one_minus_rho, eps):
+    for i in range(p.size):
+        s[i] = rho * s[i] + one_minus_rho * g[i] * g[i]
+        p[i] -= lr * g[i] / (np.sqrt(s[i]) + eps)
+
+
+@jit
+def _adam(p, g, m, v, lr, b1, one_minus_b1, b2, one_minus_b2, c1, c2, eps):
+    for i in range(p.size):
+        m[i] = b1 * m[i] + one_minus_b1 * g[i]
+        v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i]
+        p[i] -= lr * (m[i] / c1) / (np.sqrt(v[i] / c2) + eps)
+
+
+def _run(kernel, param, grad, states, scalars) -> None:
+    """Run ``kernel`` on flat views; non-contiguous arrays go through a contiguous copy."""
+    arrays = [param, *states]
+    contiguous = [a.flags.c_contiguous for a in arrays]
+    flat = [a.reshape(-1) if c else np.ascontiguousarray(a).reshape(-1) for a, c in zip(arrays, contiguous)]
+    kernel(flat[0], grad.reshape(-1), *flat[1:], *(param.dtype.type(s) for s in scalars))
+    for a, f, c in zip(arrays, flat, contiguous):
+        if not c:
+            a[...] = f.reshape(a.shape)
+
+
+def _param_grad(param, grad):
+    param = state_array(param, "param", param, "param")
+    grad = float_array(grad, "grad", dtype=param.dtype)
+    if grad.shape != param.shape:
+        raise ValueError(f"grad must have param's shape {param.shape}; got {grad.shape}")
+    return param, grad
+
+
+def _lr(lr) -> float:
+    return real_scalar(lr, "lr", low=0.0)
+
+
+def sgd_step(param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    """``param -= lr * grad``, in place."""
+    lr = _lr(lr)
+    param, grad = _param_grad(param, grad)
+    _run(_sgd, param, grad, [], [lr])
+
+
+def momentum_step(param: np.ndarray, grad: np.ndarray, velocity: np.ndarray, lr: float, momentum: float) -> None:
+    """``velocity = momentum * velocity + grad; param -= lr * velocity``, in place (PyTorch's SGD momentum)."""
+    lr = _lr(lr)
+    momentum = real_scalar(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+    param, grad = _param_grad(param, grad)
+    velocity = state_array(velocity, "velocity", param, "param")
+    _run(_momentum, param, grad, [velocity], [lr, momentum])
+
+
+def rmsprop_step(
+    param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray, lr: float, rho: float = 0.9, eps: float = 1e-8
+) -> None:
+    """``square_avg = rho*square_avg + (1-rho)*grad**2; param -= lr*grad/(sqrt(square_avg)+eps)``, in place."""
+    lr = _lr(lr)
+    rho = real_scalar(rho, "rho", low=0.0, high=1.0, high_open=True)
+    eps = real_scalar(eps, "eps", low=0.0, low_open=True)
+    param, grad = _param_grad(param, grad)
+    square_avg = state_array(square_avg, "square_avg", param, "param")
+    _run(_rmsprop, param, grad, [square_avg], [lr, rho, 1.0 - rho, eps])
+
+
+def adam_step(
+    param: np.ndarray,
+    grad: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    t: int,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> None:
+    """One Adam step (Kingma & Ba) at step ``t`` >= 1, updating param, m and v in place.
+
+    ``m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
+    param -= lr * (m / (1-b1**t)) / (sqrt(v / (1-b2**t)) + eps)``.
+    """
+    t = positive_int(t, "t")
+    lr = _lr(lr)
+    beta1 = real_scalar(beta1, "beta1", low=0.0, high=1.0, high_open=True)
+    beta2 = real_scalar(beta2, "beta2", low=0.0, high=1.0, high_open=True)
+    eps = real_scalar(eps, "eps", low=0.0, low_open=True)
+    param, grad = _param_grad(param, grad)
+    m = state_array(m, "m", param, "param")
+    v = state_array(v, "v", param, "param")
+    if np.shares_memory(m, v):
+        raise ValueError("m and v must be separate arrays; they share memory")
+    c1, c2 = 1.0 - beta1**t, 1.0 - beta2**t
+    _run(_adam, param, grad, [m, v], [lr, beta1, 1.0 - beta1, beta2, 1.0 - beta2, c1, c2, eps])

@@ -1,0 +1,87 @@
+"""Max pooling over non-overlapping size x size windows of channels-last batches (N, H, W, C)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import float_array, positive_int, real_array
+from .config import jit
+
+
+@jit
+def _maxpool2d_forward(x, size):
+    n_img, h, w, c_in = x.shape
+    oh, ow = h // size, w // size
+    y = np.empty((n_img, oh, ow, c_in), dtype=x.dtype)
+    arg = np.empty((n_img, oh, ow, c_in), dtype=np.int64)
+    for s in range(n_img):
+        for i in range(oh):
+            for j in range(ow):
+                r, q = i * size, j * size
+                for c in range(c_in):
+                    y[s, i, j, c] = x[s, r, q, c]
+                    arg[s, i, j, c] = r * w + q
+                for a in range(size):
+                    for bb in range(size):
+                        if a == 0 and bb == 0:
+                            continue
+                        for c in range(c_in):
+                            v = x[s, r + a, q + bb, c]
+                            best = y[s, i, j, c]
+                            # Like np.argmax: the first NaN wins, otherwise the first maximum.
+                            if v > best or (v != v and best == best):
+                                y[s, i, j, c] = v
+                                arg[s, i, j, c] = (r + a) * w + q + bb
+    return y, arg
+
+
+@jit
+def _maxpool2d_backward(arg, dy, h, w):
+    n_img, oh, ow, c_in = dy.shape
+    dx = np.zeros((n_img, h, w, c_in), dtype=dy.dtype)
+    for s in range(n_img):
+        for i in range(oh):
+            for j in range(ow):
+                for c in range(c_in):
+                    k = arg[s, i, j, c]
+                    dx[s, k // w, k % w, c] += dy[s, i, j, c]
+    return dx
+
+
+def maxpool2d_forward(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Max over non-overlapping size x size windows: x (N, H, W, C) -> ``(y, argmax)``.
+
+    y (N, H/size, W/size, C). argmax (same shape, int64) holds, as PyTorch's ``return_indices``,
+    the position of each maximum in the flattened H x W plane of its image and channel:
+    ``row * W + col``. Ties go to the first element in row-major window order; NaN wins.
+    """
+    size = positive_int(size, "size")
+    x = float_array(x, "x", ndim=4)
+    _, h, w, _ = x.shape
+    if h % size or w % size:
+        raise ValueError(f"x's height and width {h}x{w} must be divisible by size={size}; got x {x.shape}")
+    return _maxpool2d_forward(x, size)
+
+
+def maxpool2d_backward(argmax: np.ndarray, dy: np.ndarray, input_shape: tuple[int, int, int, int]) -> np.ndarray:
+    """Route dy (N, OH, OW, C) back to the maxima: returns dx of ``input_shape`` (N, H, W, C)."""
+    try:
+        shape = tuple(positive_int(d, "input_shape") for d in input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be a tuple of 4 positive integers; got {input_shape!r}") from None
+    if len(shape) != 4:
+        raise ValueError(f"input_shape must have 4 entries (N, H, W, C); got {input_shape!r}")
+    dy = float_array(dy, "dy", ndim=4)
+    n, h, w, c = shape
+    oh, ow = dy.shape[1], dy.shape[2]
+    if dy.shape[0] != n or dy.shape[3] != c or oh == 0 or h % oh or w % ow or h // oh != w // ow:
+        raise ValueError(f"dy {dy.shape} is not a max-pool output of input_shape {shape}")
+    arg = real_array(argmax, "argmax")
+    if arg.dtype.kind not in "iu":
+        raise TypeError(f"argmax must hold integer indices as returned by maxpool2d_forward; got dtype {arg.dtype}")
+    if arg.shape != dy.shape:
+        raise ValueError(f"argmax must have dy's shape {dy.shape}; got {arg.shape}")
+    lo, hi = int(arg.min()), int(arg.max())
+    if lo < 0 or hi >= h * w:
+        raise ValueError(f"argmax values must lie in [0, {h * w}) for {h}x{w} images; got range [{lo}, {hi}]")
+    return _maxpool2d_backward(np.ascontiguousarray(arg, dtype=np.int64), dy, h, w)

@@ -1,0 +1,235 @@
+"""The reference path: every public kernel again, written with numpy and scipy.signal only.
+
+Same names, signatures and semantics as :mod:`kernels` (including dtype rules: float32 stays
+float32, anything else real becomes float64). ``conv2d_*`` are the seed tutorial's ConvLayer
+loops -- ``scipy.signal.correlate2d`` / ``convolve2d`` over every (input, output) channel pair --
+with its two bias bugs fixed. Slow on purpose; this is what the kernels are checked and timed
+against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import signal
+
+from ._checks import float_array, float_arrays, positive_int, real_array, state_array
+from .losses import BCE_EPS
+
+
+def _floats(*arrays):
+    return float_arrays({f"arg{i}": a for i, a in enumerate(arrays)})
+
+
+# --------------------------------------------------------------------------- dense
+
+
+def matmul(a, b):
+    a, b = _floats(a, b)
+    return a @ b
+
+
+def dense_forward(x, w, b):
+    x, w, b = _floats(x, w, b)
+    return x @ w + b.reshape(-1)
+
+
+def dense_backward(x, w, dy):
+    x, w, dy = _floats(x, w, dy)
+    return dy @ w.T, x.T @ dy, dy.sum(axis=0)
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+def correlate2d(a, k, mode="valid"):
+    a, k = _floats(a, k)
+    return signal.correlate2d(a, k, mode=mode, boundary="fill", fillvalue=0)
+
+
+def convolve2d(a, k, mode="valid"):
+    a, k = _floats(a, k)
+    return signal.convolve2d(a, k, mode=mode, boundary="fill", fillvalue=0)
+
+
+def conv2d_forward(x, w, b):
+    x, w, b = _floats(x, w, b)
+    n, h, wd, depth = x.shape
+    kh, kw, _, filters = w.shape
+    out = np.zeros((n, h - kh + 1, wd - kw + 1, filters), dtype=x.dtype)
+    for s in range(n):
+        for k in range(filters):
+            for d in range(depth):
+                out[s, :, :, k] += signal.correlate2d(x[s, :, :, d], w[:, :, d, k], "valid")
+            out[s, :, :, k] += b[k]  # once per output channel (the seed added it per input channel)
+    return out
+
+
+def conv2d_backward(x, w, dy):
+    x, w, dy = _floats(x, w, dy)
+    n, _, _, depth = x.shape
+    filters = w.shape[3]
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(w)
+    db = np.zeros(filters, dtype=x.dtype)
+    for s in range(n):
+        for k in range(filters):
+            for d in range(depth):
+                dx[s, :, :, d] += signal.convolve2d(dy[s, :, :, k], w[:, :, d, k], "full")
+                dw[:, :, d, k] += signal.correlate2d(x[s, :, :, d], dy[s, :, :, k], "valid")
+            db[k] += np.sum(dy[s, :, :, k])  # the seed multiplied this by layer_depth
+    return dx, dw, db
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def maxpool2d_forward(x, size):
+    x = float_array(x, "x", ndim=4)
+    n, h, w, c = x.shape
+    oh, ow = h // size, w // size
+    windows = x.reshape(n, oh, size, ow, size, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, size * size)
+    local = np.argmax(windows, axis=-1)
+    y = np.take_along_axis(windows, local[..., None], axis=-1)[..., 0]
+    rows = np.arange(oh)[None, :, None, None] * size + local // size
+    cols = np.arange(ow)[None, None, :, None] * size + local % size
+    return y, (rows * w + cols).astype(np.int64)
+
+
+def maxpool2d_backward(argmax, dy, input_shape):
+    dy = float_array(dy, "dy", ndim=4)
+    n, h, w, c = input_shape
+    dx = np.zeros((n, h * w, c), dtype=dy.dtype)
+    flat_dy = dy.reshape(n, -1, c)
+    flat_arg = np.asarray(argmax).reshape(n, -1, c)
+    for s in range(n):
+        for ch in range(c):
+            np.add.at(dx[s, :, ch], flat_arg[s, :, ch], flat_dy[s, :, ch])
+    return dx.reshape(n, h, w, c)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def tanh(x):
+    return np.tanh(float_array(x, "x"))
+
+
+def tanh_backward(y, dy):
+    y, dy = _floats(y, dy)
+    return dy * (1 - y * y)
+
+
+def sigmoid(x):
+    x = float_array(x, "x")
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def sigmoid_backward(y, dy):
+    y, dy = _floats(y, dy)
+    return dy * y * (1 - y)
+
+
+def relu(x):
+    return np.maximum(float_array(x, "x"), 0)
+
+
+def relu_backward(y, dy):
+    y, dy = _floats(y, dy)
+    return np.where(y > 0, dy, 0).astype(dy.dtype)
+
+
+def leaky_relu(x, alpha=0.01):
+    x = float_array(x, "x")
+    return np.where(x > 0, x, x * x.dtype.type(alpha))
+
+
+def leaky_relu_backward(y, dy, alpha=0.01):
+    y, dy = _floats(y, dy)
+    return np.where(y > 0, dy, dy * dy.dtype.type(alpha))
+
+
+def softmax(x):
+    x = float_array(x, "x")
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_backward(y, dy):
+    y, dy = _floats(y, dy)
+    return y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def mse(y_true, y_pred):
+    t, p = _floats(y_true, y_pred)
+    return np.mean(np.power(t - p, 2))
+
+
+def mse_backward(y_true, y_pred):
+    t, p = _floats(y_true, y_pred)
+    return 2 * (p - t) / t.size
+
+
+def binary_cross_entropy(y_true, y_pred):
+    t, p = _floats(y_true, y_pred)
+    eps = BCE_EPS[p.dtype]
+    q = np.clip(p, p.dtype.type(eps), p.dtype.type(1 - eps))
+    return -np.mean(t * np.log(q) + (1 - t) * np.log(1 - q))
+
+
+def binary_cross_entropy_backward(y_true, y_pred):
+    t, p = _floats(y_true, y_pred)
+    eps = p.dtype.type(BCE_EPS[p.dtype])
+    q = np.clip(p, eps, 1 - eps)
+    return (q - t) / (q * (1 - q)) / p.size
+
+
+def softmax_cross_entropy(logits, labels):
+    z = float_array(logits, "logits", ndim=2)
+    labels = np.asarray(real_array(labels, "labels"), dtype=np.int64)
+    n = z.shape[0]
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_probs[np.arange(n), labels].mean()
+    grad = np.exp(log_probs)
+    grad[np.arange(n), labels] -= 1
+    return loss, grad / n
+
+
+# --------------------------------------------------------------------------- optimizer steps
+
+
+def _param_grad(param, grad):
+    param = state_array(param, "param", param, "param")
+    return param, np.asarray(grad, dtype=param.dtype)
+
+
+def sgd_step(param, grad, lr):
+    param, grad = _param_grad(param, grad)
+    param -= param.dtype.type(lr) * grad
+
+
+def momentum_step(param, grad, velocity, lr, momentum):
+    param, grad = _param_grad(param, grad)
+    t = param.dtype.type
+    velocity[...] = t(momentum) * velocity + grad
+    param -= t(lr) * velocity
+
+
+def rmsprop_step(param, grad, square_avg, lr, rho=0.9, eps=1e-8):
+    param, grad = _param_grad(param, grad)
+    t = param.dtype.type
+    square_avg[...] = t(rho) * square_avg + t(1.0 - rho) * grad * grad
+    param -= t(lr) * grad / (np.sqrt(square_avg) + t(eps))
+
+
+def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    param, grad = _param_grad(param, grad)
+    t = positive_int(t, "t")
+    c = param.dtype.type
+    m[...] = c(beta1) * m + c(1.0 - beta1) * grad
+    v[...] = c(beta2) * v + c(1.0 - beta2) * grad * grad
+    param -= c(lr) * (m / c(1.0 - beta1**t)) / (np.sqrt(v / c(1.0 - beta2**t)) + c(eps))

@@ -1,0 +1,442 @@
+"""The one list of kernels: each public kernel, its reference twin, and generators of valid inputs.
+
+Tests, ``python -m fastnn validate`` and ``benchmarks/`` all iterate :data:`REGISTRY`, so a kernel
+added here is validated and timed everywhere at once.
+
+``make(rng, dtype)`` draws one random valid call ``(args, kwargs)``: random shapes with the edge
+cases mixed in (1x1 kernels, kernels as large as the input, batch 1, ties, clipped values).
+``bench`` lists named fixed-shape calls (the seeds' shapes and larger ones) for timing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+import kernels as K
+from kernels import reference as R
+
+Call = tuple[tuple[Any, ...], dict[str, Any]]
+Maker = Callable[[np.random.Generator, np.dtype], Call]
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    kernel: Callable[..., Any]
+    reference: Callable[..., Any]
+    make: Maker
+    bench: dict[str, Maker] = field(default_factory=dict)
+    inplace: tuple[int, ...] = ()  # positions of arguments the call updates in place
+
+
+def _normal(rng: np.random.Generator, shape, dtype, scale: float = 1.0) -> np.ndarray:
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def _dim(rng: np.random.Generator, lo: int, hi: int) -> int:
+    return int(rng.integers(lo, hi + 1))
+
+
+def _any_shape(rng: np.random.Generator, max_ndim: int = 3, min_ndim: int = 1) -> tuple[int, ...]:
+    ndim = _dim(rng, min_ndim, max_ndim)
+    return tuple(_dim(rng, 1, 9) for _ in range(ndim))
+
+
+# --------------------------------------------------------------------------- dense
+
+
+def _make_matmul(rng, dtype):
+    big = rng.random() < 0.3  # past the loop/BLAS switch
+    m, k, n = (_dim(rng, 20, 70) for _ in range(3)) if big else (_dim(rng, 1, 9) for _ in range(3))
+    return (_normal(rng, (m, k), dtype), _normal(rng, (k, n), dtype)), {}
+
+
+def _make_dense(rng, dtype):
+    (x, w), _ = _make_matmul(rng, dtype)
+    b_shape = (w.shape[1],) if rng.random() < 0.5 else (1, w.shape[1])
+    return (x, w, _normal(rng, b_shape, dtype)), {}
+
+
+def _make_dense_backward(rng, dtype):
+    (x, w), _ = _make_matmul(rng, dtype)
+    return (x, w, _normal(rng, (x.shape[0], w.shape[1]), dtype)), {}
+
+
+def _dense_at(n, i, o):
+    def make(rng, dtype):
+        return (_normal(rng, (n, i), dtype), _normal(rng, (i, o), dtype), _normal(rng, (o,), dtype)), {}
+
+    return make
+
+
+def _dense_backward_at(n, i, o):
+    def make(rng, dtype):
+        return (_normal(rng, (n, i), dtype), _normal(rng, (i, o), dtype), _normal(rng, (n, o), dtype)), {}
+
+    return make
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+def _make_single_channel(rng, dtype):
+    h, w = _dim(rng, 1, 12), _dim(rng, 1, 12)
+    mode = ("valid", "full", "same")[_dim(rng, 0, 2)]
+    pick = rng.random()
+    if pick < 0.15:
+        kh, kw = 1, 1
+    elif pick < 0.3:
+        kh, kw = h, w
+    elif mode == "valid" and pick < 0.4:  # kernel larger than the image: scipy swaps the operands
+        kh, kw = h + _dim(rng, 0, 3), w + _dim(rng, 0, 3)
+    elif mode == "valid":
+        kh, kw = _dim(rng, 1, h), _dim(rng, 1, w)
+    else:
+        kh, kw = _dim(rng, 1, 7), _dim(rng, 1, 7)
+    return (_normal(rng, (h, w), dtype), _normal(rng, (kh, kw), dtype)), {"mode": mode}
+
+
+def _single_channel_at(h, kh, mode):
+    def make(rng, dtype):
+        return (_normal(rng, (h, h), dtype), _normal(rng, (kh, kh), dtype)), {"mode": mode}
+
+    return make
+
+
+def _conv_shapes(rng):
+    n, h, w, c, f = _dim(rng, 1, 3), _dim(rng, 1, 9), _dim(rng, 1, 9), _dim(rng, 1, 3), _dim(rng, 1, 4)
+    pick = rng.random()
+    kh, kw = (1, 1) if pick < 0.15 else (h, w) if pick < 0.3 else (_dim(rng, 1, h), _dim(rng, 1, w))
+    if rng.random() < 0.1:  # large enough for the parallel path
+        n, h, w, c, f, kh, kw = 20, 14, 14, 3, 8, 3, 3
+    return n, h, w, c, f, kh, kw
+
+
+def _make_conv_forward(rng, dtype):
+    n, h, w, c, f, kh, kw = _conv_shapes(rng)
+    return (_normal(rng, (n, h, w, c), dtype), _normal(rng, (kh, kw, c, f), dtype), _normal(rng, (f,), dtype)), {}
+
+
+def _make_conv_backward(rng, dtype):
+    n, h, w, c, f, kh, kw = _conv_shapes(rng)
+    dy = _normal(rng, (n, h - kh + 1, w - kw + 1, f), dtype)
+    return (_normal(rng, (n, h, w, c), dtype), _normal(rng, (kh, kw, c, f), dtype), dy), {}
+
+
+def _conv_at(n, h, c, k, f, backward):
+    def make(rng, dtype):
+        x, w = _normal(rng, (n, h, h, c), dtype), _normal(rng, (k, k, c, f), dtype)
+        last = _normal(rng, (n, h - k + 1, h - k + 1, f), dtype) if backward else _normal(rng, (f,), dtype)
+        return (x, w, last), {}
+
+    return make
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool_input(rng, dtype, n, h, w, c, size):
+    x = _normal(rng, (n, h * size, w * size, c), dtype)
+    if rng.random() < 0.3:  # few distinct values: ties inside windows
+        x = np.round(x).astype(dtype)
+    return x
+
+
+def _make_pool_forward(rng, dtype):
+    size = _dim(rng, 1, 3)
+    return (_pool_input(rng, dtype, _dim(rng, 1, 3), _dim(rng, 1, 4), _dim(rng, 1, 4), _dim(rng, 1, 4), size), size), {}
+
+
+def _make_pool_backward(rng, dtype):
+    (x, size), _ = _make_pool_forward(rng, dtype)
+    y, arg = R.maxpool2d_forward(x, size)
+    return (arg, _normal(rng, y.shape, dtype), x.shape), {}
+
+
+def _pool_at(n, h, c, size, backward):
+    def make(rng, dtype):
+        x = _normal(rng, (n, h, h, c), dtype)
+        if not backward:
+            return (x, size), {}
+        y, arg = R.maxpool2d_forward(x, size)
+        return (arg, _normal(rng, y.shape, dtype), x.shape), {}
+
+    return make
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def _make_unary(rng, dtype, min_ndim=1):
+    return (_normal(rng, _any_shape(rng, min_ndim=min_ndim), dtype, scale=3.0),), {}
+
+
+def _make_backward_of(forward, **fixed):
+    def make(rng, dtype):
+        (x,), _ = _make_unary(rng, dtype)
+        y = forward(x, **fixed)
+        return (y, _normal(rng, x.shape, dtype)), dict(fixed)
+
+    return make
+
+
+def _make_leaky(rng, dtype):
+    (x,), _ = _make_unary(rng, dtype)
+    return (x,), {"alpha": float(rng.uniform(0, 0.3))}
+
+
+def _make_leaky_backward(rng, dtype):
+    (x,), kw = _make_leaky(rng, dtype)
+    return (R.leaky_relu(x, **kw), _normal(rng, x.shape, dtype)), kw
+
+
+def _unary_at(size):
+    def make(rng, dtype):
+        return (_normal(rng, (size,), dtype, scale=3.0),), {}
+
+    return make
+
+
+def _backward_at(size, forward):
+    def make(rng, dtype):
+        return (forward(_normal(rng, (size,), dtype, scale=3.0)), _normal(rng, (size,), dtype)), {}
+
+    return make
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _make_regression(rng, dtype):
+    shape = _any_shape(rng, max_ndim=2)
+    return (_normal(rng, shape, dtype), _normal(rng, shape, dtype)), {}
+
+
+def _make_binary(rng, dtype):
+    shape = _any_shape(rng, max_ndim=2)
+    y_true = (rng.random(shape) < 0.5).astype(dtype)
+    y_pred = rng.random(shape).astype(dtype)
+    y_pred.flat[rng.integers(0, y_pred.size)] = 1.0 if rng.random() < 0.5 else 0.0  # clipped
+    return (y_true, y_pred), {}
+
+
+def _make_softmax_ce(rng, dtype):
+    n, k = _dim(rng, 1, 9), _dim(rng, 1, 9)
+    return (_normal(rng, (n, k), dtype, scale=3.0), rng.integers(0, k, size=n)), {}
+
+
+def _loss_at(n, make_pair):
+    def make(rng, dtype):
+        return make_pair(rng, dtype, n), {}
+
+    return make
+
+
+def _regression_pair(rng, dtype, n):
+    return _normal(rng, (n, 1), dtype), _normal(rng, (n, 1), dtype)
+
+
+def _binary_pair(rng, dtype, n):
+    return (rng.random((n, 1)) < 0.5).astype(dtype), rng.random((n, 1)).astype(dtype)
+
+
+def _softmax_ce_at(n, k):
+    def make(rng, dtype):
+        return (_normal(rng, (n, k), dtype), rng.integers(0, k, size=n)), {}
+
+    return make
+
+
+# --------------------------------------------------------------------------- optimizer steps
+
+
+def _make_step(states: int, positive_states: bool = False, adam: bool = False):
+    def make(rng, dtype, shape=None):
+        shape = shape or _any_shape(rng)
+        param, grad = _normal(rng, shape, dtype), _normal(rng, shape, dtype)
+        state = [
+            np.abs(_normal(rng, shape, dtype)) if positive_states or (adam and i == 1) else _normal(rng, shape, dtype)
+            for i in range(states)
+        ]
+        lr = float(rng.uniform(1e-4, 0.5))
+        if adam:
+            return (param, grad, *state, _dim(rng, 1, 50), lr), {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+        if states == 0:
+            return (param, grad, lr), {}
+        if positive_states:
+            return (param, grad, *state, lr), {"rho": float(rng.uniform(0, 0.99)), "eps": 1e-8}
+        return (param, grad, *state, lr, float(rng.uniform(0, 0.99))), {}
+
+    return make
+
+
+def _step_at(size, maker):
+    def make(rng, dtype):
+        return maker(rng, dtype, shape=(size,))
+
+    return make
+
+
+_sgd, _momentum, _rmsprop, _adam = (
+    _make_step(0),
+    _make_step(1),
+    _make_step(1, positive_states=True),
+    _make_step(2, adam=True),
+)
+
+
+# --------------------------------------------------------------------------- the registry
+
+_SINGLE = {
+    f"{h}x{h}*{k}x{k} {mode}": _single_channel_at(h, k, mode)
+    for h, k in ((8, 3), (28, 5), (256, 7))
+    for mode in ("valid", "full")
+}
+_ELEMENTS = 100_000
+
+REGISTRY: tuple[Entry, ...] = (
+    Entry("matmul", K.matmul, R.matmul, _make_matmul),
+    Entry(
+        "dense_forward",
+        K.dense_forward,
+        R.dense_forward,
+        _make_dense,
+        {"1x784->128": _dense_at(1, 784, 128), "256x784->128": _dense_at(256, 784, 128), "1x2->3": _dense_at(1, 2, 3)},
+    ),
+    Entry(
+        "dense_backward",
+        K.dense_backward,
+        R.dense_backward,
+        _make_dense_backward,
+        {
+            "1x784->128": _dense_backward_at(1, 784, 128),
+            "256x784->128": _dense_backward_at(256, 784, 128),
+            "1x2->3": _dense_backward_at(1, 2, 3),
+        },
+    ),
+    Entry("correlate2d", K.correlate2d, R.correlate2d, _make_single_channel, _SINGLE),
+    Entry("convolve2d", K.convolve2d, R.convolve2d, _make_single_channel, _SINGLE),
+    Entry(
+        "conv2d_forward",
+        K.conv2d_forward,
+        R.conv2d_forward,
+        _make_conv_forward,
+        {"1x8x8x1*3x3x8": _conv_at(1, 8, 1, 3, 8, False), "64x26x26x8*3x3x16": _conv_at(64, 26, 8, 3, 16, False)},
+    ),
+    Entry(
+        "conv2d_backward",
+        K.conv2d_backward,
+        R.conv2d_backward,
+        _make_conv_backward,
+        {"1x8x8x1*3x3x8": _conv_at(1, 8, 1, 3, 8, True), "64x26x26x8*3x3x16": _conv_at(64, 26, 8, 3, 16, True)},
+    ),
+    Entry(
+        "maxpool2d_forward",
+        K.maxpool2d_forward,
+        R.maxpool2d_forward,
+        _make_pool_forward,
+        {"64x24x24x16/2": _pool_at(64, 24, 16, 2, False)},
+    ),
+    Entry(
+        "maxpool2d_backward",
+        K.maxpool2d_backward,
+        R.maxpool2d_backward,
+        _make_pool_backward,
+        {"64x24x24x16/2": _pool_at(64, 24, 16, 2, True)},
+    ),
+    Entry("tanh", K.tanh, R.tanh, _make_unary, {"1e5": _unary_at(_ELEMENTS)}),
+    Entry(
+        "tanh_backward",
+        K.tanh_backward,
+        R.tanh_backward,
+        _make_backward_of(R.tanh),
+        {"1e5": _backward_at(_ELEMENTS, R.tanh)},
+    ),
+    Entry("sigmoid", K.sigmoid, R.sigmoid, _make_unary, {"1e5": _unary_at(_ELEMENTS)}),
+    Entry(
+        "sigmoid_backward",
+        K.sigmoid_backward,
+        R.sigmoid_backward,
+        _make_backward_of(R.sigmoid),
+        {"1e5": _backward_at(_ELEMENTS, R.sigmoid)},
+    ),
+    Entry("relu", K.relu, R.relu, _make_unary, {"1e5": _unary_at(_ELEMENTS)}),
+    Entry(
+        "relu_backward",
+        K.relu_backward,
+        R.relu_backward,
+        _make_backward_of(R.relu),
+        {"1e5": _backward_at(_ELEMENTS, R.relu)},
+    ),
+    Entry("leaky_relu", K.leaky_relu, R.leaky_relu, _make_leaky, {"1e5": _unary_at(_ELEMENTS)}),
+    Entry(
+        "leaky_relu_backward",
+        K.leaky_relu_backward,
+        R.leaky_relu_backward,
+        _make_leaky_backward,
+        {"1e5": _backward_at(_ELEMENTS, R.leaky_relu)},
+    ),
+    Entry(
+        "softmax", K.softmax, R.softmax, _make_unary, {"1000x10": lambda rng, dt: ((_normal(rng, (1000, 10), dt),), {})}
+    ),
+    Entry(
+        "softmax_backward",
+        K.softmax_backward,
+        R.softmax_backward,
+        _make_backward_of(R.softmax),
+        {"1000x10": lambda rng, dt: ((R.softmax(_normal(rng, (1000, 10), dt)), _normal(rng, (1000, 10), dt)), {})},
+    ),
+    Entry(
+        "mse",
+        K.mse,
+        R.mse,
+        _make_regression,
+        {"1x1": _loss_at(1, _regression_pair), "1e5": _loss_at(_ELEMENTS, _regression_pair)},
+    ),
+    Entry(
+        "mse_backward",
+        K.mse_backward,
+        R.mse_backward,
+        _make_regression,
+        {"1x1": _loss_at(1, _regression_pair), "1e5": _loss_at(_ELEMENTS, _regression_pair)},
+    ),
+    Entry(
+        "binary_cross_entropy",
+        K.binary_cross_entropy,
+        R.binary_cross_entropy,
+        _make_binary,
+        {"1e5": _loss_at(_ELEMENTS, _binary_pair)},
+    ),
+    Entry(
+        "binary_cross_entropy_backward",
+        K.binary_cross_entropy_backward,
+        R.binary_cross_entropy_backward,
+        _make_binary,
+        {"1e5": _loss_at(_ELEMENTS, _binary_pair)},
+    ),
+    Entry(
+        "softmax_cross_entropy",
+        K.softmax_cross_entropy,
+        R.softmax_cross_entropy,
+        _make_softmax_ce,
+        {"1x10": _softmax_ce_at(1, 10), "256x10": _softmax_ce_at(256, 10)},
+    ),
+    Entry("sgd_step", K.sgd_step, R.sgd_step, _sgd, {"1e5": _step_at(_ELEMENTS, _sgd)}, inplace=(0,)),
+    Entry(
+        "momentum_step",
+        K.momentum_step,
+        R.momentum_step,
+        _momentum,
+        {"1e5": _step_at(_ELEMENTS, _momentum)},
+        inplace=(0, 2),
+    ),
+    Entry(
+        "rmsprop_step", K.rmsprop_step, R.rmsprop_step, _rmsprop, {"1e5": _step_at(_ELEMENTS, _rmsprop)}, inplace=(0, 2)
+    ),
+    Entry("adam_step", K.adam_step, R.adam_step, _adam, {"1e5": _step_at(_ELEMENTS, _adam)}, inplace=(0, 2, 3)),
+)
+
+BY_NAME: dict[str, Entry] = {e.name: e for e in REGISTRY}
