@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+FLOAT_DTYPES = (F32, F64)
 
 
 def _describe(x: Any) -> str:
@@ -38,9 +39,10 @@ def real_array(x: Any, name: str) -> np.ndarray:
 
 def result_dtype(*arrays: np.ndarray) -> np.dtype:
     """float32 only if every input is float32; float64 otherwise (integers and float16 included)."""
-    if all(a.dtype == np.float32 for a in arrays):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+    for a in arrays:
+        if a.dtype is not F32 and a.dtype != F32:
+            return F64
+    return F32
 
 
 def float_array(
@@ -57,6 +59,17 @@ def float_array(
     ``dtype`` forces the result dtype (used once the common dtype of several inputs is known);
     otherwise float32 stays float32 and everything else becomes float64.
     """
+    if type(x) is np.ndarray:  # fast path: already what the kernels take (the per-sample case)
+        dt = x.dtype
+        if (
+            (dt is F64 or dt is F32)
+            and (dtype is None or dt is dtype)
+            and (ndim is None or x.ndim == ndim)
+            and x.ndim >= min_ndim
+            and x.size
+            and x.flags.c_contiguous
+        ):
+            return x
     arr = real_array(x, name)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
@@ -76,9 +89,26 @@ def float_arrays(
 ) -> list[np.ndarray]:
     """Validate several arrays and convert them to their common float dtype."""
     ndims = ndims or {}
-    raw = {name: real_array(x, name) for name, x in named.items()}
-    dtype = result_dtype(*raw.values())
-    return [float_array(arr, name, ndim=ndims.get(name), min_ndim=min_ndim, dtype=dtype) for name, arr in raw.items()]
+    common = None
+    for name, x in named.items():  # fast path: contiguous arrays of one float dtype pass as they are
+        if type(x) is not np.ndarray:
+            break
+        dt, want = x.dtype, ndims.get(name)
+        if (
+            not (dt is F64 or dt is F32)
+            or (common is not None and dt is not common)
+            or not x.flags.c_contiguous
+            or x.size == 0
+            or x.ndim < min_ndim
+            or (want is not None and x.ndim != want and not (type(want) is tuple and x.ndim in want))
+        ):
+            break
+        common = dt
+    else:
+        return list(named.values())
+    raw = [(name, real_array(x, name)) for name, x in named.items()]
+    dtype = result_dtype(*(arr for _, arr in raw))
+    return [float_array(arr, name, ndim=ndims.get(name), min_ndim=min_ndim, dtype=dtype) for name, arr in raw]
 
 
 def same_shape(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> None:

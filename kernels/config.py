@@ -15,7 +15,8 @@ Environment switches (read once, at import):
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numba
 

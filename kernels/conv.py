@@ -30,47 +30,56 @@ GRAD_CHUNKS = 16
 
 
 @jit
-def _correlate_region(a, k, r0, c0, oh, ow):
-    """Rows r0..r0+oh, columns c0..c0+ow of the full correlation of ``a`` with ``k``.
-
-    In full coordinates out[i, j] = sum_{m, n} a[i + m - (KH-1), j + n - (KW-1)] * k[m, n],
-    with ``a`` zero outside its bounds.
-    """
-    h, w = a.shape
+def _correlate_valid(a, k):
+    """Valid cross-correlation, a (H, W) at least as large as k (KH, KW) in both dimensions."""
     kh, kw = k.shape
+    oh, ow = a.shape[0] - kh + 1, a.shape[1] - kw + 1
     out = np.zeros((oh, ow), dtype=a.dtype)
     for i in range(oh):
         for m in range(kh):
-            row = i + r0 + m - (kh - 1)
-            if row < 0 or row >= h:
-                continue
             for n in range(kw):
-                shift = c0 + n - (kw - 1)  # column of ``a`` read for output column j is j + shift
-                jlo = max(0, -shift)
-                jhi = min(ow, w - shift)
                 weight = k[m, n]
-                for j in range(jlo, jhi):
-                    out[i, j] += a[row, j + shift] * weight
+                for j in range(ow):  # contiguous in out and a: vectorises
+                    out[i, j] += a[i + m, j + n] * weight
     return out
 
 
+@jit
+def _correlate_region(a, k, pad_r, pad_c, oh, ow):
+    """Output rows/columns of the correlation with ``a`` placed at (pad_r, pad_c) in a zero canvas.
+
+    The canvas is sized so the requested output is its valid correlation with ``k``; in valid
+    mode (no padding, same size) ``a`` is used as it is.
+    """
+    kh, kw = k.shape
+    ch, cw = oh + kh - 1, ow + kw - 1
+    if pad_r == 0 and pad_c == 0 and a.shape[0] == ch and a.shape[1] == cw:
+        return _correlate_valid(a, k)
+    canvas = np.zeros((ch, cw), dtype=a.dtype)
+    rows, cols = min(a.shape[0], ch - pad_r), min(a.shape[1], cw - pad_c)
+    canvas[pad_r : pad_r + rows, pad_c : pad_c + cols] = a[:rows, :cols]
+    return _correlate_valid(canvas, k)
+
+
 def _region(a_shape: tuple[int, int], k_shape: tuple[int, int], mode: str, convolve: bool):
-    """(row0, col0, out_h, out_w) of the requested output inside the full result."""
+    """(pad_r, pad_c, out_h, out_w): where ``a`` sits in the zero canvas, and the output size.
+
+    In the full result's coordinates the output starts at row kh-1-pad_r, column kw-1-pad_c.
+    """
     (h, w), (kh, kw) = a_shape, k_shape
     if mode == "full":
-        return 0, 0, h + kh - 1, w + kw - 1
+        return kh - 1, kw - 1, h + kh - 1, w + kw - 1
     if mode == "same":
         # scipy centres "same" differently for the two operations when the kernel is even.
         if convolve:
-            return (kh - 1) // 2, (kw - 1) // 2, h, w
-        return kh // 2, kw // 2, h, w
+            return kh - 1 - (kh - 1) // 2, kw - 1 - (kw - 1) // 2, h, w
+        return kh - 1 - kh // 2, kw - 1 - kw // 2, h, w
     if h >= kh and w >= kw:
-        return kh - 1, kw - 1, h - kh + 1, w - kw + 1
+        return 0, 0, h - kh + 1, w - kw + 1
     if h <= kh and w <= kw:  # scipy swaps the operands; the same region of the full result
-        return h - 1, w - 1, kh - h + 1, kw - w + 1
+        return kh - h, kw - w, kh - h + 1, kw - w + 1
     raise ValueError(
-        f"in 'valid' mode one of a {a_shape} and k {k_shape} must be at least as large as the other "
-        "in every dimension"
+        f"in 'valid' mode one of a {a_shape} and k {k_shape} must be at least as large as the other in every dimension"
     )
 
 
@@ -78,10 +87,10 @@ def _single_channel(a, k, mode: str, convolve: bool) -> np.ndarray:
     if not isinstance(mode, str) or mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
     a, k = float_arrays({"a": a, "k": k}, {"a": 2, "k": 2})
-    r0, c0, oh, ow = _region(a.shape, k.shape, mode, convolve)
+    pad_r, pad_c, oh, ow = _region(a.shape, k.shape, mode, convolve)
     if convolve:
         k = np.ascontiguousarray(k[::-1, ::-1])
-    return _correlate_region(a, k, r0, c0, oh, ow)
+    return _correlate_region(a, k, pad_r, pad_c, oh, ow)
 
 
 def correlate2d(a: np.ndarray, k: np.ndarray, mode: str = "valid") -> np.ndarray:
@@ -204,7 +213,7 @@ def _conv2d_backward_parallel(x, w, dy):
 
 def _conv_inputs(x, w, extra, extra_name: str, extra_ndim: int):
     x, w, extra = float_arrays({"x": x, "w": w, extra_name: extra}, {"x": 4, "w": 4, extra_name: extra_ndim})
-    n, h, wd, c = x.shape
+    _, h, wd, c = x.shape
     kh, kw, wc, _ = w.shape
     if wc != c:
         raise ValueError(f"w must have {c} input channels (axis 2) to match x {x.shape}; got w {w.shape}")
@@ -245,7 +254,8 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.nd
     kh, kw, _, f = w.shape
     expected = (n, h - kh + 1, wd - kw + 1, f)
     if dy.shape != expected:
-        raise ValueError(f"dy must have shape {expected} (the forward output for x {x.shape}, w {w.shape}); got {dy.shape}")
+        raise ValueError(
+            f"dy must have shape {expected} (the forward output for x {x.shape}, w {w.shape}); got {dy.shape}"
+        )
     kernel = _conv2d_backward_parallel if _parallel(x, w) else _conv2d_backward_serial
     return kernel(x, w, dy)
-

@@ -123,7 +123,9 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[np.fl
     if lab.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices; got dtype {lab.dtype}")
     if lab.shape != (z.shape[0],):
-        raise ValueError(f"labels must have shape ({z.shape[0]},), one class per row of logits {z.shape}; got {lab.shape}")
+        raise ValueError(
+            f"labels must have shape ({z.shape[0]},), one class per row of logits {z.shape}; got {lab.shape}"
+        )
     lo, hi = int(lab.min()), int(lab.max())
     if lo < 0 or hi >= z.shape[1]:
         raise ValueError(f"labels must lie in [0, {z.shape[1]}) for {z.shape[1]} classes; got range [{lo}, {hi}]")

@@ -46,9 +46,11 @@ def _run(kernel, param, grad, states, scalars) -> None:
     """Run ``kernel`` on flat views; non-contiguous arrays go through a contiguous copy."""
     arrays = [param, *states]
     contiguous = [a.flags.c_contiguous for a in arrays]
-    flat = [a.reshape(-1) if c else np.ascontiguousarray(a).reshape(-1) for a, c in zip(arrays, contiguous)]
+    flat = [
+        a.reshape(-1) if c else np.ascontiguousarray(a).reshape(-1) for a, c in zip(arrays, contiguous, strict=True)
+    ]
     kernel(flat[0], grad.reshape(-1), *flat[1:], *(param.dtype.type(s) for s in scalars))
-    for a, f, c in zip(arrays, flat, contiguous):
+    for a, f, c in zip(arrays, flat, contiguous, strict=True):
         if not c:
             a[...] = f.reshape(a.shape)
 

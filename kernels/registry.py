@@ -10,8 +10,9 @@ cases mixed in (1x1 kernels, kernels as large as the input, batch 1, ties, clipp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

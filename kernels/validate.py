@@ -63,7 +63,7 @@ def compare(kernel_out: list[np.ndarray], twin_out: list[np.ndarray], dtype: np.
     worst_abs, worst_rel = 0.0, 0.0
     if len(kernel_out) != len(twin_out):
         return np.inf, np.inf, f"{len(kernel_out)} outputs, twin has {len(twin_out)}"
-    for i, (k, r) in enumerate(zip(kernel_out, twin_out)):
+    for i, (k, r) in enumerate(zip(kernel_out, twin_out, strict=True)):
         if k.shape != r.shape:
             return np.inf, np.inf, f"output {i}: shape {k.shape}, twin {r.shape}"
         if r.dtype.kind in "iu":
