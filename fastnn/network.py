@@ -1,0 +1,415 @@
+"""``Network``: the seed tutorials' container (add / use / fit / predict), batched and complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+import kernels as K
+from kernels._checks import positive_int, real_array, real_scalar
+
+from . import losses as L
+from . import optimizers
+from .layers import ActivationLayer, DropoutLayer, FCLayer, Layer
+
+FORMAT = "fastnn-network"
+FORMAT_VERSION = 1
+
+
+def is_builtin(layer: Any) -> bool:
+    """True for layers that follow the fastnn protocol (forward/backward + grads); False for
+    seed-style layers that only implement forward_propagation/backward_propagation."""
+    cls = type(layer)
+    return (
+        isinstance(layer, Layer)
+        and cls.forward_propagation is Layer.forward_propagation
+        and cls.backward_propagation is Layer.backward_propagation
+        and cls.backward is not Layer.backward
+    )
+
+
+def _is_softmax(layer: Any) -> bool:
+    return isinstance(layer, ActivationLayer) and layer.name == "softmax" and is_builtin(layer)
+
+
+def _as_labels(y: np.ndarray) -> np.ndarray | None:
+    """Integer class labels from int labels (N,) or exact one-hot rows (N, K); None otherwise."""
+    if y.ndim == 1 and y.dtype.kind in "iu":
+        return y.astype(np.int64)
+    if y.ndim == 2 and y.shape[1] > 1 and np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1):
+        return np.argmax(y, axis=1)
+    return None
+
+
+class Network:
+    """A sequence of layers trained with a loss.
+
+    ``Network()`` then ``add(layer)`` and ``use(loss, loss_prime)`` as in the seed, or
+    ``Network([layers...], seed=0)``. ``seed`` seeds the network's own generator (shuffling,
+    dropout); ``dtype`` fixes the parameters' dtype, otherwise it follows the first training data
+    (float32 data trains in float32 end to end).
+    """
+
+    def __init__(self, layers: Sequence[Any] | None = None, *, seed: Any = None, dtype: Any = None) -> None:
+        self.layers: list[Any] = []
+        self.loss: Callable | str | None = None
+        self.loss_prime: Callable | None = None
+        self._loss: L.Loss | None = None
+        self.rng = np.random.default_rng(seed)
+        self.dtype = None if dtype is None else self._float_dtype(dtype)
+        self.optimizer: optimizers.Optimizer | None = None
+        self.history: dict[str, list[float]] = {}
+        # Called with the (param, grad) pairs between backward and update (gradient averaging hooks).
+        self.gradient_hook: Callable[[list[tuple[np.ndarray, np.ndarray]]], None] | None = None
+        for layer in layers or ():
+            self.add(layer)
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    def _float_dtype(dtype: Any) -> np.dtype:
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64; got {dt}")
+        return dt
+
+    def add(self, layer: Any) -> Network:
+        if not (
+            callable(getattr(layer, "forward_propagation", None))
+            and callable(getattr(layer, "backward_propagation", None))
+        ):
+            raise TypeError(f"layer must have forward_propagation and backward_propagation; got {type(layer).__name__}")
+        if isinstance(layer, DropoutLayer):
+            layer.rng = self.rng
+        self.layers.append(layer)
+        return self
+
+    def use(self, loss: Callable | str, loss_prime: Callable | None = None) -> Network:
+        """Set the loss: fastnn's functions or names ("mse", "binary_cross_entropy", "cross_entropy")
+        use the kernels; any other pair is called as given: ``loss(y_true, y_pred)``, ``loss_prime(...)``."""
+        if isinstance(loss, str):
+            key = L.ALIASES.get(loss.lower(), loss.lower())
+            if key not in L.BUILTIN:
+                raise ValueError(f"loss must be one of {sorted(L.BUILTIN)} or a function; got {loss!r}")
+            self._loss = L.BUILTIN[key]
+        elif callable(loss):
+            name, prime_name = L.FUNCTIONS.get(loss), L.FUNCTIONS.get(loss_prime) if loss_prime else None
+            if name is not None and prime_name in (None, name):
+                self._loss = L.BUILTIN[name]
+            elif loss_prime is None or not callable(loss_prime):
+                raise ValueError("loss_prime (the gradient of the loss) is required for a user-defined loss")
+            else:
+                self._loss = L.Loss(getattr(loss, "__name__", "loss"), loss, loss_prime)
+        else:
+            raise TypeError(f"loss must be a function or a name; got {type(loss).__name__}")
+        self.loss, self.loss_prime = loss, loss_prime
+        return self
+
+    @classmethod
+    def from_architecture(cls, nn_architecture: Sequence[dict], seed: int = 99, **kwargs: Any) -> Network:
+        """Build seed 003's network from its list of dicts (``input_dim``, ``output_dim``, ``activation``),
+        initialised as its ``init_layers(nn_architecture, seed)``: ``W = randn(out, in) * 0.1``,
+        ``b = randn(out, 1) * 0.1`` from ``np.random.seed(seed)``'s stream."""
+        net = cls(**kwargs)
+        rs = np.random.RandomState(seed)
+        previous = None
+        for i, spec in enumerate(nn_architecture):
+            try:
+                n_in, n_out, act = spec["input_dim"], spec["output_dim"], spec["activation"]
+            except (KeyError, TypeError):
+                raise ValueError(
+                    f"layer {i} must be a dict with input_dim, output_dim and activation; got {spec!r}"
+                ) from None
+            if previous is not None and n_in != previous:
+                raise ValueError(f"layer {i} input_dim must equal layer {i - 1} output_dim {previous}; got {n_in}")
+            layer = FCLayer(n_in, n_out, initializer=np.zeros)
+            layer.weights = np.ascontiguousarray((rs.randn(n_out, n_in) * 0.1).T)
+            layer.bias = np.ascontiguousarray((rs.randn(n_out, 1) * 0.1).T)
+            net.add(layer)
+            net.add(ActivationLayer(act))
+            previous = n_out
+        return net
+
+    # ------------------------------------------------------------------ data
+    def _builtin_only(self) -> bool:
+        return all(is_builtin(layer) for layer in self.layers)
+
+    def _sync_dtype(self, x: np.ndarray) -> np.dtype:
+        if self.dtype is None:
+            self.dtype = np.dtype(np.float32) if x.dtype == np.float32 else np.dtype(np.float64)
+        for layer in self.layers:
+            if is_builtin(layer) and any(p.dtype != self.dtype for p in layer.params().values()):
+                layer.astype(self.dtype)
+        return self.dtype
+
+    def _inputs(self, x: Any, name: str = "x") -> tuple[np.ndarray, bool]:
+        """x as an array of the network's dtype, and whether it is seed-style (N, 1, features)."""
+        if not self.layers:
+            raise ValueError("the network has no layers: add() some first")
+        arr = real_array(x, name)
+        if arr.ndim < 2:
+            raise ValueError(
+                f"{name} must have a leading sample axis and features, e.g. (N, features); got shape {arr.shape}"
+            )
+        if arr.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one sample; got shape {arr.shape}")
+        dtype = self._sync_dtype(arr)
+        seed_style = arr.ndim == 3 and arr.shape[1] == 1
+        return np.ascontiguousarray(arr, dtype=dtype), seed_style
+
+    def _targets(self, y: Any, n: int) -> np.ndarray:
+        arr = real_array(y, "y")
+        if arr.shape[:1] != (n,):
+            raise ValueError(f"y must hold one target per sample of x ({n}); got shape {arr.shape}")
+        if arr.ndim == 3 and arr.shape[1] == 1:  # seed-style (N, 1, outputs)
+            arr = arr.reshape(n, -1)
+        if (
+            arr.ndim == 1
+            and arr.dtype.kind in "iu"
+            and self._loss is not None
+            and self._loss.classification == "categorical"
+        ):
+            return arr
+        if arr.ndim == 1:
+            arr = arr.reshape(n, 1)
+        return np.ascontiguousarray(arr, dtype=self.dtype)
+
+    # ------------------------------------------------------------------ forward / backward
+    def _forward(self, x: np.ndarray, training: bool, stop: int | None = None) -> np.ndarray:
+        out = x
+        for layer in self.layers[:stop]:
+            layer.training = training
+            out = layer.forward_propagation(out)
+        return out
+
+    def predict(self, input: Any, batch_size: int | None = None) -> Any:
+        """Outputs for the samples in ``input``. Seed-style input (N, 1, features) gives a list of (1, out)
+        arrays as the seed did; a batch array (N, ...) gives one array (N, out)."""
+        x, seed_style = self._inputs(input, "input")
+        if not self._builtin_only():  # the seed's own loop, sample by sample
+            return [self._forward(x[i], training=False) for i in range(len(x))]
+        xb = x.reshape(len(x), -1) if seed_style else x
+        step = len(xb) if batch_size is None else positive_int(batch_size, "batch_size")
+        out = np.concatenate([self._forward(xb[i : i + step], training=False) for i in range(0, len(xb), step)])
+        return [out[i : i + 1] for i in range(len(out))] if seed_style else out
+
+    def _loss_and_grad(self, y: np.ndarray, out: np.ndarray, logits: np.ndarray | None) -> tuple[float, np.ndarray]:
+        if logits is not None:  # softmax + cross-entropy, fused and stable
+            loss, grad = K.softmax_cross_entropy(logits, y)
+            return float(loss), grad
+        assert self._loss is not None
+        target = y
+        if self._loss.classification == "categorical" and y.ndim == 1:
+            target = np.eye(out.shape[-1], dtype=out.dtype)[y]
+        return float(self._loss.value(target, out)), self._loss.gradient(target, out)
+
+    def _train_batch(
+        self, xb: np.ndarray, yb: np.ndarray, optimizer: optimizers.Optimizer, lr: float, fused: bool, where: str
+    ) -> tuple[float, np.ndarray]:
+        if fused:
+            logits = self._forward(xb, training=True, stop=-1)
+            out = logits
+        else:
+            logits = None
+            out = self._forward(xb, training=True)
+        loss, grad = self._loss_and_grad(yb, out, logits)
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"the loss became {loss} at {where}; training stopped and the network keeps "
+                "the weights from before this batch"
+            )
+        layers = self.layers[:-1] if fused else self.layers
+        pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        for layer in reversed(layers):
+            if is_builtin(layer):
+                grad = layer.backward(grad)
+                pairs.extend(layer.param_grads())
+            else:  # seed-style layers update themselves with plain SGD
+                grad = layer.backward_propagation(grad, lr)
+        if self.gradient_hook is not None:
+            self.gradient_hook(pairs)
+        optimizer.step(pairs)
+        return loss, out
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        x_train: Any,
+        y_train: Any,
+        epochs: int,
+        learning_rate: float = 0.1,
+        batch_size: int = 1,
+        optimizer: optimizers.Optimizer | str | None = None,
+        shuffle: bool = False,
+        seed: Any = None,
+        verbose: bool = True,
+        validation_data: tuple[Any, Any] | None = None,
+    ) -> dict[str, list[float]]:
+        """Train; returns the history: ``loss`` per epoch (mean over samples, as the seed prints it),
+        ``accuracy`` for classification, and ``val_loss``/``val_accuracy`` with validation data.
+
+        The defaults are the seed's: one sample at a time, in order, plain SGD at ``learning_rate``,
+        printing ``epoch i/n   error=e``. ``batch_size=len(x)`` is full-batch training.
+        """
+        epochs = positive_int(epochs, "epochs", low=0)
+        learning_rate = real_scalar(learning_rate, "learning_rate", low=0.0)
+        batch_size = positive_int(batch_size, "batch_size")
+        if self._loss is None:
+            raise ValueError("no loss: call use(loss, loss_prime) before fit")
+        x, seed_style = self._inputs(x_train, "x_train")
+        y = self._targets(y_train, len(x))
+        builtin = self._builtin_only()
+        if builtin and seed_style:
+            x = x.reshape(len(x), -1)
+        rng = np.random.default_rng(seed) if seed is not None else self.rng
+        for layer in self.layers:
+            if isinstance(layer, DropoutLayer):
+                layer.rng = rng
+        opt = optimizers.get(optimizer, learning_rate)
+        self.optimizer = opt
+        labels = _as_labels(y) if self._loss.fuses_with_softmax else None
+        fused = builtin and labels is not None and _is_softmax(self.layers[-1])
+        targets = labels if fused else y
+        kind = self._accuracy_kind(y)
+        val = None
+        if validation_data is not None:
+            vx, _ = self._inputs(validation_data[0], "validation_data[0]")
+            val = (vx, self._targets(validation_data[1], len(vx)))
+
+        history: dict[str, list[float]] = {"loss": []}
+        if kind:
+            history["accuracy"] = []
+        if val is not None:
+            history["val_loss"] = []
+            if kind:
+                history["val_accuracy"] = []
+        n = len(x)
+        for epoch in range(epochs):
+            order = rng.permutation(n) if shuffle else None
+            total, correct = 0.0, 0.0
+            for b, start in enumerate(range(0, n, batch_size)):
+                idx = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
+                if not builtin and batch_size == 1:  # hand user layers one sample, as the seed did
+                    i = int(order[start]) if order is not None else start
+                    xb, yb = (x[i] if x.ndim > 2 else x[i : i + 1]), targets[i : i + 1]
+                else:
+                    xb, yb = x[idx], targets[idx]
+                loss, out = self._train_batch(xb, yb, opt, learning_rate, fused, f"epoch {epoch + 1}, batch {b + 1}")
+                total += loss * min(batch_size, n - start)
+                if kind:
+                    correct += self._correct(y[idx], out, kind)
+            err = total / n
+            history["loss"].append(err)
+            line = "epoch %d/%d   error=%f" % (epoch + 1, epochs, err)
+            if kind:
+                history["accuracy"].append(correct / n)
+            if val is not None:
+                scores = self._evaluate(val[0], val[1], kind)
+                history["val_loss"].append(scores["loss"])
+                line += "   val_error=%f" % scores["loss"]
+                if kind:
+                    history["val_accuracy"].append(scores["accuracy"])
+                    line += "   val_accuracy=%.4f" % scores["accuracy"]
+            if verbose:
+                print(line)
+        for layer in self.layers:
+            layer.training = False
+        self.history = history
+        return history
+
+    # ------------------------------------------------------------------ scoring
+    def _accuracy_kind(self, y: np.ndarray) -> str | None:
+        assert self._loss is not None
+        if self._loss.classification == "categorical":
+            return "categorical"
+        if self._loss.classification == "binary":
+            return "binary"
+        if y.dtype.kind == "f" and np.all((y == 0) | (y == 1)):
+            return "categorical" if y.ndim == 2 and y.shape[1] > 1 and np.all(y.sum(axis=1) == 1) else "binary"
+        return None
+
+    @staticmethod
+    def _correct(y: np.ndarray, out: np.ndarray, kind: str) -> float:
+        out = np.asarray(out).reshape(len(out), -1)
+        if kind == "categorical":
+            labels = y if y.ndim == 1 else np.argmax(y.reshape(len(y), -1), axis=1)
+            return float(np.sum(np.argmax(out, axis=1) == labels))
+        return float(np.sum(np.all((out > 0.5) == (y.reshape(out.shape) > 0.5), axis=1)))
+
+    def _evaluate(self, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str, float]:
+        out = self.predict(x)
+        out = np.concatenate(out) if isinstance(out, list) else out
+        out = out.reshape(len(x), -1)
+        target = y if y.ndim == 1 else y.reshape(len(y), -1)
+        loss, _ = self._loss_and_grad(target, out, None)
+        scores = {"loss": loss}
+        if kind:
+            scores["accuracy"] = self._correct(target, out, kind) / len(x)
+        return scores
+
+    def evaluate(self, x: Any, y: Any) -> dict[str, float]:
+        """``{"loss": ..., "accuracy": ...}`` on (x, y); accuracy only for classification."""
+        if self._loss is None:
+            raise ValueError("no loss: call use(loss, loss_prime) before evaluate")
+        xa, _ = self._inputs(x)
+        ya = self._targets(y, len(xa))
+        return self._evaluate(xa, ya, self._accuracy_kind(ya))
+
+    # ------------------------------------------------------------------ parameters and files
+    def parameters(self) -> list[np.ndarray]:
+        return [p for layer in self.layers if is_builtin(layer) for p in layer.params().values()]
+
+    def astype(self, dtype: Any) -> Network:
+        self.dtype = self._float_dtype(dtype)
+        for layer in self.layers:
+            if is_builtin(layer):
+                layer.astype(self.dtype)
+        return self
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write one .npz file: the architecture as JSON and every parameter array. The file is
+        written next to its destination and renamed into place, so an interrupted save never
+        leaves a truncated model behind."""
+        specs = []
+        arrays: dict[str, np.ndarray] = {}
+        for i, layer in enumerate(self.layers):
+            if not is_builtin(layer):
+                raise ValueError(f"layer {i} ({type(layer).__name__}) is user-defined and cannot be saved")
+            try:
+                cfg = layer.config()
+            except NotImplementedError as exc:
+                raise ValueError(f"layer {i}: {exc}") from None
+            specs.append({"type": type(layer).__name__, "config": cfg})
+            for name, value in layer.params().items():
+                arrays[f"layer{i}.{name}"] = value
+        meta = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "dtype": str(self.dtype or np.dtype(np.float64)),
+            "loss": self._loss.name if self._loss is not None and self._loss.name in L.BUILTIN else None,
+            "layers": specs,
+        }
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, __fastnn__=np.array(json.dumps(meta)), **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Network:
+        """Read a file written by :meth:`save` (``allow_pickle=False``); ValueError for anything else."""
+        from .serialization import read_network
+
+        return read_network(cls, path)
