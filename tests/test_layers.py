@@ -1,0 +1,167 @@
+"""Layers: gradcheck of every built-in layer and loss, batch axes, seed-style construction."""
+
+import numpy as np
+import pytest
+
+import fastnn
+import kernels as K
+from fastnn import (
+    ActivationLayer,
+    ConvLayer,
+    DropoutLayer,
+    FCLayer,
+    FlattenLayer,
+    LeakyReLU,
+    MaxPoolLayer,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    gradcheck,
+    gradcheck_loss,
+)
+from fastnn import activations as A
+from fastnn import losses as L
+from fastnn.gradcheck import GradcheckError
+
+RNG = np.random.default_rng(0)
+
+
+def _x(*shape):
+    return RNG.standard_normal(shape)
+
+
+LAYERS = {
+    "fc": (lambda: FCLayer(4, 3), lambda: _x(5, 4)),
+    "fc-seed-shapes": (lambda: FCLayer((1, 4), (1, 3)), lambda: _x(1, 4)),
+    "tanh": (lambda: ActivationLayer(A.tanh, A.tanh_prime), lambda: _x(5, 4)),
+    "sigmoid": (Sigmoid, lambda: _x(5, 4)),
+    "relu": (ReLU, lambda: _x(5, 4)),
+    "leaky_relu": (lambda: LeakyReLU(0.1), lambda: _x(5, 4)),
+    "softmax": (Softmax, lambda: _x(5, 4)),
+    "user-functions": (lambda: ActivationLayer(np.sin, np.cos), lambda: _x(5, 4)),
+    "conv": (lambda: ConvLayer((6, 5, 2), (3, 2), 3), lambda: _x(2, 6, 5, 2)),
+    "conv-unbatched": (lambda: ConvLayer((6, 5, 2), (3, 2), 3), lambda: _x(6, 5, 2)),
+    "conv-1x1": (lambda: ConvLayer((4, 4, 3), (1, 1), 2), lambda: _x(2, 4, 4, 3)),
+    "maxpool": (lambda: MaxPoolLayer(2), lambda: _x(2, 4, 6, 3)),
+    "flatten": (FlattenLayer, lambda: _x(2, 3, 3, 2)),
+    "dropout-eval": (lambda: DropoutLayer(0.5), lambda: _x(5, 4)),
+}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_gradcheck_every_layer(name):
+    make_layer, make_x = LAYERS[name]
+    assert gradcheck(make_layer(), make_x())
+
+
+def test_gradcheck_can_fail():
+    class Wrong(Tanh):
+        def backward(self, dy):
+            return 1.01 * super().backward(dy)
+
+    with pytest.raises(GradcheckError, match="input"):
+        gradcheck(Wrong(), _x(3, 3))
+
+
+@pytest.mark.parametrize(
+    "loss,prime,y_true,y_pred",
+    [
+        (L.mse, L.mse_prime, _x(4, 3), _x(4, 3)),
+        (
+            L.binary_cross_entropy,
+            L.binary_cross_entropy_prime,
+            (RNG.random((6, 1)) < 0.5) * 1.0,
+            RNG.uniform(0.05, 0.95, (6, 1)),
+        ),
+        (L.cross_entropy, L.cross_entropy_prime, np.eye(3)[[0, 2, 1, 1]], RNG.uniform(0.05, 0.95, (4, 3))),
+        (
+            lambda t, z: K.softmax_cross_entropy(z, t)[0],
+            lambda t, z: K.softmax_cross_entropy(z, t)[1],
+            np.array([0, 2, 1, 1]),
+            _x(4, 3),
+        ),
+    ],
+    ids=["mse", "bce", "cross_entropy", "fused-softmax-ce"],
+)
+def test_gradcheck_every_loss(loss, prime, y_true, y_pred):
+    assert gradcheck_loss(loss, prime, y_true, y_pred)
+
+
+def test_fc_layer_constructors_and_seed_init():
+    np.random.seed(5)
+    a = FCLayer((1, 2), (1, 3))
+    np.random.seed(5)
+    w, b = np.random.rand(2, 3) - 0.5, np.random.rand(1, 3) - 0.5
+    assert np.array_equal(a.weights, w) and np.array_equal(a.bias, b)
+    assert a.input_shape == (1, 2) and a.output_shape == (1, 3)
+    c = FCLayer(2, 3)
+    assert c.weights.shape == (2, 3) and c.bias.shape == (1, 3)
+    assert fastnn.Dense is FCLayer
+    d = FCLayer(20, 10, initializer="xavier", rng=0)
+    assert np.all(np.abs(d.weights) <= np.sqrt(6 / 30)) and not d.bias.any()
+    with pytest.raises(ValueError, match="initializer"):
+        FCLayer(2, 3, initializer="orthogonal")
+
+
+def test_activation_layer_forms():
+    x = _x(3, 4)
+    seed_form = ActivationLayer((1, 4), A.tanh, A.tanh_prime)
+    assert seed_form.builtin is not None and seed_form.input_shape == (1, 4)
+    assert ActivationLayer("relu").name == "relu"
+    np.testing.assert_array_equal(ActivationLayer(A.tanh, A.tanh_prime).forward_propagation(x), np.tanh(x))
+    custom = ActivationLayer(np.sin, np.cos)  # not recognised: called as given
+    assert custom.builtin is None
+    np.testing.assert_array_equal(custom.forward_propagation(x), np.sin(x))
+    np.testing.assert_array_equal(custom.backward_propagation(np.ones_like(x), 0.1), np.cos(x))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        ActivationLayer("swish")
+    with pytest.raises(ValueError, match="derivative"):
+        ActivationLayer(np.sin)
+
+
+def test_every_layer_takes_a_batch_axis():
+    x = _x(7, 8, 8, 1)
+    net = [ConvLayer((8, 8, 1), (3, 3), 4), ReLU(), MaxPoolLayer(2), FlattenLayer(), FCLayer(36, 5), Softmax()]
+    out = x
+    for layer in net:
+        out = layer.forward(out)
+    assert out.shape == (7, 5)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    one = x[0]
+    for layer in net:
+        one = layer.forward(one)
+    np.testing.assert_allclose(one, out[:1], atol=1e-12)  # an unbatched image is a batch of one
+
+
+def test_dropout_only_while_training_and_from_the_given_generator():
+    x = np.ones((200, 50))
+    layer = DropoutLayer(0.3, rng=np.random.default_rng(1))
+    assert layer.forward(x, training=False) is x
+    y = layer.forward(x, training=True)
+    kept = y != 0
+    assert 0.6 < kept.mean() < 0.8
+    np.testing.assert_allclose(y[kept], 1 / 0.7)
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), y)
+    again = DropoutLayer(0.3, rng=np.random.default_rng(1)).forward(x, training=True)
+    np.testing.assert_array_equal(again, y)
+    with pytest.raises(ValueError, match="rate"):
+        DropoutLayer(1.0)
+
+
+def test_conv_layer_shapes_and_fixed_bias():
+    conv = ConvLayer(input_shape=(5, 5, 3), kernel_shape=(3, 3), layer_depth=2)
+    assert conv.weights.shape == (3, 3, 3, 2) and conv.bias.shape == (2,) and conv.output_shape == (3, 3, 2)
+    conv.weights[:] = 0
+    conv.bias[:] = [1.0, -2.0]
+    out = conv.forward_propagation(_x(5, 5, 3))
+    np.testing.assert_array_equal(out[..., 0], 1.0)  # once per output channel, not 3 times
+    with pytest.raises(ValueError, match=r"\(5, 5, 3\)"):
+        conv.forward_propagation(_x(5, 5, 2))
+
+
+def test_layer_dtype_conversion_keeps_float32():
+    layer = FCLayer(3, 2).astype(np.float32)
+    y = layer.forward(_x(4, 3).astype(np.float32))
+    dx = layer.backward(np.ones_like(y))
+    assert y.dtype == dx.dtype == layer.grads["weights"].dtype == layer.grads["bias"].dtype == np.float32
