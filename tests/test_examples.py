@@ -26,27 +26,27 @@ def _quiet(func, *args, **kwargs):
 
 
 def test_seed000_xor_prints_the_seeds_final_error():
-    (net, out), printed = _quiet(_load("seed000_xor").main)
+    (_, out), printed = _quiet(_load("seed000_xor").main)
     lines = printed.splitlines()
     assert lines[999] == "epoch 1000/1000   error=0.000242"
     assert np.array_equal(np.round(np.concatenate(out).ravel()), [0, 1, 1, 0])
 
 
 def test_seed000_conv_trains():
-    net, printed = _quiet(_load("seed000_conv").main, epochs=10)
+    _, printed = _quiet(_load("seed000_conv").main, epochs=10)
     errors = [float(line.split("=")[1]) for line in printed.splitlines()]
     assert len(errors) == 10 and errors[-1] < errors[0]
 
 
 def test_seed001_xor_with_bce_converges():
-    (net, history), _ = _quiet(_load("seed001_xor_bce").main)
+    (_, history), _ = _quiet(_load("seed001_xor_bce").main)
     assert history["loss"][-1] < 1e-3
     assert history["accuracy"][-1] == 1.0
 
 
 @pytest.mark.slow
 def test_seed003_make_moons_reaches_the_seeds_accuracy():
-    (net, history, accuracy), printed = _quiet(_load("seed003_moons").main)
+    (_, _, accuracy), printed = _quiet(_load("seed003_moons").main)
     assert accuracy >= 0.97
     assert "Test set accuracy" in printed
 
