@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _scalar
 from ._checks import float_array, float_arrays, real_array, same_shape
 from .config import jit
 
@@ -102,7 +103,7 @@ def _softmax_cross_entropy(z, labels):
                 m = z[r, j]
         s = z.dtype.type(0)
         for j in range(k):
-            e = np.exp(z[r, j] - m)
+            e = _scalar.exp_nonpos(z[r, j] - m)
             dz[r, j] = e
             s += e
         total += np.float64(np.log(s)) - (np.float64(z[r, labels[r]]) - np.float64(m))

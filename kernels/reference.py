@@ -163,9 +163,13 @@ def softmax_backward(y, dy):
 # --------------------------------------------------------------------------- losses
 
 
+# Scalar losses are summed in float64 and rounded once to the input dtype, like the kernels: the
+# reference is then the more accurate of the two, never a float32 sum that drifts.
+
+
 def mse(y_true, y_pred):
     t, p = _floats(y_true, y_pred)
-    return np.mean(np.power(t - p, 2))
+    return p.dtype.type(np.mean(np.power(t.astype(np.float64) - p, 2)))
 
 
 def mse_backward(y_true, y_pred):
@@ -176,8 +180,9 @@ def mse_backward(y_true, y_pred):
 def binary_cross_entropy(y_true, y_pred):
     t, p = _floats(y_true, y_pred)
     eps = BCE_EPS[p.dtype]
-    q = np.clip(p, p.dtype.type(eps), p.dtype.type(1 - eps))
-    return -np.mean(t * np.log(q) + (1 - t) * np.log(1 - q))
+    q = np.clip(p, p.dtype.type(eps), p.dtype.type(1 - eps)).astype(np.float64)
+    t = t.astype(np.float64)
+    return p.dtype.type(-np.mean(t * np.log(q) + (1 - t) * np.log(1 - q)))
 
 
 def binary_cross_entropy_backward(y_true, y_pred):
@@ -193,10 +198,10 @@ def softmax_cross_entropy(logits, labels):
     n = z.shape[0]
     shifted = z - z.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -log_probs[np.arange(n), labels].mean()
+    loss = -log_probs[np.arange(n), labels].astype(np.float64).mean()
     grad = np.exp(log_probs)
     grad[np.arange(n), labels] -= 1
-    return loss, grad / n
+    return z.dtype.type(loss), grad / n
 
 
 # --------------------------------------------------------------------------- optimizer steps
