@@ -227,7 +227,7 @@ class ActivationLayer(Layer):
         if prime is not None and prime_name is None and not callable(prime):
             raise TypeError(f"activation_prime must be a callable; got {type(prime).__name__}")
         # Fused kernels only when both functions are fastnn's own (or a name was given).
-        self.builtin = A.BUILTIN[name] if name is not None and prime_name in (None, name) else None
+        self.builtin = A.BUILTIN[name] if name is not None and (prime is None or prime_name == name) else None
         if self.builtin is None and prime is None:
             raise ValueError(f"activation {activation!r} is not built in: pass its derivative as activation_prime")
         self.activation = activation if callable(activation) else None

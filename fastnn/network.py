@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,9 +14,14 @@ import numpy as np
 import kernels as K
 from kernels._checks import positive_int, real_array, real_scalar
 
+from . import engine as E
 from . import losses as L
 from . import optimizers
+from . import plan as plan_mod
 from .layers import ActivationLayer, DropoutLayer, FCLayer, Layer
+
+# Set FASTNN_COMPILED_FIT=0 to always train layer by layer (for comparisons and debugging).
+COMPILED_FIT = os.environ.get("FASTNN_COMPILED_FIT", "1").strip().lower() not in ("0", "false", "no", "off")
 
 FORMAT = "fastnn-network"
 FORMAT_VERSION = 1
@@ -66,6 +72,8 @@ class Network:
         self.history: dict[str, list[float]] = {}
         # Called with the (param, grad) pairs between backward and update (gradient averaging hooks).
         self.gradient_hook: Callable[[list[tuple[np.ndarray, np.ndarray]]], None] | None = None
+        self._flat: plan_mod.FlatParameters | None = None
+        self.last_fit_compiled = False
         for layer in layers or ():
             self.add(layer)
 
@@ -97,8 +105,8 @@ class Network:
                 raise ValueError(f"loss must be one of {sorted(L.BUILTIN)} or a function; got {loss!r}")
             self._loss = L.BUILTIN[key]
         elif callable(loss):
-            name, prime_name = L.FUNCTIONS.get(loss), L.FUNCTIONS.get(loss_prime) if loss_prime else None
-            if name is not None and prime_name in (None, name):
+            name = L.FUNCTIONS.get(loss)
+            if name is not None and (loss_prime is None or L.FUNCTIONS.get(loss_prime) == name):
                 self._loss = L.BUILTIN[name]
             elif loss_prime is None or not callable(loss_prime):
                 raise ValueError("loss_prime (the gradient of the loss) is required for a user-defined loss")
@@ -287,22 +295,12 @@ class Network:
             history["val_loss"] = []
             if kind:
                 history["val_accuracy"] = []
+        args = (x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng)
+        compiled = self._compiled_epochs(*args, one_call_per_epoch=val is not None) if builtin else None
+        epochs_iter = compiled if compiled is not None else self._layerwise_epochs(*args, builtin=builtin)
+        self.last_fit_compiled = compiled is not None
         n = len(x)
-        for epoch in range(epochs):
-            order = rng.permutation(n) if shuffle else None
-            total, correct = 0.0, 0.0
-            for b, start in enumerate(range(0, n, batch_size)):
-                idx = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
-                if not builtin and batch_size == 1:  # hand user layers one sample, as the seed did
-                    i = int(order[start]) if order is not None else start
-                    xb, yb = (x[i] if x.ndim > 2 else x[i : i + 1]), targets[i : i + 1]
-                else:
-                    xb, yb = x[idx], targets[idx]
-                loss, out = self._train_batch(xb, yb, opt, learning_rate, fused, f"epoch {epoch + 1}, batch {b + 1}")
-                total += loss * min(batch_size, n - start)
-                if kind:
-                    correct += self._correct(y[idx], out, kind)
-            err = total / n
+        for epoch, (err, correct) in enumerate(epochs_iter):
             history["loss"].append(err)
             line = "epoch %d/%d   error=%f" % (epoch + 1, epochs, err)
             if kind:
@@ -320,6 +318,124 @@ class Network:
             layer.training = False
         self.history = history
         return history
+
+    def _layerwise_epochs(
+        self, x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng, builtin
+    ):
+        """Layer by layer in Python, as the seed trains: yields (mean loss, correct count) per epoch."""
+        n = len(x)
+        for epoch in range(epochs):
+            order = rng.permutation(n) if shuffle else None
+            total, correct = 0.0, 0.0
+            for b, start in enumerate(range(0, n, batch_size)):
+                idx = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
+                if not builtin and batch_size == 1:  # hand user layers one sample, as the seed did
+                    i = int(order[start]) if order is not None else start
+                    xb, yb = (x[i] if x.ndim > 2 else x[i : i + 1]), targets[i : i + 1]
+                else:
+                    xb, yb = x[idx], targets[idx]
+                loss, out = self._train_batch(xb, yb, opt, learning_rate, fused, f"epoch {epoch + 1}, batch {b + 1}")
+                total += loss * min(batch_size, n - start)
+                if kind:
+                    correct += self._correct(y[idx], out, kind)
+            yield total / n, correct
+
+    def _compiled_epochs(
+        self, x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng, one_call_per_epoch=False
+    ):
+        """The same epochs inside :func:`fastnn.engine.run_epochs`, or None when the network, loss or
+        optimizer is not one the engine knows (then the layer path runs)."""
+        if not COMPILED_FIT or self.gradient_hook is not None or not plan_mod.supports_optimizer(opt):
+            return None
+        loss = self._loss
+        if fused:
+            loss_kind = E.LOSS_SOFTMAX_CE
+        elif loss is L.BUILTIN["mse"]:
+            loss_kind = E.LOSS_MSE
+        elif loss is L.BUILTIN["binary_cross_entropy"]:
+            loss_kind = E.LOSS_BCE
+        else:
+            return None
+        plan = plan_mod.make_plan(self.layers, x.shape[1:])
+        if plan is None:
+            return None
+        return self._run_plan(
+            plan, x, y, targets, loss_kind, kind, opt, batch_size, epochs, shuffle, rng, one_call_per_epoch
+        )
+
+    def _run_plan(
+        self, plan, x, y, targets, loss_kind, kind, opt, batch_size, epochs, shuffle, rng, one_call_per_epoch
+    ):
+        dtype = self.dtype
+        flat = self._flat if self._flat is not None and self._flat.still_bound(plan) else None
+        if flat is None or flat.values.dtype != dtype:
+            flat = self._flat = plan_mod.FlatParameters(plan, dtype)
+        flat.publish_grads()
+        hyper, s1, s2, opt_kind = plan_mod.optimizer_state(opt, flat)
+        n = len(x)
+        xs = x.reshape(n, -1)
+        if loss_kind == E.LOSS_SOFTMAX_CE:
+            labels, ys = targets, np.zeros((n, 1), dtype=dtype)
+        else:
+            ys = targets.reshape(n, -1)
+            labels = _as_labels(ys) if kind == "categorical" else None
+            labels = np.zeros(n, dtype=np.int64) if labels is None else labels
+        acc_kind = {None: E.ACC_NONE, "binary": E.ACC_BINARY, "categorical": E.ACC_CATEGORICAL}[kind]
+        b = min(batch_size, n)
+        sizes = plan.sizes
+        offs = np.concatenate([[0], np.cumsum(sizes * b)]).astype(np.int64)
+        acts = np.zeros(int(offs[-1]), dtype=dtype)
+        dacts = np.zeros_like(acts)
+        iwork = np.zeros(max(plan.iwork_per_sample * b, 1), dtype=np.int64)
+        status = np.full(2, -1, dtype=np.int64)
+        in_order = np.arange(n, dtype=np.int64)[None, :]
+        done, chunk = 0, 1
+        while done < epochs:
+            count = min(chunk, epochs - done)
+            orders = np.stack([rng.permutation(n) for _ in range(count)]) if shuffle else in_order
+            losses, corrects = np.zeros(count), np.zeros(count)
+            started = time.perf_counter()
+            opt.iterations = E.run_epochs(
+                xs,
+                ys,
+                labels,
+                orders,
+                count,
+                plan.ops,
+                plan.alphas,
+                offs,
+                sizes,
+                flat.values,
+                flat.grads,
+                s1,
+                s2,
+                hyper,
+                acts,
+                dacts,
+                iwork,
+                b,
+                loss_kind,
+                acc_kind,
+                opt_kind,
+                opt.iterations,
+                plan_mod.bce_eps(dtype),
+                losses,
+                corrects,
+                status,
+            )
+            if status[0] >= 0:
+                for i in range(int(status[0])):
+                    yield float(losses[i]), float(corrects[i])
+                raise FloatingPointError(
+                    f"the loss became non-finite at epoch {done + int(status[0]) + 1}, batch {int(status[1]) + 1}; "
+                    "training stopped and the network keeps the weights from before this batch"
+                )
+            for i in range(count):
+                yield float(losses[i]), float(corrects[i])
+            done += count
+            if not one_call_per_epoch:  # aim at ~0.2 s per call: responsive printing, little call overhead
+                per_epoch = max((time.perf_counter() - started) / count, 1e-7)
+                chunk = max(1, min(int(0.2 / per_epoch), 100_000))
 
     # ------------------------------------------------------------------ scoring
     def _accuracy_kind(self, y: np.ndarray) -> str | None:

@@ -35,10 +35,15 @@ def _alpha(alpha) -> float:
 
 
 @jit
-def _tanh(x):
-    out = np.empty_like(x)
+def _tanh_into(x, out):
     for i in range(x.size):
         out[i] = _scalar.tanh(x[i])
+
+
+@jit
+def _tanh(x):
+    out = np.empty_like(x)
+    _tanh_into(x, out)
     return out
 
 
@@ -49,11 +54,16 @@ def tanh(x: np.ndarray) -> np.ndarray:
 
 
 @jit
-def _tanh_backward(y, dy):
-    out = np.empty_like(dy)
+def _tanh_backward_into(y, dy, out):
     one = y.dtype.type(1)
     for i in range(y.size):
         out[i] = dy[i] * (one - y[i] * y[i])
+
+
+@jit
+def _tanh_backward(y, dy):
+    out = np.empty_like(dy)
+    _tanh_backward_into(y, dy, out)
     return out
 
 
@@ -67,10 +77,15 @@ def tanh_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 
 
 @jit
-def _sigmoid(x):
-    out = np.empty_like(x)
+def _sigmoid_into(x, out):
     for i in range(x.size):
         out[i] = _scalar.sigmoid(x[i])
+
+
+@jit
+def _sigmoid(x):
+    out = np.empty_like(x)
+    _sigmoid_into(x, out)
     return out
 
 
@@ -81,11 +96,16 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 @jit
-def _sigmoid_backward(y, dy):
-    out = np.empty_like(dy)
+def _sigmoid_backward_into(y, dy, out):
     one = y.dtype.type(1)
     for i in range(y.size):
         out[i] = dy[i] * y[i] * (one - y[i])
+
+
+@jit
+def _sigmoid_backward(y, dy):
+    out = np.empty_like(dy)
+    _sigmoid_backward_into(y, dy, out)
     return out
 
 
@@ -99,29 +119,44 @@ def sigmoid_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 
 
 @jit
-def _relu(x):
-    out = np.empty_like(x)
+def _relu_into(x, out):
     zero = x.dtype.type(0)
     for i in range(x.size):
         v = x[i]
         out[i] = v if not v <= zero else zero  # NaN passes through, as in np.maximum(x, 0)
+
+
+@jit
+def _relu(x):
+    out = np.empty_like(x)
+    _relu_into(x, out)
     return out
+
+
+@jit
+def _leaky_relu_into(x, alpha, out):
+    for i in range(x.size):
+        v = x[i]
+        out[i] = v if not v <= 0 else v * alpha
 
 
 @jit
 def _leaky_relu(x, alpha):
     out = np.empty_like(x)
-    for i in range(x.size):
-        v = x[i]
-        out[i] = v if not v <= 0 else v * alpha
+    _leaky_relu_into(x, alpha, out)
     return out
+
+
+@jit
+def _leaky_relu_backward_into(y, dy, alpha, out):
+    for i in range(y.size):
+        out[i] = dy[i] if y[i] > 0 else dy[i] * alpha
 
 
 @jit
 def _leaky_relu_backward(y, dy, alpha):
     out = np.empty_like(dy)
-    for i in range(y.size):
-        out[i] = dy[i] if y[i] > 0 else dy[i] * alpha
+    _leaky_relu_backward_into(y, dy, alpha, out)
     return out
 
 
@@ -170,10 +205,15 @@ def _softmax_row(x, out):
 
 
 @jit
-def _softmax(x):
-    out = np.empty_like(x)
+def _softmax_into(x, out):
     for r in range(x.shape[0]):
         _softmax_row(x[r], out[r])
+
+
+@jit
+def _softmax(x):
+    out = np.empty_like(x)
+    _softmax_into(x, out)
     return out
 
 
@@ -190,13 +230,18 @@ def softmax(x: np.ndarray) -> np.ndarray:
 @jit
 def _softmax_backward(y, dy):
     out = np.empty_like(dy)
+    _softmax_backward_into(y, dy, out)
+    return out
+
+
+@jit
+def _softmax_backward_into(y, dy, out):
     for r in range(y.shape[0]):
         dot = y[r, 0] * dy[r, 0]
         for k in range(1, y.shape[1]):
             dot += y[r, k] * dy[r, k]
         for k in range(y.shape[1]):
             out[r, k] = y[r, k] * (dy[r, k] - dot)
-    return out
 
 
 def softmax_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:

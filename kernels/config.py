@@ -14,8 +14,10 @@ Environment switches (read once, at import):
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -54,6 +56,59 @@ def jit(func: Callable[..., Any] | None = None, *, parallel: bool = False, contr
         )(f)
 
     return wrap if func is None else wrap(func)
+
+
+# numba keys a cached function on its own source file only, so after an edit to a helper in
+# another module (kernels/_scalar.py, say) callers would load stale machine code -- at worst a
+# crash. fastnn's functions are instead keyed on a hash of every source file of both packages.
+_PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "fastnn")
+
+
+def _sources_hash() -> str:
+    digest = hashlib.sha256()
+    for package in _PACKAGES:
+        for path in sorted(package.glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+SOURCES_HASH = _sources_hash()
+
+
+def _install_cache_locators() -> None:
+    try:
+        from numba.core import caching
+    except ImportError:  # numba moved its internals: keep its default (per-file) keys
+        return
+    roots = tuple(str(p) + os.sep for p in _PACKAGES)
+
+    def keyed(base: type) -> type:
+        class PackageHashLocator(base):  # type: ignore[misc, valid-type]
+            def get_source_stamp(self):
+                return (super().get_source_stamp(), SOURCES_HASH)
+
+            @classmethod
+            def from_function(cls, py_func, py_file):
+                if not os.path.abspath(py_file).startswith(roots):
+                    return None
+                return super().from_function(py_func, py_file)
+
+        PackageHashLocator.__name__ = f"FastnnHash{base.__name__}"
+        return PackageHashLocator
+
+    names = ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")
+    bases = [getattr(caching, n, None) for n in names]
+    impl = getattr(caching, "CacheImpl", None)
+    if impl is None or any(b is None for b in bases) or not hasattr(impl, "_locator_classes"):
+        return
+    impl._locator_classes = [keyed(b) for b in bases] + [
+        c for c in impl._locator_classes if not c.__name__.startswith("FastnnHash")
+    ]
+
+
+if CACHE:
+    _install_cache_locators()
 
 
 def settings() -> dict[str, Any]:

@@ -129,12 +129,17 @@ def _forward_one(x, w, b, out):
 
 
 @jit
+def _conv2d_forward_serial_into(x, w, b, out):
+    for s in range(x.shape[0]):
+        _forward_one(x[s], w, b, out[s])
+
+
+@jit
 def _conv2d_forward_serial(x, w, b):
     n_img, h, wd, _ = x.shape
     kh, kw, _, f_out = w.shape
     out = np.empty((n_img, h - kh + 1, wd - kw + 1, f_out), dtype=x.dtype)
-    for s in range(n_img):
-        _forward_one(x[s], w, b, out[s])
+    _conv2d_forward_serial_into(x, w, b, out)
     return out
 
 
@@ -149,10 +154,11 @@ def _conv2d_forward_parallel(x, w, b):
 
 
 @jit
-def _backward_one(x, wt, dy, dx, dw, db):
+def _backward_one(x, wt, dy, dx, dw, db, need_dx):
     """One image; accumulates into dx (H, W, C), dw (KH, KW, C, F) and db (F,).
 
     ``wt`` is w transposed to (KH, KW, F, C) so the dx update runs over contiguous channels.
+    ``need_dx`` False skips dx (a network's first layer): dw and db are computed identically.
     """
     kh, kw, f_out, c_in = wt.shape
     oh, ow = dy.shape[0], dy.shape[1]
@@ -168,6 +174,8 @@ def _backward_one(x, wt, dy, dx, dw, db):
                         xv = x[i + m, j + n, c]
                         for f in range(f_out):
                             dw[m, n, c, f] += xv * dy[i, j, f]
+                    if not need_dx:
+                        continue
                     # dx[i+m, j+n, :] += sum_f dy[i, j, f] * w[m, n, :, f]  (the full convolution)
                     for f in range(f_out):
                         g = dy[i, j, f]
@@ -186,18 +194,27 @@ def _sum_chunks(dwp, dbp):
 
 
 @jit
-def _conv2d_backward_serial(x, w, dy):
+def _conv2d_backward_serial_into(x, w, dy, dx, dw, db, need_dx):
     wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
-    dx = np.zeros_like(x)
-    dw = np.zeros_like(w)
-    db = np.zeros(w.shape[3], dtype=w.dtype)
+    if need_dx:
+        dx[:] = 0
+    dw[:] = 0
+    db[:] = 0
     for s in range(x.shape[0]):
-        _backward_one(x[s], wt, dy[s], dx[s], dw, db)
+        _backward_one(x[s], wt, dy[s], dx[s], dw, db, need_dx)
+
+
+@jit
+def _conv2d_backward_serial(x, w, dy, need_dx=True):
+    dx = np.zeros_like(x)
+    dw = np.empty_like(w)
+    db = np.empty(w.shape[3], dtype=w.dtype)
+    _conv2d_backward_serial_into(x, w, dy, dx, dw, db, need_dx)
     return dx, dw, db
 
 
 @jit(parallel=True)
-def _conv2d_backward_parallel(x, w, dy):
+def _conv2d_backward_parallel(x, w, dy, need_dx=True):
     n_img = x.shape[0]
     chunks = min(n_img, GRAD_CHUNKS)
     wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
@@ -206,7 +223,7 @@ def _conv2d_backward_parallel(x, w, dy):
     dbp = np.zeros((chunks, w.shape[3]), dtype=w.dtype)
     for t in numba.prange(chunks):
         for s in range(t * n_img // chunks, (t + 1) * n_img // chunks):
-            _backward_one(x[s], wt, dy[s], dx[s], dwp[t], dbp[t])
+            _backward_one(x[s], wt, dy[s], dx[s], dwp[t], dbp[t], need_dx)
     dw, db = _sum_chunks(dwp, dbp)
     return dx, dw, db
 

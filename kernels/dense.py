@@ -16,50 +16,71 @@ from .config import jit
 SMALL_PRODUCT = 4096
 
 
+# Every kernel writes into an output it is given (``*_into``); the allocating versions wrap them.
+# The compiled training loop calls the ``*_into`` forms on its workspace, so both compute alike.
+
+
 @jit(contract=True)
-def _matmul_loops(a, b):
+def _matmul_loops_into(a, b, out):
     # Row i of out accumulates a[i, p] * b[p, :] for p in order: with FMA this rounds exactly
     # as OpenBLAS's gemm kernels do for the small shapes sent here.
     m, k = a.shape
     n = b.shape[1]
-    out = np.zeros((m, n), dtype=a.dtype)
+    out[:] = 0
     for i in range(m):
         for p in range(k):
             aip = a[i, p]
             for j in range(n):
                 out[i, j] += aip * b[p, j]
-    return out
+
+
+@jit
+def _matmul_into(a, b, out):
+    if a.shape[0] * a.shape[1] * b.shape[1] <= SMALL_PRODUCT:
+        _matmul_loops_into(a, b, out)
+    else:
+        out[:] = np.dot(a, b)  # transposed (Fortran-ordered) operands go to BLAS as they are
 
 
 @jit
 def _matmul(a, b):
-    if a.shape[0] * a.shape[1] * b.shape[1] <= SMALL_PRODUCT:
-        return _matmul_loops(a, b)
-    return np.dot(a, b)
-
-
-@jit
-def _dense_forward(x, w, b):
-    out = _matmul(x, w)
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[i, j] += b[j]
+    out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    _matmul_into(a, b, out)
     return out
 
 
 @jit
-def _column_sums(dy):
-    db = np.zeros(dy.shape[1], dtype=dy.dtype)
+def _dense_forward_into(x, w, b, out):
+    _matmul_into(x, w, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] += b[j]
+
+
+@jit
+def _dense_forward(x, w, b):
+    out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+    _dense_forward_into(x, w, b, out)
+    return out
+
+
+@jit
+def _column_sums_into(dy, db):
+    db[:] = 0
     for i in range(dy.shape[0]):
         for j in range(dy.shape[1]):
             db[j] += dy[i, j]
-    return db
 
 
 @jit
 def _dense_backward(x, w, dy):
-    # The transposes are free (Fortran-ordered views) and BLAS reads them directly.
-    return _matmul(dy, w.T), _matmul(x.T, dy), _column_sums(dy)
+    dx = np.empty((dy.shape[0], w.shape[0]), dtype=dy.dtype)
+    dw = np.empty_like(w)
+    db = np.empty(w.shape[1], dtype=dy.dtype)
+    _matmul_into(x.T, dy, dw)
+    _column_sums_into(dy, db)
+    _matmul_into(dy, w.T, dx)
+    return dx, dw, db
 
 
 def _bias(b: np.ndarray, width: int) -> np.ndarray:

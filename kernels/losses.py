@@ -32,12 +32,17 @@ def _mse(t, p):
 
 
 @jit
-def _mse_backward(t, p):
-    out = np.empty_like(p)
+def _mse_backward_into(t, p, out):
     two = p.dtype.type(2)
     n = p.dtype.type(p.size)
     for i in range(p.size):
         out[i] = two * (p[i] - t[i]) / n
+
+
+@jit
+def _mse_backward(t, p):
+    out = np.empty_like(p)
+    _mse_backward_into(t, p, out)
     return out
 
 
@@ -68,6 +73,12 @@ def _bce(t, p, eps):
 @jit
 def _bce_backward(t, p, eps):
     out = np.empty_like(p)
+    _bce_backward_into(t, p, eps, out)
+    return out
+
+
+@jit
+def _bce_backward_into(t, p, eps, out):
     one = p.dtype.type(1)
     lo = p.dtype.type(eps)
     hi = one - lo
@@ -75,7 +86,6 @@ def _bce_backward(t, p, eps):
     for i in range(p.size):
         q = min(max(p[i], lo), hi)
         out[i] = (q - t[i]) / (q * (one - q)) / n
-    return out
 
 
 def binary_cross_entropy(y_true: np.ndarray, y_pred: np.ndarray) -> np.floating:
@@ -92,8 +102,14 @@ def binary_cross_entropy_backward(y_true: np.ndarray, y_pred: np.ndarray) -> np.
 
 @jit
 def _softmax_cross_entropy(z, labels):
-    n, k = z.shape
     dz = np.empty_like(z)
+    return _softmax_cross_entropy_into(z, labels, dz), dz
+
+
+@jit
+def _softmax_cross_entropy_into(z, labels, dz):
+    """Mean loss (float64); the gradient goes into dz."""
+    n, k = z.shape
     inv_n = z.dtype.type(1) / z.dtype.type(n)
     total = 0.0
     for r in range(n):
@@ -110,7 +126,7 @@ def _softmax_cross_entropy(z, labels):
         for j in range(k):
             dz[r, j] = dz[r, j] / s * inv_n
         dz[r, labels[r]] -= inv_n
-    return total / n, dz
+    return total / n
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[np.floating, np.ndarray]:

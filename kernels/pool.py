@@ -11,9 +11,16 @@ from .config import jit
 @jit
 def _maxpool2d_forward(x, size):
     n_img, h, w, c_in = x.shape
+    y = np.empty((n_img, h // size, w // size, c_in), dtype=x.dtype)
+    arg = np.empty((n_img, h // size, w // size, c_in), dtype=np.int64)
+    _maxpool2d_forward_into(x, size, y, arg)
+    return y, arg
+
+
+@jit
+def _maxpool2d_forward_into(x, size, y, arg):
+    n_img, h, w, c_in = x.shape
     oh, ow = h // size, w // size
-    y = np.empty((n_img, oh, ow, c_in), dtype=x.dtype)
-    arg = np.empty((n_img, oh, ow, c_in), dtype=np.int64)
     for s in range(n_img):
         for i in range(oh):
             for j in range(ow):
@@ -32,20 +39,25 @@ def _maxpool2d_forward(x, size):
                             if v > best or (v != v and best == best):
                                 y[s, i, j, c] = v
                                 arg[s, i, j, c] = (r + a) * w + q + bb
-    return y, arg
 
 
 @jit
 def _maxpool2d_backward(arg, dy, h, w):
+    dx = np.empty((dy.shape[0], h, w, dy.shape[3]), dtype=dy.dtype)
+    _maxpool2d_backward_into(arg, dy, w, dx)
+    return dx
+
+
+@jit
+def _maxpool2d_backward_into(arg, dy, w, dx):
     n_img, oh, ow, c_in = dy.shape
-    dx = np.zeros((n_img, h, w, c_in), dtype=dy.dtype)
+    dx[:] = 0
     for s in range(n_img):
         for i in range(oh):
             for j in range(ow):
                 for c in range(c_in):
                     k = arg[s, i, j, c]
                     dx[s, k // w, k % w, c] += dy[s, i, j, c]
-    return dx
 
 
 def maxpool2d_forward(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -165,3 +165,17 @@ def test_layer_dtype_conversion_keeps_float32():
     y = layer.forward(_x(4, 3).astype(np.float32))
     dx = layer.backward(np.ones_like(y))
     assert y.dtype == dx.dtype == layer.grads["weights"].dtype == layer.grads["bias"].dtype == np.float32
+
+
+def test_a_user_derivative_is_used_even_with_a_builtin_activation():
+    calls = []
+
+    def my_prime(x):
+        calls.append(1)
+        return A.tanh_prime(x)
+
+    layer = ActivationLayer(A.tanh, my_prime)
+    assert layer.builtin is None
+    layer.forward_propagation(_x(2, 2))
+    layer.backward_propagation(np.ones((2, 2)), 0.1)
+    assert calls == [1]

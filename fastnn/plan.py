@@ -1,0 +1,168 @@
+"""Encode a network of built-in layers for :mod:`fastnn.engine`, or say why it cannot be.
+
+The plan owns the flat parameter and gradient arrays: every layer's ``weights``/``bias`` become
+views into one array (values unchanged), so the compiled loop and the layer objects share them,
+and the optimizer's state for each parameter is a view into one flat state array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kernels.losses import BCE_EPS
+
+from . import engine as E
+from . import optimizers as O
+from .layers import ActivationLayer, ConvLayer, DropoutLayer, FCLayer, FlattenLayer, MaxPoolLayer
+
+_ACTIVATION_OPS = {
+    "tanh": E.OP_TANH,
+    "sigmoid": E.OP_SIGMOID,
+    "relu": E.OP_RELU,
+    "leaky_relu": E.OP_LEAKY,
+    "softmax": E.OP_SOFTMAX,
+    "linear": E.OP_RESHAPE,
+}
+_OPTIMIZERS = {O.SGD: E.OPT_SGD, O.Momentum: E.OPT_MOMENTUM, O.RMSProp: E.OPT_RMSPROP, O.Adam: E.OPT_ADAM}
+
+
+@dataclass
+class Plan:
+    ops: np.ndarray
+    alphas: np.ndarray
+    sample_shapes: list[tuple[int, ...]]
+    iwork_per_sample: int
+    params: list[tuple[Any, str]] = field(default_factory=list)  # (layer, attribute) in flat order
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.array([int(np.prod(s)) for s in self.sample_shapes], dtype=np.int64)
+
+
+def _layer_op(layer: Any, shape: tuple[int, ...], pw: int, iwork: int) -> tuple[list[int], float, tuple, int]:
+    """(row, alpha, output shape, iwork used per sample) for one layer on per-sample input ``shape``."""
+    row = [0] * E.ROW
+    if type(layer) is FCLayer:
+        n_in, n_out = layer.weights.shape
+        if shape != (n_in,):
+            raise ValueError(f"FCLayer expects {n_in} features per sample; got {shape}")
+        row[E.F_CODE], row[E.F_PW], row[E.F_PB], row[E.F_D0], row[E.F_D1] = (
+            E.OP_DENSE,
+            pw,
+            pw + n_in * n_out,
+            n_in,
+            n_out,
+        )
+        return row, 0.0, (n_out,), 0
+    if type(layer) is ConvLayer:
+        if shape != layer.input_shape:
+            raise ValueError(f"ConvLayer expects images {layer.input_shape}; got {shape}")
+        (h, w, c), (kh, kw), f = layer.input_shape, layer.kernel_shape, layer.layer_depth
+        row[E.F_CODE], row[E.F_PW], row[E.F_PB] = E.OP_CONV, pw, pw + kh * kw * c * f
+        row[E.F_D0 : E.F_D5 + 1] = [h, w, c, kh, kw, f]
+        return row, 0.0, layer.output_shape, 0
+    if type(layer) is MaxPoolLayer:
+        if len(shape) != 3 or shape[0] % layer.size or shape[1] % layer.size:
+            raise ValueError(f"MaxPoolLayer({layer.size}) needs (h, w, c) divisible by {layer.size}; got {shape}")
+        h, w, c = shape
+        out = (h // layer.size, w // layer.size, c)
+        row[E.F_CODE], row[E.F_PW] = E.OP_MAXPOOL, iwork
+        row[E.F_D0 : E.F_D3 + 1] = [h, w, c, layer.size]
+        return row, 0.0, out, int(np.prod(out))
+    if type(layer) is FlattenLayer:
+        row[E.F_CODE] = E.OP_RESHAPE
+        return row, 0.0, (int(np.prod(shape)),), 0
+    if type(layer) is DropoutLayer and layer.rate == 0.0:
+        row[E.F_CODE] = E.OP_RESHAPE
+        return row, 0.0, shape, 0
+    if isinstance(layer, ActivationLayer) and layer.builtin is not None and layer.name in _ACTIVATION_OPS:
+        row[E.F_CODE], row[E.F_D0] = _ACTIVATION_OPS[layer.name], shape[-1] if shape else 1
+        return row, float(layer.alpha), shape, 0
+    raise TypeError(f"{type(layer).__name__} is not compiled")
+
+
+def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
+    """The program for these layers on samples of ``sample_shape``, or None if a layer is not supported."""
+    rows, alphas, shapes, params = [], [], [tuple(sample_shape)], []
+    pw = iwork = 0
+    for layer in layers:
+        try:
+            row, alpha, out, used = _layer_op(layer, shapes[-1], pw, iwork)
+        except (TypeError, ValueError):
+            return None
+        for name in getattr(layer, "param_names", ()):
+            params.append((layer, name))
+            pw += getattr(layer, name).size
+        rows.append(row)
+        alphas.append(alpha)
+        shapes.append(tuple(out))
+        iwork += used
+    # Layers before the first one with parameters need no input gradient.
+    first_param = next((i for i, layer in enumerate(layers) if getattr(layer, "param_names", ())), len(layers))
+    for i, row in enumerate(rows):
+        row[E.F_NEED_DX] = int(i > first_param)
+    return Plan(np.array(rows, dtype=np.int64).reshape(-1, E.ROW), np.array(alphas), shapes, iwork, params)
+
+
+class FlatParameters:
+    """All parameters of a plan in one array (and their gradients in another)."""
+
+    def __init__(self, plan: Plan, dtype: np.dtype) -> None:
+        arrays = [getattr(layer, name) for layer, name in plan.params]
+        self.values = np.concatenate([a.reshape(-1) for a in arrays]).astype(dtype) if arrays else np.zeros(0, dtype)
+        self.grads = np.zeros_like(self.values)
+        self.views: list[np.ndarray] = []
+        self.grad_views: list[np.ndarray] = []
+        offset = 0
+        for (layer, name), a in zip(plan.params, arrays, strict=True):
+            view = self.values[offset : offset + a.size].reshape(a.shape)
+            setattr(layer, name, view)
+            self.views.append(view)
+            self.grad_views.append(self.grads[offset : offset + a.size].reshape(a.shape))
+            offset += a.size
+        self.plan_params = list(plan.params)
+
+    def still_bound(self, plan: Plan) -> bool:
+        return plan.params == self.plan_params and all(
+            getattr(layer, name) is view for (layer, name), view in zip(plan.params, self.views, strict=True)
+        )
+
+    def publish_grads(self) -> None:
+        for (layer, name), g in zip(self.plan_params, self.grad_views, strict=True):
+            layer.grads[name] = g
+
+
+def optimizer_state(opt: O.Optimizer, flat: FlatParameters) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(hyper, s1, s2, kind): flat state arrays shared with the optimizer's per-parameter state."""
+    kind = _OPTIMIZERS[type(opt)]
+    slots = {E.OPT_SGD: 0, E.OPT_MOMENTUM: 1, E.OPT_RMSPROP: 1, E.OPT_ADAM: 2}[kind]
+    flats = [np.zeros_like(flat.values) for _ in range(max(slots, 1))]
+    for i, param in enumerate(flat.views):
+        offset = sum(v.size for v in flat.views[:i])
+        views = [f[offset : offset + param.size].reshape(param.shape) for f in flats[:slots]]
+        old = opt._state.get(id(param))
+        if old is not None and old[0] is param:
+            for new, prev in zip(views, old[1], strict=True):
+                new[...] = prev
+        if slots:
+            opt._state[id(param)] = (param, views)
+    hyper = {
+        E.OPT_SGD: (opt.lr, 0.0, 0.0, 0.0),
+        E.OPT_MOMENTUM: (opt.lr, getattr(opt, "momentum", 0.0), 0.0, 0.0),
+        E.OPT_RMSPROP: (opt.lr, getattr(opt, "rho", 0.0), 0.0, getattr(opt, "eps", 0.0)),
+        E.OPT_ADAM: (opt.lr, getattr(opt, "beta1", 0.0), getattr(opt, "beta2", 0.0), getattr(opt, "eps", 0.0)),
+    }[kind]
+    s1 = flats[0]
+    s2 = flats[1] if slots == 2 else flats[0]
+    return np.array(hyper, dtype=np.float64), s1, s2, kind
+
+
+def supports_optimizer(opt: Any) -> bool:
+    return type(opt) in _OPTIMIZERS
+
+
+def bce_eps(dtype: np.dtype) -> float:
+    return BCE_EPS[np.dtype(dtype)]

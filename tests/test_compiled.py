@@ -1,0 +1,148 @@
+"""The compiled epoch loop (fastnn.engine) against the layer-by-layer path: identical numbers."""
+
+import numpy as np
+import pytest
+
+import fastnn
+import fastnn.network as network_module
+from fastnn import ConvLayer, FCLayer, FlattenLayer, LeakyReLU, MaxPoolLayer, Network, ReLU, Sigmoid, Softmax, Tanh
+
+
+def _mlp(act, n_in, n_out, last, seed):
+    return [
+        FCLayer(n_in, 7, rng=seed),
+        act(),
+        FCLayer(7, 5, rng=seed + 1),
+        act(),
+        FCLayer(5, n_out, rng=seed + 2),
+        *([last()] if last else []),
+    ]
+
+
+def _cnn(seed, pool):
+    layers = [ConvLayer((6, 6, 2), (3, 3), 4, rng=seed), ReLU()]
+    if pool:
+        layers += [MaxPoolLayer(2), FlattenLayer(), FCLayer(16, 3, rng=seed + 1)]
+    else:
+        layers += [FlattenLayer(), FCLayer(64, 3, rng=seed + 1)]
+    return layers + [Softmax()]
+
+
+CASES = {
+    "xor-tanh-mse-sgd": dict(layers=lambda s: _mlp(Tanh, 2, 1, Tanh, s), loss="mse", task="binary", opt="sgd", bs=1),
+    "sigmoid-bce-momentum": dict(
+        layers=lambda s: _mlp(Sigmoid, 2, 1, Sigmoid, s),
+        loss="binary_cross_entropy",
+        task="binary",
+        opt="momentum",
+        bs=3,
+    ),
+    "relu-ce-adam-shuffle": dict(
+        layers=lambda s: _mlp(ReLU, 2, 3, Softmax, s),
+        loss="cross_entropy",
+        task="labels",
+        opt="adam",
+        bs=4,
+        shuffle=True,
+    ),
+    "leaky-ce-onehot-rmsprop": dict(
+        layers=lambda s: _mlp(lambda: LeakyReLU(0.1), 2, 3, Softmax, s),
+        loss="cross_entropy",
+        task="onehot",
+        opt="rmsprop",
+        bs=5,
+    ),
+    "relu-mse-onehot-fullbatch": dict(
+        layers=lambda s: _mlp(ReLU, 2, 3, None, s), loss="mse", task="onehot", opt="sgd", bs=100
+    ),
+    "cnn-ce-sgd-per-sample": dict(
+        layers=lambda s: _cnn(s, pool=False), loss="cross_entropy", task="images", opt="sgd", bs=1
+    ),
+    "cnn-pool-ce-adam-batch": dict(
+        layers=lambda s: _cnn(s, pool=True), loss="cross_entropy", task="images", opt="adam", bs=8, shuffle=True
+    ),
+}
+
+
+def _data(task, dtype, n=37):
+    rng = np.random.default_rng(11)
+    if task == "images":
+        x = rng.standard_normal((n, 6, 6, 2))
+        return x.astype(dtype), rng.integers(0, 3, n)
+    x = rng.standard_normal((n, 2)).astype(dtype)
+    if task == "binary":
+        return x, (x[:, :1] * x[:, 1:] > 0).astype(dtype)
+    labels = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)
+    return x, (labels if task == "labels" else np.eye(3, dtype=dtype)[labels])
+
+
+def _train(case, dtype, compiled, monkeypatch, epochs=6):
+    monkeypatch.setattr(network_module, "COMPILED_FIT", compiled)
+    x, y = _data(case["task"], dtype)
+    net = Network(case["layers"](3), seed=5)
+    net.use(case["loss"])
+    lr = {"sgd": 0.05, "momentum": 0.02, "adam": 0.01, "rmsprop": 0.01}[case["opt"]]
+    history = net.fit(
+        x,
+        y,
+        epochs=epochs,
+        learning_rate=lr,
+        batch_size=case["bs"],
+        optimizer=case["opt"],
+        shuffle=case.get("shuffle", False),
+        verbose=False,
+    )
+    assert net.last_fit_compiled is compiled
+    return net, history
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_compiled_fit_equals_layer_path(name, dtype, monkeypatch):
+    case = CASES[name]
+    a, ha = _train(case, dtype, True, monkeypatch)
+    b, hb = _train(case, dtype, False, monkeypatch)
+    assert ha == hb  # losses and accuracies, exactly
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert pa.dtype == dtype
+        np.testing.assert_array_equal(pa, pb)
+
+
+def test_compiled_fit_continues_like_the_layer_path(monkeypatch):
+    """Two fits in a row (optimizer state carried over) match one path throughout."""
+    case = CASES["relu-ce-adam-shuffle"]
+    x, y = _data("labels", np.float64)
+    nets = []
+    for compiled in (True, False):
+        monkeypatch.setattr(network_module, "COMPILED_FIT", compiled)
+        net = Network(case["layers"](3), seed=5)
+        net.use("cross_entropy")
+        opt = fastnn.Adam(0.01)
+        net.fit(x, y, epochs=3, batch_size=4, optimizer=opt, shuffle=True, verbose=False)
+        net.fit(x, y, epochs=3, batch_size=4, optimizer=opt, shuffle=True, verbose=False)
+        nets.append(net)
+    for pa, pb in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        np.testing.assert_array_equal(pa, pb)
+
+
+def test_user_layers_and_user_losses_fall_back_to_the_layer_path(monkeypatch):
+    x, y = _data("binary", np.float64)
+    net = Network(_mlp(Tanh, 2, 1, Tanh, 0))
+    net.use(fastnn.losses.mse, lambda t, p: fastnn.losses.mse_prime(t, p))
+    net.fit(x, y, epochs=1, verbose=False)
+    assert not net.last_fit_compiled
+    net = Network([fastnn.ActivationLayer(np.sin, np.cos), FCLayer(2, 1)])
+    net.use("mse")
+    net.fit(x, y, epochs=1, verbose=False)
+    assert not net.last_fit_compiled
+
+
+def test_compiled_nan_stops_with_epoch_and_batch(monkeypatch):
+    x, y = _data("binary", np.float64)
+    x[20, 0] = np.nan
+    net = Network(_mlp(Tanh, 2, 1, Tanh, 0))
+    net.use("mse")
+    before = [p.copy() for p in net.parameters()]
+    with pytest.raises(FloatingPointError, match="epoch 1, batch 21"):
+        net.fit(x, y, epochs=3, verbose=False)
+    assert all(np.isfinite(p).all() for p in net.parameters())
+    assert any(not np.array_equal(p, q) for p, q in zip(net.parameters(), before, strict=True))
