@@ -33,9 +33,14 @@ OPT_SGD, OPT_MOMENTUM, OPT_RMSPROP, OPT_ADAM = range(4)
 
 # -- Flat-index versions of the small dense and elementwise kernels --------------------------------
 # Per-sample networks spend their time in tiny layers, where creating array views costs more than
-# the arithmetic. These loops index the flat buffers directly. Each performs exactly the operations
+# the arithmetic. These loops index the flat buffers directly; they are used up to ``FLAT_MAX``
+# elements / multiply-adds. Beyond that the view-based kernels win: loops over views of distinct
+# arrays vectorise, while flat offsets carry a negative-index check that stops LLVM vectorising. Each performs exactly the operations
 # of its array twin, in the same order and with the same floating-point flags (FMA contraction
 # only where the twin has it), so both paths round identically -- tests/test_compiled.py checks it.
+
+
+FLAT_MAX = 256
 
 
 @jit(contract=True)
@@ -142,12 +147,12 @@ def _conv_parallel(nb, h, wd, c, kh, kw, f):
 def _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, n_ops):
     for i in range(n_ops):
         code = ops[i, F_CODE]
-        if code == OP_DENSE and nb * ops[i, F_D0] * ops[i, F_D1] <= KD.SMALL_PRODUCT:
+        if code == OP_DENSE and nb * ops[i, F_D0] * ops[i, F_D1] <= FLAT_MAX:
             _dense_forward_flat(
                 acts, offs[i], offs[i + 1], params, ops[i, F_PW], ops[i, F_PB], nb, ops[i, F_D0], ops[i, F_D1]
             )
             continue
-        if code in (OP_TANH, OP_SIGMOID, OP_RELU, OP_LEAKY, OP_RESHAPE):
+        if code in (OP_TANH, OP_SIGMOID, OP_RELU, OP_LEAKY, OP_RESHAPE) and nb * sizes[i] <= FLAT_MAX:
             _activation_forward_flat(code, alphas[i], acts, offs[i], offs[i + 1], nb * sizes[i])
             continue
         x = acts[offs[i] : offs[i] + nb * sizes[i]]
@@ -191,7 +196,7 @@ def _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, n
     for i in range(n_ops - 1, -1, -1):
         code = ops[i, F_CODE]
         need_dx = ops[i, F_NEED_DX] != 0
-        if code == OP_DENSE and nb * ops[i, F_D0] * ops[i, F_D1] <= KD.SMALL_PRODUCT:
+        if code == OP_DENSE and nb * ops[i, F_D0] * ops[i, F_D1] <= FLAT_MAX:
             _dense_backward_flat(
                 acts,
                 dacts,
@@ -207,7 +212,7 @@ def _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, n
                 need_dx,
             )
             continue
-        if code in (OP_TANH, OP_SIGMOID, OP_RELU, OP_LEAKY, OP_RESHAPE):
+        if code in (OP_TANH, OP_SIGMOID, OP_RELU, OP_LEAKY, OP_RESHAPE) and nb * sizes[i] <= FLAT_MAX:
             if need_dx:
                 _activation_backward_flat(code, alphas[i], acts, dacts, offs[i], offs[i + 1], nb * sizes[i])
             continue
@@ -279,23 +284,42 @@ def _optimizer_step(kind, params, grads, s1, s2, hyper, t):
 
 
 @jit
-def _count_correct(kind, out, y, labels, rows):
-    n_out = out.size // rows
-    o = out.reshape(rows, n_out)
+def _count_correct(kind, acts, o_off, y_flat, labels, rows, n_out):
+    """Samples classified right: argmax against labels, or every output on the right side of 0.5."""
     correct = 0.0
     for r in range(rows):
+        o = o_off + r * n_out
         if kind == ACC_CATEGORICAL:
             best = 0
             for k in range(1, n_out):
-                if o[r, k] > o[r, best]:
+                if acts[o + k] > acts[o + best]:
                     best = k
             correct += 1.0 if best == labels[r] else 0.0
         else:
             ok = True
             for k in range(n_out):
-                ok = ok and ((o[r, k] > 0.5) == (y[r, k] > 0.5))
+                ok = ok and ((acts[o + k] > 0.5) == (y_flat[r * n_out + k] > 0.5))
             correct += 1.0 if ok else 0.0
     return correct
+
+
+@jit
+def _mse_flat(t, acts, o_off, m):
+    # = kernels.losses._mse(t[:m], acts[o_off:o_off+m])
+    s = 0.0
+    for i in range(m):
+        d = np.float64(t[i]) - np.float64(acts[o_off + i])
+        s += d * d
+    return s / m
+
+
+@jit
+def _mse_backward_flat(t, acts, dacts, o_off, m):
+    # = kernels.losses._mse_backward_into(t[:m], acts[o_off:o_off+m], dacts[o_off:o_off+m])
+    two = acts.dtype.type(2)
+    n = acts.dtype.type(m)
+    for i in range(m):
+        dacts[o_off + i] = two * (acts[o_off + i] - t[i]) / n
 
 
 @jit
@@ -339,7 +363,8 @@ def run_epochs(
     t = t0
     dt = params.dtype.type
     n_out = sizes[last]
-    y_batch = np.empty((batch_size, y.shape[1]), dtype=y.dtype)
+    ny = y.shape[1]
+    y_flat = np.empty(batch_size * ny, dtype=y.dtype)
     l_batch = np.empty(batch_size, dtype=np.int64)
     for e in range(n_epochs):
         order = orders[e] if orders.shape[0] > 1 else orders[0]
@@ -348,26 +373,25 @@ def run_epochs(
         batch = 0
         for start in range(0, n, batch_size):
             nb = min(batch_size, n - start)
-            idx = order[start : start + nb]
-            x_in = acts[offs[0] : offs[0] + nb * sizes[0]].reshape(nb, sizes[0])
             for r in range(nb):
-                x_in[r] = x[idx[r]]
+                src = order[start + r]
+                for k in range(sizes[0]):
+                    acts[offs[0] + r * sizes[0] + k] = x[src, k]
+                for k in range(ny):
+                    y_flat[r * ny + k] = y[src, k]
+                l_batch[r] = labels[src]
             _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, last)
-            out = acts[offs[last] : offs[last] + nb * n_out]
-            dout = dacts[offs[last] : offs[last] + nb * n_out]
-            yb = y_batch[:nb]
-            lb = l_batch[:nb]
-            for r in range(nb):
-                yb[r] = y[idx[r]]
-                lb[r] = labels[idx[r]]
+            o_off, m = offs[last], nb * n_out
             if loss_kind == LOSS_MSE:
-                loss = KL._mse(yb.reshape(-1), out)
-                KL._mse_backward_into(yb.reshape(-1), out, dout)
+                loss = _mse_flat(y_flat, acts, o_off, m)
+                _mse_backward_flat(y_flat, acts, dacts, o_off, m)
             elif loss_kind == LOSS_BCE:
-                loss = KL._bce(yb.reshape(-1), out, bce_eps)
-                KL._bce_backward_into(yb.reshape(-1), out, bce_eps, dout)
+                loss = KL._bce(y_flat[:m], acts[o_off : o_off + m], bce_eps)
+                KL._bce_backward_into(y_flat[:m], acts[o_off : o_off + m], bce_eps, dacts[o_off : o_off + m])
             else:
-                loss = KL._softmax_cross_entropy_into(out.reshape(nb, n_out), lb, dout.reshape(nb, n_out))
+                loss = KL._softmax_cross_entropy_into(
+                    acts[o_off : o_off + m].reshape(nb, n_out), l_batch[:nb], dacts[o_off : o_off + m].reshape(nb, n_out)
+                )
             loss = np.float64(dt(loss))  # the layer path sees the loss in the network's dtype
             if not np.isfinite(loss):
                 status[0] = e
@@ -375,7 +399,7 @@ def run_epochs(
                 return t
             total += loss * nb
             if acc_kind != ACC_NONE:
-                correct += _count_correct(acc_kind, out, yb, lb, nb)
+                correct += _count_correct(acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
             _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, last)
             t += 1
             _optimizer_step(opt_kind, params, grads, s1, s2, hyper, t)

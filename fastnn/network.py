@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -300,7 +301,8 @@ class Network:
         epochs_iter = compiled if compiled is not None else self._layerwise_epochs(*args, builtin=builtin)
         self.last_fit_compiled = compiled is not None
         n = len(x)
-        for epoch, (err, correct) in enumerate(epochs_iter):
+        pending: list[str] = []
+        for epoch, (err, correct, flush) in enumerate(epochs_iter):
             history["loss"].append(err)
             line = "epoch %d/%d   error=%f" % (epoch + 1, epochs, err)
             if kind:
@@ -313,7 +315,10 @@ class Network:
                     history["val_accuracy"].append(scores["accuracy"])
                     line += "   val_accuracy=%.4f" % scores["accuracy"]
             if verbose:
-                print(line)
+                pending.append(line)
+                if flush:  # the compiled path hands over epochs in chunks: one write per chunk
+                    sys.stdout.write("\n".join(pending) + "\n")
+                    pending.clear()
         for layer in self.layers:
             layer.training = False
         self.history = history
@@ -338,7 +343,7 @@ class Network:
                 total += loss * min(batch_size, n - start)
                 if kind:
                     correct += self._correct(y[idx], out, kind)
-            yield total / n, correct
+            yield total / n, correct, True
 
     def _compiled_epochs(
         self, x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng, one_call_per_epoch=False
@@ -425,13 +430,13 @@ class Network:
             )
             if status[0] >= 0:
                 for i in range(int(status[0])):
-                    yield float(losses[i]), float(corrects[i])
+                    yield float(losses[i]), float(corrects[i]), i == int(status[0]) - 1
                 raise FloatingPointError(
                     f"the loss became non-finite at epoch {done + int(status[0]) + 1}, batch {int(status[1]) + 1}; "
                     "training stopped and the network keeps the weights from before this batch"
                 )
             for i in range(count):
-                yield float(losses[i]), float(corrects[i])
+                yield float(losses[i]), float(corrects[i]), i == count - 1
             done += count
             if not one_call_per_epoch:  # aim at ~0.2 s per call: responsive printing, little call overhead
                 per_epoch = max((time.perf_counter() - started) / count, 1e-7)
