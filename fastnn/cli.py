@@ -28,6 +28,12 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.main(quick=args.quick, json_path=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -36,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--seed", type=int, default=0, help="first random seed (default 0)")
     val.add_argument("--kernel", action="append", default=[], help="only this kernel (repeatable)")
     val.set_defaults(run=_validate)
+    ben = sub.add_parser("bench", help="time fastnn against the reference path (and PyTorch when installed)")
+    ben.add_argument("--quick", action="store_true", help="fewer repeats, skip the largest shapes")
+    ben.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    ben.set_defaults(run=_bench)
     return parser
 
 

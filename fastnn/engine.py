@@ -35,9 +35,10 @@ OPT_SGD, OPT_MOMENTUM, OPT_RMSPROP, OPT_ADAM = range(4)
 # Per-sample networks spend their time in tiny layers, where creating array views costs more than
 # the arithmetic. These loops index the flat buffers directly; they are used up to ``FLAT_MAX``
 # elements / multiply-adds. Beyond that the view-based kernels win: loops over views of distinct
-# arrays vectorise, while flat offsets carry a negative-index check that stops LLVM vectorising. Each performs exactly the operations
-# of its array twin, in the same order and with the same floating-point flags (FMA contraction
-# only where the twin has it), so both paths round identically -- tests/test_compiled.py checks it.
+# arrays vectorise, while flat offsets carry a negative-index check that stops LLVM vectorising.
+# Each performs exactly the operations of its array twin, in the same order and with the same
+# floating-point flags (FMA contraction only where the twin has it), so both paths round
+# identically -- tests/test_compiled.py checks it.
 
 
 FLAT_MAX = 256
@@ -389,9 +390,8 @@ def run_epochs(
                 loss = KL._bce(y_flat[:m], acts[o_off : o_off + m], bce_eps)
                 KL._bce_backward_into(y_flat[:m], acts[o_off : o_off + m], bce_eps, dacts[o_off : o_off + m])
             else:
-                loss = KL._softmax_cross_entropy_into(
-                    acts[o_off : o_off + m].reshape(nb, n_out), l_batch[:nb], dacts[o_off : o_off + m].reshape(nb, n_out)
-                )
+                logits = acts[o_off : o_off + m].reshape(nb, n_out)
+                loss = KL._softmax_cross_entropy_into(logits, l_batch[:nb], dacts[o_off : o_off + m].reshape(nb, n_out))
             loss = np.float64(dt(loss))  # the layer path sees the loss in the network's dtype
             if not np.isfinite(loss):
                 status[0] = e

@@ -7,8 +7,7 @@ import fastnn
 from fastnn import FCLayer, Network, ReLU, Sigmoid, Softmax, Tanh
 from fastnn import losses as L
 from fastnn.activations import tanh, tanh_prime
-
-from .seeds import seed000 as S
+from fastnn.seeds import seed000 as S
 
 X_XOR = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 Y_XOR = np.array([[0], [1], [1], [0]], dtype=float)

@@ -10,9 +10,8 @@ import pytest
 import fastnn
 from fastnn.activations import tanh, tanh_prime
 from fastnn.losses import mse, mse_prime
-
-from .seeds import seed000 as S
-from .seeds import seed003 as S3
+from fastnn.seeds import seed000 as S
+from fastnn.seeds import seed003 as S3
 
 X_XOR = np.array([[[0, 0]], [[0, 1]], [[1, 0]], [[1, 1]]])
 Y_XOR = np.array([[[0]], [[1]], [[1]], [[0]]])

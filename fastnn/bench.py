@@ -1,0 +1,455 @@
+"""``python -m fastnn bench``: the speed targets, each timed against its reference in one run.
+
+Every row times fastnn and its reference (and PyTorch CPU when installed) on the same inputs,
+same dtype, after a warm-up call (compilation is never timed), as the best of several runs.
+PyTorch runs with as many threads as numba. The same rows drive ``benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numba
+import numpy as np
+from scipy import signal
+
+import kernels as K
+from kernels import reference as R
+
+try:  # the bench extra
+    import torch
+except ImportError:
+    torch = None
+
+Make = Callable[[], Callable[[], Any]]  # builds inputs, returns the call to time
+
+
+@dataclass
+class Row:
+    name: str
+    dtype: str
+    fastnn: Make
+    reference: Make | None = None
+    torch: Make | None = None
+    targets: dict[str, float] = field(default_factory=dict)  # "reference"/"torch": minimum speedup
+    fresh: bool = False  # call make() before every timed run (training from fresh weights)
+    quick: bool = True
+
+
+def best_time(make: Make, fresh: bool, min_time: float, max_runs: int) -> float:
+    """Best wall time of one call over several runs, after a warm-up run."""
+    run = make()
+    run()  # warm-up: compiles, fills caches
+    best, spent, runs = np.inf, 0.0, 0
+    while runs < 3 or (spent < min_time and runs < max_runs):
+        if fresh:
+            run = make()
+        start = time.perf_counter()
+        run()
+        took = time.perf_counter() - start
+        best, spent, runs = min(best, took), spent + took, runs + 1
+    return best
+
+
+# --------------------------------------------------------------------------- kernel rows
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def _single_channel_rows(dtype: np.dtype) -> list[Row]:
+    rows = []
+    for h, k, target in ((8, 3, 10.0), (28, 5, 10.0), (256, 7, 5.0)):
+        for mode in ("valid", "full"):
+            for name, ours, theirs in (
+                ("correlate2d", K.correlate2d, signal.correlate2d),
+                ("convolve2d", K.convolve2d, signal.convolve2d),
+            ):
+
+                def make(f, h=h, k=k, mode=mode):
+                    def build():
+                        rng = _rng()
+                        a, b = rng.standard_normal((h, h)).astype(dtype), rng.standard_normal((k, k)).astype(dtype)
+                        return lambda: f(a, b, mode)
+
+                    return build
+
+                def torch_make(h=h, k=k, mode=mode, flip=name == "convolve2d"):
+                    rng = _rng()
+                    a = torch.from_numpy(rng.standard_normal((1, 1, h, h)).astype(dtype))
+                    b = torch.from_numpy(rng.standard_normal((1, 1, k, k)).astype(dtype))
+                    b = torch.flip(b, (2, 3)) if flip else b
+                    pad = 0 if mode == "valid" else k - 1
+                    return lambda: torch.nn.functional.conv2d(a, b, padding=pad)
+
+                rows.append(
+                    Row(
+                        f"{name} {mode} {h}x{h}*{k}x{k} (vs scipy.signal)",
+                        str(dtype),
+                        make(ours),
+                        make(theirs),
+                        torch_make if torch else None,
+                        {"reference": target},
+                        quick=h < 256,
+                    )
+                )
+    return rows
+
+
+def _conv_layer_rows(dtype: np.dtype) -> list[Row]:
+    def inputs():
+        rng = _rng()
+        x = rng.standard_normal((64, 26, 26, 8)).astype(dtype)
+        w = (rng.standard_normal((3, 3, 8, 16)) * 0.1).astype(dtype)
+        b = rng.standard_normal(16).astype(dtype)
+        dy = rng.standard_normal((64, 24, 24, 16)).astype(dtype)
+        return x, w, b, dy
+
+    def ours():
+        x, w, b, dy = inputs()
+        return lambda: (K.conv2d_forward(x, w, b), K.conv2d_backward(x, w, dy))
+
+    def reference():
+        x, w, b, dy = inputs()
+        return lambda: (R.conv2d_forward(x, w, b), R.conv2d_backward(x, w, dy))
+
+    def torch_make():
+        x, w, b, dy = (torch.from_numpy(a) for a in inputs())
+        x = x.permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+        wt = w.permute(3, 2, 0, 1).contiguous().requires_grad_(True)
+        bt = b.clone().requires_grad_(True)
+        dyt = dy.permute(0, 3, 1, 2).contiguous()
+
+        def run():
+            out = torch.nn.functional.conv2d(x, wt, bt)
+            out.backward(dyt)
+            x.grad = wt.grad = bt.grad = None
+
+        return run
+
+    return [
+        Row(
+            "conv2d fwd+bwd x(64,26,26,8) w(3,3,8,16)",
+            str(dtype),
+            ours,
+            reference,
+            torch_make if torch else None,
+            {"reference": 100.0, "torch": 1.0},
+        )
+    ]
+
+
+def _dense_rows(dtype: np.dtype) -> list[Row]:
+    rows = []
+    for batch, target in ((256, 0.9), (1, 3.0)):
+
+        def inputs(batch=batch):
+            rng = _rng()
+            return (
+                rng.standard_normal((batch, 784)).astype(dtype),
+                (rng.standard_normal((784, 128)) * 0.05).astype(dtype),
+                rng.standard_normal(128).astype(dtype),
+                rng.standard_normal((batch, 128)).astype(dtype),
+            )
+
+        def ours(inputs=inputs):
+            x, w, b, dy = inputs()
+            return lambda: (K.dense_forward(x, w, b), K.dense_backward(x, w, dy))
+
+        def numpy_path(inputs=inputs):
+            x, w, b, dy = inputs()
+            return lambda: (x @ w + b, dy @ w.T, x.T @ dy, dy.sum(0))
+
+        rows.append(
+            Row(f"dense fwd+bwd batch {batch}, 784->128", str(dtype), ours, numpy_path, targets={"reference": target})
+        )
+    return rows
+
+
+def _activation_rows(dtype: np.dtype) -> list[Row]:
+    x = (_rng().standard_normal(100_000) * 3).astype(dtype)
+    dy = _rng().standard_normal(100_000).astype(dtype)
+    one = dtype.type(1)
+
+    def numpy_sigmoid(v):
+        return one / (one + np.exp(-v))
+
+    cases = {
+        "tanh": (lambda: K.tanh_backward(K.tanh(x), dy), lambda: (lambda y: dy * (one - y * y))(np.tanh(x)), 1.0),
+        "sigmoid": (
+            lambda: K.sigmoid_backward(K.sigmoid(x), dy),
+            lambda: (lambda y: dy * y * (one - y))(numpy_sigmoid(x)),
+            1.0,
+        ),
+        "relu": (lambda: K.relu_backward(K.relu(x), dy), lambda: (lambda y: dy * (y > 0))(np.maximum(x, 0)), 2.0),
+        "leaky_relu": (
+            lambda: K.leaky_relu_backward(K.leaky_relu(x), dy),
+            lambda: (lambda y: np.where(y > 0, dy, dy * dtype.type(0.01)))(np.where(x > 0, x, x * dtype.type(0.01))),
+            2.0,
+        ),
+    }
+    return [
+        Row(f"{name} fwd+bwd 1e5", str(dtype), lambda f=f: f, lambda g=g: g, targets={"reference": t})
+        for name, (f, g, t) in cases.items()
+    ]
+
+
+# --------------------------------------------------------------------------- training rows
+
+
+XOR_X = np.array([[[0, 0]], [[0, 1]], [[1, 0]], [[1, 1]]])
+XOR_Y = np.array([[[0]], [[1]], [[1]], [[0]]])
+
+
+def _xor_net(module):
+    from . import activations as A
+    from . import losses as L
+    from .seeds import seed000 as S
+
+    np.random.seed(4051)
+    net = module.Network()
+    act = (A.tanh, A.tanh_prime) if module is not S else (S.tanh, S.tanh_prime)
+    net.add(module.FCLayer((1, 2), (1, 3)))
+    net.add(module.ActivationLayer((1, 3), *act))
+    net.add(module.FCLayer((1, 3), (1, 1)))
+    net.add(module.ActivationLayer((1, 1), *act))
+    net.use(*((L.mse, L.mse_prime) if module is not S else (S.mse, S.mse_prime)))
+    return net
+
+
+def _quiet_fit(net, *args, **kwargs):
+    with contextlib.redirect_stdout(io.StringIO()):
+        net.fit(*args, **kwargs)
+
+
+def _xor_rows() -> list[Row]:
+    import fastnn
+
+    from .seeds import seed000 as S
+
+    def make(module):
+        def build():
+            net = _xor_net(module)
+            return lambda: _quiet_fit(net, XOR_X, XOR_Y, epochs=1000, learning_rate=0.1)
+
+        return build
+
+    return [
+        Row(
+            "seed 000 XOR, 1000 epochs per sample (Network.fit, printing)",
+            "float64",
+            make(fastnn),
+            make(S),
+            targets={"reference": 50.0},
+            fresh=True,
+        )
+    ]
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images / 16.0)[..., None], np.eye(10)[d.target]
+
+
+def _digits_rows() -> list[Row]:
+    import fastnn
+
+    from .seeds import seed000 as S
+
+    x, y = _digits()
+
+    def ours(dtype=np.float64, batch=1):
+        def build():
+            np.random.seed(0)
+            net = fastnn.Network(
+                [
+                    fastnn.ConvLayer((8, 8, 1), (3, 3), 8),
+                    fastnn.Tanh(),
+                    fastnn.FlattenLayer(),
+                    fastnn.FCLayer(288, 10),
+                    fastnn.Tanh(),
+                ]
+            )
+            net.use("mse")
+            xs, ys = x.astype(dtype), y.astype(dtype)
+            return lambda: net.fit(xs, ys, epochs=1, learning_rate=0.01, batch_size=batch, verbose=False)
+
+        return build
+
+    def reference():
+        np.random.seed(0)
+        net = S.Network()
+        for layer in (
+            S.FixedConvLayer((8, 8, 1), (3, 3), 8),
+            S.ActivationLayer(None, S.tanh, S.tanh_prime),
+            S.FlattenLayer(),
+            S.FCLayer((1, 288), (1, 10)),
+            S.ActivationLayer(None, S.tanh, S.tanh_prime),
+        ):
+            net.add(layer)
+        net.use(S.mse, S.mse_prime)
+        return lambda: _quiet_fit(net, x, y[:, None, :], epochs=1, learning_rate=0.01)
+
+    def torch_make(dtype, batch):
+        def build():
+            torch.manual_seed(0)
+            tdt = torch.float64 if dtype == np.float64 else torch.float32
+            net = torch.nn.Sequential(
+                torch.nn.Conv2d(1, 8, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(288, 10), torch.nn.Tanh()
+            ).to(tdt)
+            opt = torch.optim.SGD(net.parameters(), lr=0.01)
+            xt = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(dtype))
+            yt = torch.from_numpy(y.astype(dtype))
+
+            def epoch():
+                for i in range(0, len(xt), batch):
+                    opt.zero_grad()
+                    torch.nn.functional.mse_loss(net(xt[i : i + batch]), yt[i : i + batch]).backward()
+                    opt.step()
+
+            return epoch
+
+        return build
+
+    name = "digits CNN (Conv 3x3x8, tanh, Flatten, Dense 10, tanh; MSE, SGD), one epoch"
+    return [
+        Row(
+            f"{name}, per sample",
+            "float64",
+            ours(),
+            reference,
+            torch_make(np.float64, 1) if torch else None,
+            {"reference": 25.0, "torch": 20.0},
+            fresh=True,
+            quick=True,
+        ),
+        Row(
+            f"{name}, batch 32",
+            "float32",
+            ours(np.float32, 32),
+            None,
+            torch_make(np.float32, 32) if torch else None,
+            {"torch": 1.0},
+            fresh=True,
+        ),
+    ]
+
+
+def startup_seconds(cold: bool) -> float:
+    """``import fastnn`` + the first ``fit`` of a small network, in a new process; ``cold`` uses an
+    empty numba cache, warm the default one after a priming run."""
+    code = (
+        "import time; t = time.perf_counter(); import numpy as np; import fastnn; "
+        "net = fastnn.Network([fastnn.FCLayer(2, 3, rng=0), fastnn.Tanh(), fastnn.FCLayer(3, 1, rng=1), fastnn.Tanh()]); "
+        "net.use('mse'); net.fit(np.array([[0, 0], [0, 1], [1, 0], [1, 1]]), np.array([[0], [1], [1], [0]]), "
+        "epochs=10, verbose=False); print(time.perf_counter() - t)"
+    )
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as tmp:
+        if cold:
+            env["NUMBA_CACHE_DIR"] = tmp
+        else:
+            subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- running
+
+
+def rows(quick: bool = False) -> list[Row]:
+    out: list[Row] = []
+    for dt in (np.dtype(np.float64), np.dtype(np.float32)):
+        out += _single_channel_rows(dt) + _conv_layer_rows(dt) + _dense_rows(dt) + _activation_rows(dt)
+    out += _xor_rows() + _digits_rows()
+    return [r for r in out if r.quick or not quick]
+
+
+def run(quick: bool = False, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    if torch is not None:
+        torch.set_num_threads(numba.get_num_threads())
+    min_time, max_runs = (0.05, 5) if quick else (0.3, 30)
+    results = []
+    head = f"{'benchmark':<72} {'dtype':<8} {'fastnn':>10} {'reference':>10} {'speedup':>8} {'torch':>10} {'ratio':>7}  targets"
+    echo(head)
+    echo("-" * len(head))
+    for row in rows(quick):
+        res: dict[str, Any] = {"name": row.name, "dtype": row.dtype, "targets": row.targets}
+        res["fastnn_s"] = best_time(row.fastnn, row.fresh, min_time, max_runs)
+        if row.reference:
+            res["reference_s"] = best_time(row.reference, row.fresh, min_time if not quick else 0, max_runs)
+            res["speedup"] = res["reference_s"] / res["fastnn_s"]
+        if row.torch:
+            res["torch_s"] = best_time(row.torch, row.fresh, min_time, max_runs)
+            res["torch_ratio"] = res["torch_s"] / res["fastnn_s"]
+        res["met"] = all(
+            res.get("speedup" if k == "reference" else "torch_ratio", np.inf) >= v
+            for k, v in row.targets.items()
+            if (k == "reference" and row.reference) or (k == "torch" and row.torch)
+        )
+        results.append(res)
+        echo(_format(res))
+    for cold in (False, True):
+        seconds = startup_seconds(cold)
+        res = {
+            "name": f"import fastnn + first fit, {'cold (empty)' if cold else 'warm'} numba cache",
+            "dtype": "float64",
+            "fastnn_s": seconds,
+            "targets": {} if cold else {"seconds": 2.0},
+            "met": cold or seconds <= 2.0,
+        }
+        results.append(res)
+        echo(_format(res))
+    return {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "numba_threads": numba.get_num_threads(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "numba": numba.__version__,
+            "torch": torch.__version__ if torch else None,
+        },
+        "date": time.strftime("%Y-%m-%d"),
+        "results": results,
+    }
+
+
+def _fmt_time(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s * 1e6:.1f} us" if s < 1e-3 else f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def _format(res: dict[str, Any]) -> str:
+    speed = f"{res['speedup']:.1f}x" if "speedup" in res else "-"
+    ratio = f"{res['torch_ratio']:.1f}x" if "torch_ratio" in res else "-"
+    targets = ", ".join(f"{k} >= {v:g}{'x' if k != 'seconds' else ' s'}" for k, v in res["targets"].items())
+    verdict = "" if not res["targets"] else ("met" if res["met"] else "MISSED")
+    return (
+        f"{res['name']:<72} {res['dtype']:<8} {_fmt_time(res['fastnn_s']):>10} "
+        f"{_fmt_time(res.get('reference_s')):>10} {speed:>8} {_fmt_time(res.get('torch_s')):>10} {ratio:>7}  "
+        f"{targets} {verdict}"
+    )
+
+
+def main(quick: bool = False, json_path: str | None = None) -> int:
+    report = run(quick)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0

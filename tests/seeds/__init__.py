@@ -1,1 +1,0 @@
-"""The seed tutorials' own numpy code, kept verbatim (modulo semicolons) as the parity reference."""
