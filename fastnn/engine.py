@@ -140,11 +140,6 @@ def _activation_backward_flat(code, alpha, acts, dacts, xo, yo, count):
 
 
 @jit
-def _conv_parallel(nb, h, wd, c, kh, kw, f):
-    return nb > 1 and nb * (h - kh + 1) * (wd - kw + 1) * kh * kw * c * f >= KC.PARALLEL_MIN_MACS
-
-
-@jit
 def _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, n_ops):
     for i in range(n_ops):
         code = ops[i, F_CODE]
@@ -168,7 +163,7 @@ def _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, n_ops):
             w = params[ops[i, F_PW] : ops[i, F_PW] + kh * kw * c * f].reshape(kh, kw, c, f)
             b = params[ops[i, F_PB] : ops[i, F_PB] + f]
             xi = x.reshape(nb, h, wd, c)
-            if _conv_parallel(nb, h, wd, c, kh, kw, f):
+            if KC.use_gemm_path(nb, h, wd, c, kh, kw, f):
                 y[:] = KC._conv2d_forward_parallel(xi, w, b).reshape(-1)
             else:
                 KC._conv2d_forward_serial_into(xi, w, b, y.reshape(nb, h - kh + 1, wd - kw + 1, f))
@@ -237,7 +232,7 @@ def _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, n
             xi = x.reshape(nb, h, wd, c)
             d4 = dy.reshape(nb, h - kh + 1, wd - kw + 1, f)
             gw = grads[pw : pw + w.size].reshape(kh, kw, c, f)
-            if _conv_parallel(nb, h, wd, c, kh, kw, f):
+            if KC.use_gemm_path(nb, h, wd, c, kh, kw, f):
                 gx, gw2, gb = KC._conv2d_backward_parallel(xi, w, d4, need_dx)
                 gw[:] = gw2
                 grads[pb : pb + f] = gb

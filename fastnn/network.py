@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ import numpy as np
 
 import kernels as K
 from kernels._checks import positive_int, real_array, real_scalar
+from kernels.config import blas_single_thread
 
 from . import engine as E
 from . import losses as L
@@ -393,6 +395,9 @@ class Network:
         dacts = np.zeros_like(acts)
         iwork = np.zeros(max(plan.iwork_per_sample * b, 1), dtype=np.int64)
         status = np.full(2, -1, dtype=np.int64)
+        # Convolutions may run numba-parallel with BLAS inside: one BLAS thread per numba thread.
+        has_conv = bool((plan.ops[:, E.F_CODE] == E.OP_CONV).any())
+        blas_guard = blas_single_thread if has_conv else contextlib.nullcontext
         in_order = np.arange(n, dtype=np.int64)[None, :]
         done, chunk = 0, 1
         while done < epochs:
@@ -400,34 +405,35 @@ class Network:
             orders = np.stack([rng.permutation(n) for _ in range(count)]) if shuffle else in_order
             losses, corrects = np.zeros(count), np.zeros(count)
             started = time.perf_counter()
-            opt.iterations = E.run_epochs(
-                xs,
-                ys,
-                labels,
-                orders,
-                count,
-                plan.ops,
-                plan.alphas,
-                offs,
-                sizes,
-                flat.values,
-                flat.grads,
-                s1,
-                s2,
-                hyper,
-                acts,
-                dacts,
-                iwork,
-                b,
-                loss_kind,
-                acc_kind,
-                opt_kind,
-                opt.iterations,
-                plan_mod.bce_eps(dtype),
-                losses,
-                corrects,
-                status,
-            )
+            with blas_guard():
+                opt.iterations = E.run_epochs(
+                    xs,
+                    ys,
+                    labels,
+                    orders,
+                    count,
+                    plan.ops,
+                    plan.alphas,
+                    offs,
+                    sizes,
+                    flat.values,
+                    flat.grads,
+                    s1,
+                    s2,
+                    hyper,
+                    acts,
+                    dacts,
+                    iwork,
+                    b,
+                    loss_kind,
+                    acc_kind,
+                    opt_kind,
+                    opt.iterations,
+                    plan_mod.bce_eps(dtype),
+                    losses,
+                    corrects,
+                    status,
+                )
             if status[0] >= 0:
                 for i in range(int(status[0])):
                     yield float(losses[i]), float(corrects[i]), i == int(status[0]) - 1

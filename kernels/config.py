@@ -111,6 +111,24 @@ if CACHE:
     _install_cache_locators()
 
 
+_blas_controller = None
+
+
+def blas_single_thread() -> Any:
+    """A context manager holding the BLAS thread pools at one thread.
+
+    Used around numba-parallel kernels that call BLAS from each of numba's threads: a
+    multithreaded BLAS inside them would put 2 x 2 threads on 2 cores (10x slowdowns measured).
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS numba's np.dot calls, so it is seen
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
 def settings() -> dict[str, Any]:
     """The active settings, for reports."""
     return {

@@ -39,7 +39,7 @@ def _matmul_into(a, b, out):
     if a.shape[0] * a.shape[1] * b.shape[1] <= SMALL_PRODUCT:
         _matmul_loops_into(a, b, out)
     else:
-        out[:] = np.dot(a, b)  # transposed (Fortran-ordered) operands go to BLAS as they are
+        np.dot(a, b, out)  # transposed (Fortran-ordered) operands go to BLAS as they are
 
 
 @jit
