@@ -146,17 +146,22 @@ def _conv2d_forward_serial(x, w, b):
 
 @jit
 def _im2col(x, kh, kw, patches):
-    """patches[i*OW + j, (m*KW + n)*C + c] = x[i+m, j+n, c] for one image x (H, W, C)."""
+    """patches[i*OW + j, (m*KW + n)*C + c] = x[i+m, j+n, c] for one image x (H, W, C).
+
+    For fixed (i, j, m) the KW*C values are one contiguous run of x's row i+m: copied as such.
+    """
     h, w, c = x.shape
     oh, ow = h - kh + 1, w - kw + 1
+    run = kw * c
+    rows = x.reshape(h, w * c)
     for i in range(oh):
         for j in range(ow):
             r = i * ow + j
             for m in range(kh):
-                for n in range(kw):
-                    base = (m * kw + n) * c
-                    for ch in range(c):
-                        patches[r, base + ch] = x[i + m, j + n, ch]
+                src = rows[i + m, j * c : j * c + run]
+                dst = patches[r, m * run : (m + 1) * run]
+                for q in range(run):
+                    dst[q] = src[q]
 
 
 @jit
@@ -164,14 +169,16 @@ def _col2im_add(dpatches, kh, kw, dx):
     """The adjoint of _im2col: dx[i+m, j+n, c] += dpatches[i*OW + j, (m*KW + n)*C + c]."""
     h, w, c = dx.shape
     oh, ow = h - kh + 1, w - kw + 1
+    run = kw * c
+    rows = dx.reshape(h, w * c)
     for i in range(oh):
         for j in range(ow):
             r = i * ow + j
             for m in range(kh):
-                for n in range(kw):
-                    base = (m * kw + n) * c
-                    for ch in range(c):
-                        dx[i + m, j + n, ch] += dpatches[r, base + ch]
+                dst = rows[i + m, j * c : j * c + run]
+                src = dpatches[r, m * run : (m + 1) * run]
+                for q in range(run):
+                    dst[q] += src[q]
 
 
 @jit(parallel=True)
