@@ -20,4 +20,4 @@ def dtype(request):
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        item.add_marker(pytest.mark.benchmark(warmup=True, warmup_iterations=3, min_rounds=5))
+        item.add_marker(pytest.mark.benchmark(warmup=True, warmup_iterations=3, min_rounds=5, max_time=0.5))
