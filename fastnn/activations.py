@@ -80,12 +80,15 @@ def _linear_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
     return dy
 
 
+# Kernels are looked up in ``K`` at call time, so fastnn.reference_path() can swap in the twins.
 BUILTIN: dict[str, Activation] = {
-    "tanh": Activation("tanh", K.tanh, K.tanh_backward),
-    "sigmoid": Activation("sigmoid", K.sigmoid, K.sigmoid_backward),
-    "relu": Activation("relu", K.relu, K.relu_backward),
-    "leaky_relu": Activation("leaky_relu", K.leaky_relu, K.leaky_relu_backward, takes_alpha=True),
-    "softmax": Activation("softmax", K.softmax, K.softmax_backward),
+    "tanh": Activation("tanh", lambda x: K.tanh(x), lambda y, dy: K.tanh_backward(y, dy)),
+    "sigmoid": Activation("sigmoid", lambda x: K.sigmoid(x), lambda y, dy: K.sigmoid_backward(y, dy)),
+    "relu": Activation("relu", lambda x: K.relu(x), lambda y, dy: K.relu_backward(y, dy)),
+    "leaky_relu": Activation(
+        "leaky_relu", lambda x, a: K.leaky_relu(x, a), lambda y, dy, a: K.leaky_relu_backward(y, dy, a), True
+    ),
+    "softmax": Activation("softmax", lambda x: K.softmax(x), lambda y, dy: K.softmax_backward(y, dy)),
     "linear": Activation("linear", linear, _linear_backward),
 }
 

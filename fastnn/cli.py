@@ -1,10 +1,219 @@
-"""``python -m fastnn`` / ``fastnn``: the command line."""
+"""``python -m fastnn`` / ``fastnn``: train an example network, validate the kernels, benchmark, predict.
+
+Bad use gets a one-line message and a non-zero exit status, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
+from typing import Any
+
+import numpy as np
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: printed as one line, exit status 2."""
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be >= 1, got 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _writable_file(path: str, what: str) -> str:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"{what} {path!r}: directory {directory!r} does not exist")
+    try:  # os.access says yes to root even on read-only file systems: really try
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError:
+        raise UsageError(f"{what} {path!r}: directory {directory!r} is not writable") from None
+    if os.path.isdir(path):
+        raise UsageError(f"{what} {path!r} is a directory; give a file name")
+    return path
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
+    matrix = np.zeros((classes, classes), dtype=int)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix
+
+
+def _format_confusion(matrix: np.ndarray) -> str:
+    width = max(3, len(str(matrix.max())) + 1)
+    head = "true\\pred " + "".join(f"{j:>{width}}" for j in range(len(matrix)))
+    rows = [f"{i:>9} " + "".join(f"{v:>{width}}" for v in row) for i, row in enumerate(matrix)]
+    return "\n".join([head, *rows])
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 1:
+        return y.astype(int)
+    return (y[:, 0] > 0.5).astype(int) if y.shape[1] == 1 else np.argmax(y, axis=1)
+
+
+def _predicted_labels(out: np.ndarray) -> np.ndarray:
+    out = np.asarray(out)
+    return (out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else np.argmax(out, axis=1)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from . import optimizers
+    from .examples import EXAMPLES
+
+    ex = EXAMPLES[args.example]
+    plot = None if args.no_plot else _writable_file(args.plot or f"fastnn-{ex.name}.png", "--plot")
+    save = _writable_file(args.save, "--save") if args.save else None
+    epochs = ex.epochs if args.epochs is None else args.epochs
+    batch_size = ex.batch_size if args.batch_size is None else args.batch_size
+    lr = ex.learning_rate if args.lr is None else args.lr
+    opt_name = args.optimizer or ex.optimizer
+    dtype = np.dtype(args.dtype)
+
+    x_train, y_train, x_test, y_test = ex.load(args.seed)
+    x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)
+    net = ex.build(args.seed)
+    net.astype(dtype)
+    print(f"fastnn train: {ex.name} -- {ex.description}")
+    print(
+        f"data: {len(x_train)} training and {len(x_test)} test samples, {dtype}; "
+        f"{epochs} epochs, batch {batch_size}, {opt_name} lr={lr:g}, seed {args.seed}"
+    )
+    print(net.summary())
+
+    optimizer = optimizers.get(opt_name, lr)
+    epoch_times: list[float] = []
+    bar = tqdm(total=epochs, unit="epoch", desc=ex.name, file=sys.stdout, dynamic_ncols=True, disable=epochs == 0)
+    started = last = time.perf_counter()
+
+    def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        epoch_times.append(now - last)
+        last = now
+        bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+        bar.update(1)
+
+    history = net.fit(
+        x_train,
+        y_train,
+        epochs=epochs,
+        learning_rate=lr,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        shuffle=batch_size > 1,
+        verbose=False,
+        validation_data=(x_test, y_test),
+        callback=on_epoch,
+    )
+    bar.close()
+    total = time.perf_counter() - started
+
+    out = np.asarray(net.predict(x_test))
+    accuracy = float(np.mean(_predicted_labels(out) == _labels(y_test)))
+    print(f"\ntest accuracy: {accuracy:.4f} ({len(x_test)} samples)")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    print(_format_confusion(_confusion(_labels(y_test), _predicted_labels(out), ex.classes)))
+    if epoch_times:
+        steady = epoch_times[1:] or epoch_times
+        print(
+            f"time: {total:.2f} s in all; first epoch {epoch_times[0] * 1e3:.1f} ms (includes compiling, or loading "
+            f"the cached compiled code), then {np.median(steady) * 1e3:.1f} ms per epoch (median)"
+        )
+    if args.compare_reference:
+        _compare_reference(
+            ex,
+            args.seed,
+            dtype,
+            x_train,
+            y_train,
+            batch_size,
+            lr,
+            opt_name,
+            np.median(epoch_times[1:] or epoch_times) if epoch_times else None,
+        )
+    if save:
+        net.save(save)
+        print(f"model written to {save}")
+    if plot:
+        from .plots import save_training_plot
+
+        boundary = (
+            (net, np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])) if ex.name == "moons" else None
+        )
+        save_training_plot(history, plot, f"fastnn {ex.name}: test accuracy {accuracy:.3f}", boundary)
+        print(f"plot written to {plot}")
+    return 0
+
+
+def _compare_reference(
+    ex: Any,
+    seed: int,
+    dtype: np.dtype,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    lr: float,
+    opt_name: str,
+    fast_epoch: float | None,
+) -> None:
+    from . import optimizers
+    from .refpath import reference_path
+
+    net = ex.build(seed).astype(dtype)
+    with reference_path():
+        start = time.perf_counter()
+        net.fit(
+            x,
+            y,
+            epochs=1,
+            learning_rate=lr,
+            batch_size=batch_size,
+            optimizer=optimizers.get(opt_name, lr),
+            shuffle=batch_size > 1,
+            verbose=False,
+        )
+        ref = time.perf_counter() - start
+    line = f"reference path (numpy/scipy kernels, layer by layer): {ref * 1e3:.1f} ms per epoch"
+    if fast_epoch:
+        line += f"; fastnn is {ref / fast_epoch:.1f}x faster"
+    print(line)
+
+
+# --------------------------------------------------------------------------- other commands
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -13,8 +222,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     unknown = [n for n in args.kernel if n not in BY_NAME]
     if unknown:
-        print(f"fastnn validate: unknown kernel(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown kernel(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
     entries = [BY_NAME[n] for n in args.kernel] if args.kernel else list(REGISTRY)
     start = time.perf_counter()
     results = validate.run(entries, cases=args.cases, first_seed=args.seed)
@@ -31,29 +239,103 @@ def _validate(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from . import bench
 
+    if args.json:
+        _writable_file(args.json, "--json")
     return bench.main(quick=args.quick, json_path=args.json)
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from .network import Network
+
+    if not os.path.isfile(args.model):
+        raise UsageError(f"--model {args.model!r}: no such file")
+    if not os.path.isfile(args.input):
+        raise UsageError(f"--input {args.input!r}: no such file")
+    try:
+        net = Network.load(args.model)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"--input {args.input!r} is not a .npy array file ({exc})") from None
+    if not isinstance(x, np.ndarray):
+        raise UsageError(f"--input {args.input!r} holds several arrays; give one .npy array")
+    if args.output:
+        _writable_file(args.output, "--output")
+    try:
+        out = np.asarray(net.predict(x))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"the model cannot take --input {args.input!r}: {exc}") from None
+    if args.output:
+        np.save(args.output, out)
+        print(f"{len(out)} predictions written to {args.output}")
+    else:
+        labels = _predicted_labels(out.reshape(len(out), -1))
+        for i, (label, row) in enumerate(zip(labels, out.reshape(len(out), -1), strict=True)):
+            print(f"{i}: class {label}  (outputs {np.array2string(row, precision=3, max_line_width=200)})")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastnn", description=__doc__)
+    from .examples import EXAMPLES
+
+    parser = argparse.ArgumentParser(
+        prog="fastnn", description="Train, validate and benchmark fastnn. With no command: train the digits example."
+    )
     sub = parser.add_subparsers(dest="command")
+
+    tr = sub.add_parser("train", help="train an example network on embedded data (default: digits)")
+    tr.add_argument("--example", choices=sorted(EXAMPLES), default="digits")
+    tr.add_argument("--epochs", type=_non_negative_int, help="default: the example's")
+    tr.add_argument("--batch-size", type=_positive_int)
+    tr.add_argument("--lr", type=_positive_float, help="learning rate")
+    tr.add_argument("--optimizer", choices=["sgd", "momentum", "rmsprop", "adam"])
+    tr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    tr.add_argument("--seed", type=_non_negative_int, default=0)
+    tr.add_argument("--save", metavar="MODEL.npz", help="write the trained model here")
+    tr.add_argument("--plot", metavar="PNG", help="curve file (default: fastnn-<example>.png here)")
+    tr.add_argument("--no-plot", action="store_true", help="do not write the curve file")
+    tr.add_argument(
+        "--compare-reference",
+        action="store_true",
+        help="also time one epoch on the numpy/scipy reference path and print the speedup",
+    )
+    tr.set_defaults(run=_train)
+
     val = sub.add_parser("validate", help="check every kernel against its numpy/scipy reference twin")
-    val.add_argument("--cases", type=int, default=24, help="random cases per kernel and dtype (default 24)")
-    val.add_argument("--seed", type=int, default=0, help="first random seed (default 0)")
+    val.add_argument("--cases", type=_positive_int, default=24, help="random cases per kernel and dtype (default 24)")
+    val.add_argument("--seed", type=_non_negative_int, default=0, help="first random seed (default 0)")
     val.add_argument("--kernel", action="append", default=[], help="only this kernel (repeatable)")
     val.set_defaults(run=_validate)
+
     ben = sub.add_parser("bench", help="time fastnn against the reference path (and PyTorch when installed)")
     ben.add_argument("--quick", action="store_true", help="fewer repeats, skip the largest shapes")
     ben.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     ben.set_defaults(run=_bench)
+
+    pr = sub.add_parser("predict", help="predictions of a saved model for a .npy array of samples")
+    pr.add_argument("--model", required=True, metavar="MODEL.npz")
+    pr.add_argument("--input", required=True, metavar="X.npy")
+    pr.add_argument("--output", metavar="OUT.npy", help="save the outputs instead of printing them")
+    pr.set_defaults(run=_predict)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:  # the main job; until training lands, the validation
-        args = parser.parse_args(["validate", *(argv or [])])
-    if getattr(args, "cases", 1) < 1:
-        parser.error(f"--cases must be >= 1; got {args.cases}")
-    return args.run(args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(
+        argv if argv and argv[0] in ("train", "validate", "bench", "predict", "-h", "--help") else ["train", *argv]
+    )
+    try:
+        return args.run(args)
+    except UsageError as exc:
+        print(f"fastnn {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fastnn {args.command}: interrupted", file=sys.stderr)
+        return 130

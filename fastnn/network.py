@@ -259,12 +259,14 @@ class Network:
         seed: Any = None,
         verbose: bool = True,
         validation_data: tuple[Any, Any] | None = None,
+        callback: Callable[[int, dict[str, float]], None] | None = None,
     ) -> dict[str, list[float]]:
         """Train; returns the history: ``loss`` per epoch (mean over samples, as the seed prints it),
         ``accuracy`` for classification, and ``val_loss``/``val_accuracy`` with validation data.
 
         The defaults are the seed's: one sample at a time, in order, plain SGD at ``learning_rate``,
         printing ``epoch i/n   error=e``. ``batch_size=len(x)`` is full-batch training.
+        ``callback(epoch, logs)`` is called after every epoch with that epoch's history entries.
         """
         epochs = positive_int(epochs, "epochs", low=0)
         learning_rate = real_scalar(learning_rate, "learning_rate", low=0.0)
@@ -299,7 +301,8 @@ class Network:
             if kind:
                 history["val_accuracy"] = []
         args = (x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng)
-        compiled = self._compiled_epochs(*args, one_call_per_epoch=val is not None) if builtin else None
+        live = val is not None or callback is not None  # epoch by epoch, not in chunks
+        compiled = self._compiled_epochs(*args, one_call_per_epoch=live) if builtin else None
         epochs_iter = compiled if compiled is not None else self._layerwise_epochs(*args, builtin=builtin)
         self.last_fit_compiled = compiled is not None
         n = len(x)
@@ -316,6 +319,8 @@ class Network:
                 if kind:
                     history["val_accuracy"].append(scores["accuracy"])
                     line += "   val_accuracy=%.4f" % scores["accuracy"]
+            if callback is not None:
+                callback(epoch, {key: values[-1] for key, values in history.items()})
             if verbose:
                 pending.append(line)
                 if flush:  # the compiled path hands over epochs in chunks: one write per chunk
@@ -487,6 +492,16 @@ class Network:
         return self._evaluate(xa, ya, self._accuracy_kind(ya))
 
     # ------------------------------------------------------------------ parameters and files
+    def summary(self) -> str:
+        """One line per layer: its description and parameter count."""
+        lines, total = [], 0
+        for i, layer in enumerate(self.layers):
+            count = sum(p.size for p in layer.params().values()) if is_builtin(layer) else 0
+            total += count
+            lines.append(f"  {i:>2}  {layer!r:<60} {count:>8,d} params")
+        lines.append(f"      {'total':<60} {total:>8,d} params")
+        return "\n".join(lines)
+
     def parameters(self) -> list[np.ndarray]:
         return [p for layer in self.layers if is_builtin(layer) for p in layer.params().values()]
 

@@ -1,9 +1,73 @@
+"""``python -m fastnn``: every example, the outputs it writes, and clear errors for bad use."""
+
+import re
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 
-def _run(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "fastnn", *args], capture_output=True, text=True, timeout=timeout)
+
+def _run(*args, cwd=None, timeout=900):
+    return subprocess.run(
+        [sys.executable, "-m", "fastnn", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
+
+
+def _accuracy(stdout):
+    return float(re.search(r"test accuracy: ([0-9.]+)", stdout).group(1))
+
+
+def test_default_command_trains_digits_to_95_percent_and_writes_the_plot(tmp_path):
+    proc = _run(cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "fastnn train: digits" in proc.stdout
+    assert _accuracy(proc.stdout) >= 0.95
+    assert "confusion matrix" in proc.stdout and "per epoch" in proc.stdout
+    png = tmp_path / "fastnn-digits.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    image = matplotlib.image.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 200
+
+
+@pytest.mark.parametrize(
+    "example,epochs,minimum",
+    [("digits-mlp", "10", 0.9), ("moons", "40", 0.9), ("xor", "1000", 1.0), ("digits", "3", 0.8)],
+)
+def test_every_example_trains(tmp_path, example, epochs, minimum):
+    plot = tmp_path / "curve.png"
+    proc = _run(
+        "train", "--example", example, "--epochs", epochs, "--plot", str(plot), "--dtype", "float64", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _accuracy(proc.stdout) >= minimum
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_save_then_predict(tmp_path):
+    model = tmp_path / "model.npz"
+    proc = _run("train", "--example", "digits-mlp", "--epochs", "5", "--no-plot", "--save", str(model), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    np.save(tmp_path / "x.npy", (digits.images[:20] / 16.0).reshape(20, 64).astype(np.float32))
+    proc = _run("predict", "--model", str(model), "--input", str(tmp_path / "x.npy"))
+    assert proc.returncode == 0, proc.stderr
+    predicted = [int(m) for m in re.findall(r"class (\d)", proc.stdout)]
+    assert len(predicted) == 20 and np.mean(np.array(predicted) == digits.target[:20]) >= 0.8
+    proc = _run(
+        "predict", "--model", str(model), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "out.npy")
+    )
+    assert proc.returncode == 0 and np.load(tmp_path / "out.npy").shape == (20, 10)
+
+
+def test_compare_reference_prints_the_speedup(tmp_path):
+    proc = _run("train", "--example", "digits-mlp", "--epochs", "2", "--no-plot", "--compare-reference")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"reference path .* ms per epoch; fastnn is [0-9.]+x faster", proc.stdout)
 
 
 def test_validate_passes_and_prints_the_table():
@@ -13,7 +77,36 @@ def test_validate_passes_and_prints_the_table():
     assert "0 failed" in proc.stdout
 
 
-def test_validate_unknown_kernel_is_a_clear_error():
-    proc = _run("validate", "--kernel", "nope")
-    assert proc.returncode == 2
-    assert "unknown kernel" in proc.stderr and "Traceback" not in proc.stderr
+def _garbage(tmp_path):
+    path = tmp_path / "garbage.npz"
+    path.write_bytes(b"not a model at all")
+    return str(path)
+
+
+def _plain_npz(tmp_path):
+    path = tmp_path / "plain.npz"
+    np.savez(path, a=np.zeros(3))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (lambda p: ["train", "--example", "imagenet"], "invalid choice: 'imagenet'"),
+        (lambda p: ["train", "--epochs", "-1"], "must be >= 0"),
+        (lambda p: ["train", "--batch-size", "0"], "must be >= 1"),
+        (lambda p: ["train", "--lr", "nan"], "finite number > 0"),
+        (lambda p: ["train", "--plot", str(p / "missing" / "c.png")], "does not exist"),
+        (lambda p: ["train", "--plot", "/proc/curve.png"], "not writable"),
+        (lambda p: ["train", "--save", str(p / "missing" / "m.npz")], "does not exist"),
+        (lambda p: ["predict", "--model", str(p / "none.npz"), "--input", "x.npy"], "no such file"),
+        (lambda p: ["predict", "--model", _garbage(p), "--input", _garbage(p)], "not a valid fastnn model"),
+        (lambda p: ["predict", "--model", _plain_npz(p), "--input", _garbage(p)], "no fastnn header"),
+        (lambda p: ["validate", "--kernel", "nope"], "unknown kernel"),
+    ],
+)
+def test_bad_use_is_a_message_not_a_traceback(tmp_path, args, message):
+    proc = _run(*args(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
