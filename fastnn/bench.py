@@ -354,7 +354,8 @@ def startup_seconds(cold: bool) -> float:
     empty numba cache, warm the default one after a priming run."""
     code = (
         "import time; t = time.perf_counter(); import numpy as np; import fastnn; "
-        "net = fastnn.Network([fastnn.FCLayer(2, 3, rng=0), fastnn.Tanh(), fastnn.FCLayer(3, 1, rng=1), fastnn.Tanh()]); "
+        "net = fastnn.Network([fastnn.FCLayer(2, 3, rng=0), fastnn.Tanh(), fastnn.FCLayer(3, 1, rng=1), "
+        "fastnn.Tanh()]); "
         "net.use('mse'); net.fit(np.array([[0, 0], [0, 1], [1, 0], [1, 1]]), np.array([[0], [1], [1], [0]]), "
         "epochs=10, verbose=False); print(time.perf_counter() - t)"
     )
@@ -384,7 +385,10 @@ def run(quick: bool = False, echo: Callable[[str], None] = print) -> dict[str, A
         torch.set_num_threads(numba.get_num_threads())
     min_time, max_runs = (0.05, 5) if quick else (0.3, 30)
     results = []
-    head = f"{'benchmark':<72} {'dtype':<8} {'fastnn':>10} {'reference':>10} {'speedup':>8} {'torch':>10} {'ratio':>7}  targets"
+    head = (
+        f"{'benchmark':<72} {'dtype':<8} {'fastnn':>10} {'reference':>10} {'speedup':>8} {'torch':>10} "
+        f"{'ratio':>7}  targets"
+    )
     echo(head)
     echo("-" * len(head))
     for row in rows(quick):

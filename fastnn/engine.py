@@ -300,6 +300,14 @@ def _count_correct(kind, acts, o_off, y_flat, labels, rows, n_out):
 
 
 @jit
+def _all_finite(a):
+    for i in range(a.size):
+        if not np.isfinite(a[i]):
+            return False
+    return True
+
+
+@jit
 def _mse_flat(t, acts, o_off, m):
     # = kernels.losses._mse(t[:m], acts[o_off:o_off+m])
     s = 0.0
@@ -351,7 +359,8 @@ def run_epochs(
     every epoch when ``orders`` has one row.
 
     Fills ``losses[e]`` (mean over samples), ``corrects[e]`` and returns the optimizer step count.
-    A non-finite loss stops before that batch's update and sets ``status`` to (epoch, batch).
+    A non-finite loss or gradient stops before that batch's update and sets ``status`` to
+    (epoch, batch, 0 for the loss / 1 for a gradient).
     """
     n = x.shape[0]
     n_ops = ops.shape[0]
@@ -391,11 +400,17 @@ def run_epochs(
             if not np.isfinite(loss):
                 status[0] = e
                 status[1] = batch
+                status[2] = 0
                 return t
             total += loss * nb
             if acc_kind != ACC_NONE:
                 correct += _count_correct(acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
             _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, last)
+            if not _all_finite(grads):  # an inf input can give a finite loss but inf/NaN gradients
+                status[0] = e
+                status[1] = batch
+                status[2] = 1
+                return t
             t += 1
             _optimizer_step(opt_kind, params, grads, s1, s2, hyper, t)
             batch += 1

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,7 +91,7 @@ def _digits_mlp(seed: int) -> Network:
 def _moons_net(seed: int) -> Network:
     sizes = [2, 25, 50, 50, 25, 1]  # seed 003's architecture
     layers: list = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(FCLayer(n_in, n_out, initializer="he", rng=seed + i))
         layers.append(ReLU() if n_out > 1 else Sigmoid())
     return Network(layers, seed=seed).use("binary_cross_entropy")

@@ -189,6 +189,20 @@ class Network:
             arr = arr.reshape(n, 1)
         return np.ascontiguousarray(arr, dtype=self.dtype)
 
+    def _check_targets(self, x: np.ndarray, y: np.ndarray, labels: np.ndarray | None, name: str) -> None:
+        """Targets must fit the network's output: class labels in [0, outputs), else one value per output."""
+        width = int(np.prod(np.shape(self._forward(x[:1], training=False))[1:]))
+        if labels is not None:
+            lo, hi = int(labels.min()), int(labels.max())
+            if lo < 0 or hi >= width:
+                raise ValueError(
+                    f"{name} labels must lie in [0, {width}) for the network's {width} outputs; got range [{lo}, {hi}]"
+                )
+        elif y.ndim != 2 or y.shape[1] != width:
+            raise ValueError(
+                f"{name} must have {width} values per sample to match the network's output; got shape {y.shape}"
+            )
+
     # ------------------------------------------------------------------ forward / backward
     def _forward(self, x: np.ndarray, training: bool, stop: int | None = None) -> np.ndarray:
         out = x
@@ -230,7 +244,7 @@ class Network:
         loss, grad = self._loss_and_grad(yb, out, logits)
         if not np.isfinite(loss):
             raise FloatingPointError(
-                f"the loss became {loss} at {where}; training stopped and the network keeps "
+                f"the loss became non-finite ({loss}) at {where}; training stopped and the network keeps "
                 "the weights from before this batch"
             )
         layers = self.layers[:-1] if fused else self.layers
@@ -241,6 +255,11 @@ class Network:
                 pairs.extend(layer.param_grads())
             else:  # seed-style layers update themselves with plain SGD
                 grad = layer.backward_propagation(grad, lr)
+        if not all(np.isfinite(g).all() for _, g in pairs):
+            raise FloatingPointError(
+                f"a gradient became non-finite at {where}; training stopped and the network keeps the weights "
+                "from before this batch"
+            )
         if self.gradient_hook is not None:
             self.gradient_hook(pairs)
         optimizer.step(pairs)
@@ -288,10 +307,16 @@ class Network:
         fused = builtin and labels is not None and _is_softmax(self.layers[-1])
         targets = labels if fused else y
         kind = self._accuracy_kind(y)
+        if builtin:  # the compiled loop trusts these shapes: check them against the network's output
+            self._check_targets(x, y, labels, "y_train")
         val = None
         if validation_data is not None:
             vx, _ = self._inputs(validation_data[0], "validation_data[0]")
             val = (vx, self._targets(validation_data[1], len(vx)))
+            if builtin:
+                self._check_targets(
+                    vx, val[1], _as_labels(val[1]) if labels is not None else None, "validation_data[1]"
+                )
 
         history: dict[str, list[float]] = {"loss": []}
         if kind:
@@ -399,7 +424,7 @@ class Network:
         acts = np.zeros(int(offs[-1]), dtype=dtype)
         dacts = np.zeros_like(acts)
         iwork = np.zeros(max(plan.iwork_per_sample * b, 1), dtype=np.int64)
-        status = np.full(2, -1, dtype=np.int64)
+        status = np.full(3, -1, dtype=np.int64)
         # Convolutions may run numba-parallel with BLAS inside: one BLAS thread per numba thread.
         has_conv = bool((plan.ops[:, E.F_CODE] == E.OP_CONV).any())
         blas_guard = blas_single_thread if has_conv else contextlib.nullcontext
@@ -443,7 +468,8 @@ class Network:
                 for i in range(int(status[0])):
                     yield float(losses[i]), float(corrects[i]), i == int(status[0]) - 1
                 raise FloatingPointError(
-                    f"the loss became non-finite at epoch {done + int(status[0]) + 1}, batch {int(status[1]) + 1}; "
+                    f"{'a gradient' if status[2] else 'the loss'} became non-finite at epoch "
+                    f"{done + int(status[0]) + 1}, batch {int(status[1]) + 1}; "
                     "training stopped and the network keeps the weights from before this batch"
                 )
             for i in range(count):

@@ -47,15 +47,50 @@ def jit(func: Callable[..., Any] | None = None, *, parallel: bool = False, contr
     math_flags: bool | set[str] = True if FASTMATH else ({"contract"} if contract else False)
 
     def wrap(f: Callable[..., Any]) -> Any:
-        return numba.njit(
+        dispatcher = numba.njit(
             cache=CACHE,
             fastmath=math_flags,
             parallel=parallel and PARALLEL,
             nogil=True,
             error_model="numpy",
         )(f)
+        _tolerate_damaged_cache(dispatcher)
+        return dispatcher
 
     return wrap if func is None else wrap(func)
+
+
+def _tolerate_damaged_cache(dispatcher: Any) -> None:
+    """A truncated or garbled cache file (a crash mid-write, a full disk) makes numba raise while
+    loading it. Treat it as a cache miss instead: delete the damaged index, compile, save afresh."""
+    cache = getattr(dispatcher, "_cache", None)
+    load, save = getattr(cache, "load_overload", None), getattr(cache, "save_overload", None)
+    if load is None or save is None:
+        return
+
+    def forget() -> None:
+        index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+        if index:
+            try:
+                os.unlink(index)
+            except OSError:
+                pass
+
+    def safe_load(sig: Any, target_context: Any) -> Any:
+        try:
+            return load(sig, target_context)
+        except Exception:
+            forget()
+            return None
+
+    def safe_save(sig: Any, data: Any) -> None:
+        try:
+            save(sig, data)
+        except Exception:
+            forget()
+
+    cache.load_overload = safe_load
+    cache.save_overload = safe_save
 
 
 # numba keys a cached function on its own source file only, so after an edit to a helper in

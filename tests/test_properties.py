@@ -1,0 +1,222 @@
+"""Property tests (hypothesis) against kernels.reference: random shapes from 1x1 to moderate, kernels
+as large as their input, batch 1, both dtypes, C/Fortran/strided layouts, zeros and large magnitudes.
+
+Every registry kernel and every layer's forward/backward is covered; the total is above 2,000 generated
+cases per run. A failure prints hypothesis's shrunk example (the shapes, layout and values).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import fastnn
+import kernels as K
+from fastnn.refpath import reference_path
+from kernels import reference as R
+from kernels.validate import TOLERANCE, compare, relayout
+
+EXAMPLES = 160  # per test; with the 300 layer cases: 2,060 generated examples, ~4,600 kernel comparisons
+COUNT = {"examples": 0, "comparisons": 0}
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+DTYPES = st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)])
+LAYOUTS = st.sampled_from(["C", "F", "strided"])
+SCALES = st.sampled_from([0.0, 1.0, 1e-3, 1e4])  # all zeros, ordinary, small and large magnitudes
+
+
+@st.composite
+def arrays(draw, shape, dtype, scale=None):
+    """Normal-ish values times a drawn scale (0 gives exact zeros), in a drawn memory layout."""
+    scale = draw(SCALES) if scale is None else scale
+    values = draw(hnp.arrays(np.float64, shape, elements=st.floats(-3, 3, allow_nan=False, width=32)))
+    return relayout((values * scale).astype(dtype), draw(LAYOUTS))
+
+
+def dims(lo=1, hi=7):
+    return st.integers(lo, hi)
+
+
+def check(kernel, twin, args, kwargs=None, dtype=None, inplace=()):
+    """Run kernel and twin on copies of ``args``; compare outputs (or in-place arguments)."""
+    kwargs = kwargs or {}
+    copy = [a.copy(order="K") if isinstance(a, np.ndarray) else a for a in args]
+    k_out = kernel(*args, **kwargs)
+    r_out = twin(*copy, **kwargs)
+    if inplace:
+        k_list, r_list = [args[i] for i in inplace], [copy[i] for i in inplace]
+    else:
+        k_list = [np.asarray(o) for o in (k_out if isinstance(k_out, tuple) else (k_out,))]
+        r_list = [np.asarray(o) for o in (r_out if isinstance(r_out, tuple) else (r_out,))]
+    dtype = dtype or next(a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f")
+    COUNT["comparisons"] += 1
+    max_abs, rel, problem = compare(k_list, r_list, np.dtype(dtype))
+    assert not problem, problem
+    assert rel <= TOLERANCE[np.dtype(dtype)], f"relative error {rel:.3g} (max abs {max_abs:.3g})"
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+UNARY = ["tanh", "sigmoid", "relu", "leaky_relu", "softmax"]
+
+
+@pytest.mark.parametrize("name", UNARY)
+@SETTINGS
+@given(data=st.data(), dtype=DTYPES)
+def test_activation_forward_and_backward(name, data, dtype):
+    COUNT["examples"] += 1
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=9), label="shape")
+    x = data.draw(arrays(shape, dtype), label="x")
+    check(getattr(K, name), getattr(R, name), [x])
+    y = getattr(R, name)(x)
+    dy = data.draw(arrays(shape, dtype, scale=1.0), label="dy")
+    check(getattr(K, name + "_backward"), getattr(R, name + "_backward"), [y, dy])
+
+
+# --------------------------------------------------------------------------- dense
+
+
+@SETTINGS
+@given(data=st.data(), dtype=DTYPES, n=dims(1, 40), i=dims(1, 40), o=dims(1, 40))
+def test_dense(data, dtype, n, i, o):
+    COUNT["examples"] += 1
+    x, w = data.draw(arrays((n, i), dtype), label="x"), data.draw(arrays((i, o), dtype), label="w")
+    b = data.draw(arrays((o,), dtype), label="b")
+    dy = data.draw(arrays((n, o), dtype), label="dy")
+    check(K.matmul, R.matmul, [x, w])
+    check(K.dense_forward, R.dense_forward, [x, w, b])
+    check(K.dense_backward, R.dense_backward, [x, w, dy])
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+@SETTINGS
+@given(data=st.data(), dtype=DTYPES, h=dims(1, 12), w=dims(1, 12), mode=st.sampled_from(["valid", "full", "same"]))
+def test_single_channel(data, dtype, h, w, mode):
+    COUNT["examples"] += 1
+    if mode == "valid":
+        kh, kw = data.draw(st.sampled_from([(1, 1), (h, w)]) | st.tuples(dims(1, h), dims(1, w)), label="kernel")
+    else:
+        kh, kw = data.draw(st.tuples(dims(1, 9), dims(1, 9)), label="kernel")
+    a, k = data.draw(arrays((h, w), dtype), label="a"), data.draw(arrays((kh, kw), dtype), label="k")
+    check(K.correlate2d, R.correlate2d, [a, k], {"mode": mode})
+    check(K.convolve2d, R.convolve2d, [a, k], {"mode": mode})
+
+
+@st.composite
+def conv_shapes(draw):
+    n, h, w, c, f = draw(dims(1, 3)), draw(dims(1, 8)), draw(dims(1, 8)), draw(dims(1, 3)), draw(dims(1, 4))
+    kh, kw = draw(st.sampled_from([(1, 1), (h, w)]) | st.tuples(dims(1, h), dims(1, w)))
+    return n, h, w, c, f, kh, kw
+
+
+@SETTINGS
+@given(data=st.data(), dtype=DTYPES, shapes=conv_shapes())
+def test_conv2d(data, dtype, shapes):
+    COUNT["examples"] += 1
+    n, h, w, c, f, kh, kw = shapes
+    x = data.draw(arrays((n, h, w, c), dtype), label="x")
+    wt = data.draw(arrays((kh, kw, c, f), dtype), label="w")
+    b = data.draw(arrays((f,), dtype), label="b")
+    dy = data.draw(arrays((n, h - kh + 1, w - kw + 1, f), dtype), label="dy")
+    check(K.conv2d_forward, R.conv2d_forward, [x, wt, b])
+    check(K.conv2d_backward, R.conv2d_backward, [x, wt, dy])
+
+
+@SETTINGS
+@given(data=st.data(), dtype=DTYPES, n=dims(1, 3), oh=dims(1, 4), ow=dims(1, 4), c=dims(1, 4), size=dims(1, 3))
+def test_maxpool(data, dtype, n, oh, ow, c, size):
+    COUNT["examples"] += 1
+    x = data.draw(arrays((n, oh * size, ow * size, c), dtype), label="x")
+    check(K.maxpool2d_forward, R.maxpool2d_forward, [x, size])
+    _, arg = R.maxpool2d_forward(x, size)
+    dy = data.draw(arrays((n, oh, ow, c), dtype, scale=1.0), label="dy")
+    check(K.maxpool2d_backward, R.maxpool2d_backward, [arg, dy, x.shape], dtype=dtype)
+
+
+# --------------------------------------------------------------------------- losses and steps
+
+
+@SETTINGS
+@given(data=st.data(), dtype=DTYPES)
+def test_losses(data, dtype):
+    COUNT["examples"] += 1
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=9), label="shape")
+    t, p = data.draw(arrays(shape, dtype), label="y_true"), data.draw(arrays(shape, dtype), label="y_pred")
+    check(K.mse, R.mse, [t, p])
+    check(K.mse_backward, R.mse_backward, [t, p])
+    prob = data.draw(hnp.arrays(dtype, shape, elements=st.floats(0, 1, width=32)), label="probabilities")
+    label = data.draw(hnp.arrays(dtype, shape, elements=st.sampled_from([0.0, 1.0])), label="targets")
+    check(K.binary_cross_entropy, R.binary_cross_entropy, [label, prob])
+    check(K.binary_cross_entropy_backward, R.binary_cross_entropy_backward, [label, prob])
+    n, k = data.draw(dims(1, 9), label="n"), data.draw(dims(1, 9), label="k")
+    logits = data.draw(arrays((n, k), dtype), label="logits")
+    labels = data.draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, k - 1)), label="labels")
+    check(K.softmax_cross_entropy, R.softmax_cross_entropy, [logits, labels], dtype=dtype)
+
+
+@SETTINGS
+@given(data=st.data(), dtype=DTYPES, lr=st.floats(0, 1), mu=st.floats(0, 0.99), t=st.integers(1, 10_000))
+def test_optimizer_steps(data, dtype, lr, mu, t):
+    COUNT["examples"] += 1
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6), label="shape")
+
+    def arr(name, positive=False):
+        a = data.draw(arrays(shape, dtype), label=name)
+        return np.abs(a) if positive else a
+
+    check(K.sgd_step, R.sgd_step, [arr("param"), arr("grad"), lr], inplace=(0,))
+    check(K.momentum_step, R.momentum_step, [arr("param"), arr("grad"), arr("velocity"), lr, mu], inplace=(0, 2))
+    check(K.rmsprop_step, R.rmsprop_step, [arr("param"), arr("grad"), arr("sq", True), lr, mu], inplace=(0, 2))
+    check(K.adam_step, R.adam_step, [arr("param"), arr("grad"), arr("m"), arr("v", True), t, lr], inplace=(0, 2, 3))
+
+
+# --------------------------------------------------------------------------- layers
+
+
+@st.composite
+def layer_cases(draw):
+    kind = draw(st.sampled_from(["dense", "conv", "pool", "flatten", "tanh", "sigmoid", "relu", "leaky", "softmax"]))
+    n = draw(dims(1, 4))
+    if kind == "dense":
+        i, o = draw(dims(1, 12)), draw(dims(1, 12))
+        return fastnn.FCLayer(i, o, rng=draw(st.integers(0, 99))), (n, i)
+    if kind == "conv":
+        _, h, w, c, f, kh, kw = draw(conv_shapes())
+        return fastnn.ConvLayer((h, w, c), (kh, kw), f, rng=draw(st.integers(0, 99))), (n, h, w, c)
+    if kind == "pool":
+        size = draw(dims(1, 3))
+        return fastnn.MaxPoolLayer(size), (n, draw(dims(1, 3)) * size, draw(dims(1, 3)) * size, draw(dims(1, 3)))
+    if kind == "flatten":
+        return fastnn.FlattenLayer(), (n, draw(dims(1, 4)), draw(dims(1, 4)), draw(dims(1, 3)))
+    layer = {
+        "tanh": fastnn.Tanh,
+        "sigmoid": fastnn.Sigmoid,
+        "relu": fastnn.ReLU,
+        "leaky": fastnn.LeakyReLU,
+        "softmax": fastnn.Softmax,
+    }[kind]()
+    return layer, (n, draw(dims(1, 10)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+@given(data=st.data(), dtype=DTYPES, case=layer_cases())
+def test_layer_forward_backward_against_the_reference_path(data, dtype, case):
+    COUNT["examples"] += 1
+    layer, shape = case
+    COUNT["comparisons"] += 1
+    layer.astype(dtype)
+    x = data.draw(arrays(shape, dtype), label="x")
+    y = layer.forward(x)
+    dy = data.draw(arrays(y.shape, dtype, scale=1.0), label="dy")
+    dx = layer.backward(dy)
+    grads = [layer.grads[n] for n in layer.param_names]
+    with reference_path():
+        y_ref = layer.forward(x.copy())
+        dx_ref = layer.backward(dy.copy())
+        grads_ref = [layer.grads[n] for n in layer.param_names]
+    _, rel, problem = compare([y, dx, *grads], [np.asarray(y_ref), dx_ref, *grads_ref], dtype)
+    assert not problem, problem
+    assert rel <= TOLERANCE[dtype], f"relative error {rel:.3g}"

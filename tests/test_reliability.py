@@ -1,0 +1,227 @@
+"""Numerical faults, safe model files, the numba cache under concurrency, and memory over many fits."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kernels as K
+from fastnn import FCLayer, Network, Softmax, Tanh
+
+ROOT = Path(__file__).resolve().parent.parent
+X = np.random.default_rng(0).standard_normal((40, 4))
+LABELS = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
+
+
+def _net():
+    net = Network([FCLayer(4, 8, rng=0), Tanh(), FCLayer(8, 3, rng=1), Softmax()], seed=0)
+    return net.use("cross_entropy")
+
+
+# --------------------------------------------------------------------------- numerical faults
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_sigmoid_and_cross_entropy_stay_finite_at_1e4(dtype):
+    z = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [1e4, 1e4, -1e4]], dtype=dtype)
+    s = K.softmax(z)
+    assert np.isfinite(s).all() and np.allclose(s.sum(axis=1), 1)
+    assert np.isfinite(K.sigmoid(z)).all() and K.sigmoid(z)[0, 0] == 1 and K.sigmoid(z)[0, 1] == 0
+    loss, grad = K.softmax_cross_entropy(z, np.array([1, 0, 2]))
+    assert np.isfinite(loss) and np.isfinite(grad).all()
+    assert loss == pytest.approx((2e4 + np.log(3) + 2e4 + np.log(2)) / 3, rel=1e-6)  # -log softmax per row
+    p = K.sigmoid(z)
+    assert np.isfinite(K.binary_cross_entropy(np.ones_like(p), p))
+    assert np.isfinite(K.binary_cross_entropy_backward(np.zeros_like(p), p)).all()
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_nan_loss_stops_fit_and_keeps_the_last_finite_weights(compiled, monkeypatch):
+    import fastnn.network as network_module
+
+    monkeypatch.setattr(network_module, "COMPILED_FIT", compiled)
+    net = _net()
+    x = X.copy()
+    x[13, 2] = np.inf  # sample 14, batch 4 of 4 samples: tanh keeps the loss finite, the gradients are not
+    with pytest.raises(FloatingPointError, match="gradient became non-finite at epoch 1, batch 4"):
+        net.fit(x, LABELS, epochs=2, batch_size=4, verbose=False)
+    assert all(np.isfinite(p).all() for p in net.parameters())
+    clean = _net()
+    clean.fit(X[:12], LABELS[:12], epochs=1, batch_size=4, verbose=False)
+    for a, b in zip(net.parameters(), clean.parameters(), strict=True):  # exactly the 3 batches before the fault
+        np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- files
+
+
+@pytest.fixture
+def saved(tmp_path):
+    net = _net()
+    net.fit(X, LABELS, epochs=2, batch_size=8, verbose=False)
+    path = tmp_path / "model.npz"
+    net.save(path)
+    return net, path
+
+
+def _rewrite(path, meta=None, arrays=None):
+    """A copy of a saved model with its header or arrays changed."""
+    with np.load(path, allow_pickle=False) as data:
+        content = {k: data[k] for k in data.files}
+    header = json.loads(str(content.pop("__fastnn__")))
+    if meta:
+        meta(header)
+    if arrays:
+        arrays(content)
+    out = path.with_name("changed.npz")
+    np.savez(out, __fastnn__=np.array(json.dumps(header)), **content)
+    return out
+
+
+def test_round_trip(saved):
+    net, path = saved
+    loaded = Network.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
+@pytest.mark.parametrize(
+    "corrupt,message",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "cannot be read|damaged"),
+        (lambda p: p.write_bytes(b"\x00garbage" * 100), "cannot be read"),
+        (lambda p: p.write_bytes(b""), "cannot be read"),
+    ],
+    ids=["truncated", "garbage", "empty"],
+)
+def test_damaged_files_are_refused(saved, corrupt, message):
+    _, path = saved
+    corrupt(path)
+    with pytest.raises(ValueError, match=message):
+        Network.load(path)
+
+
+def test_a_pickle_bearing_file_is_refused(tmp_path):
+    path = tmp_path / "pickled.npz"
+    np.savez(path, __fastnn__=np.array([{"format": "fastnn-network"}], dtype=object))
+    with pytest.raises(ValueError, match="not a valid fastnn model"):
+        Network.load(path)
+
+
+@pytest.mark.parametrize(
+    "meta,arrays,message",
+    [
+        (lambda h: h.update(version=99), None, "format version 99"),
+        (lambda h: h.update(format="something-else"), None, "wrong format tag"),
+        (lambda h: h.update(dtype="int8"), None, "dtype must be float32 or float64"),
+        (lambda h: h["layers"][0].update(type="Conv3DLayer"), None, "unknown type"),
+        (lambda h: h["layers"][0]["config"].update(output_shape=9), None, "shape"),
+        (lambda h: h["layers"][0]["config"].update(output_shape=-2), None, "config"),
+        (None, lambda a: a.update({"layer0.weights": a["layer0.weights"][:2]}), "has shape"),
+        (None, lambda a: a.update({"layer0.weights": a["layer0.weights"].astype(np.float32)}), "has dtype float32"),
+        (None, lambda a: a.pop("layer2.bias"), "missing parameter layer2.bias"),
+        (None, lambda a: a.update(extra=np.zeros(2)), "unexpected arrays"),
+    ],
+)
+def test_mismatched_files_are_refused(saved, meta, arrays, message):
+    _, path = saved
+    with pytest.raises(ValueError, match=message):
+        Network.load(_rewrite(path, meta, arrays))
+
+
+def test_an_interrupted_save_leaves_the_old_model_in_place(saved, monkeypatch):
+    net, path = saved
+    before = path.read_bytes()
+
+    def explode(*args, **kwargs):
+        args[0].write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", explode)
+    with pytest.raises(KeyboardInterrupt):
+        net.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["model.npz"]  # no temporary file left behind
+    assert zipfile.is_zipfile(path)
+
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Network.load(tmp_path / "nope.npz")
+
+
+# --------------------------------------------------------------------------- numba cache
+
+
+WORKER = textwrap.dedent(
+    """
+    import numpy as np, fastnn, kernels as K
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 6, 6, 2))
+    w = rng.standard_normal((3, 3, 2, 3))
+    dense = K.dense_forward(x.reshape(4, -1), np.ones((72, 2)), np.zeros(2))
+    out = [K.conv2d_forward(x, w, np.ones(3)).sum(), K.tanh(x).sum(), dense.sum()]
+    net = fastnn.Network([fastnn.FCLayer(2, 3, rng=0), fastnn.Tanh(), fastnn.FCLayer(3, 1, rng=1)])
+    net.use("mse")
+    h = net.fit(np.array([[0, 0], [0, 1], [1, 0], [1, 1]]), np.array([[0], [1], [1], [0]]), 20, verbose=False)
+    print(repr([float(v) for v in out] + [h["loss"][-1]]))
+    """
+)
+
+
+def _workers(cache_dir, count):
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(cache_dir),
+        "FASTNN_COMPILED_FIT": "0",
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(count)
+    ]
+    return [(p.wait(timeout=900), p.stdout.read(), p.stderr.read()) for p in procs]
+
+
+def test_processes_sharing_an_empty_cache_all_succeed_then_a_corrupted_cache_still_works(tmp_path):
+    results = _workers(tmp_path, 3)
+    for code, _, err in results:
+        assert code == 0, err[-2000:]
+    assert len({out for _, out, _ in results}) == 1  # identical numbers from every process
+    cached = list(tmp_path.rglob("*.nbi")) + list(tmp_path.rglob("*.nbc"))
+    assert cached, "nothing was cached"
+    for i, f in enumerate(cached):  # garbage in some files, truncation in others
+        f.write_bytes(b"\x80\x04garbage" if i % 2 else f.read_bytes()[: max(1, f.stat().st_size // 3)])
+    ((code, out, err),) = _workers(tmp_path, 1)
+    assert code == 0, err[-2000:]
+    assert out == results[0][1]
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")
+def test_repeated_fit_and_predict_do_not_grow_memory():
+    net = _net()
+    for _ in range(30):  # warm up: compile, allocate workspaces, fill caches
+        net.fit(X, LABELS, epochs=1, batch_size=8, verbose=False)
+        net.predict(X)
+    start = _rss_bytes()
+    for _ in range(300):
+        net.fit(X, LABELS, epochs=1, batch_size=8, verbose=False)
+        net.predict(X)
+        net.evaluate(X, LABELS)
+    grown = _rss_bytes() - start
+    assert grown < 8 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over 300 fit/predict calls"
