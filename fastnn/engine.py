@@ -327,6 +327,102 @@ def _mse_backward_flat(t, acts, dacts, o_off, m):
 
 
 @jit
+def _batch_gradients(
+    x,
+    y,
+    labels,
+    idx,
+    ops,
+    alphas,
+    offs,
+    sizes,
+    params,
+    grads,
+    acts,
+    dacts,
+    iwork,
+    loss_kind,
+    acc_kind,
+    bce_eps,
+    y_flat,
+    l_batch,
+):
+    """Forward, loss and backward for the samples ``idx``; gradients land in ``grads``.
+
+    Returns (loss in the network's dtype as float64, correct count, fault) with fault 0 (none),
+    1 (non-finite loss: nothing computed past it) or 2 (a non-finite gradient).
+    """
+    nb = idx.size
+    n_ops = ops.shape[0]
+    last = n_ops - 1 if loss_kind == LOSS_SOFTMAX_CE else n_ops  # the fused loss replaces softmax
+    n_out = sizes[last]
+    ny = y.shape[1]
+    for r in range(nb):
+        src = idx[r]
+        for k in range(sizes[0]):
+            acts[offs[0] + r * sizes[0] + k] = x[src, k]
+        for k in range(ny):
+            y_flat[r * ny + k] = y[src, k]
+        l_batch[r] = labels[src]
+    _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, last)
+    o_off, m = offs[last], nb * n_out
+    if loss_kind == LOSS_MSE:
+        loss = _mse_flat(y_flat, acts, o_off, m)
+        _mse_backward_flat(y_flat, acts, dacts, o_off, m)
+    elif loss_kind == LOSS_BCE:
+        loss = KL._bce(y_flat[:m], acts[o_off : o_off + m], bce_eps)
+        KL._bce_backward_into(y_flat[:m], acts[o_off : o_off + m], bce_eps, dacts[o_off : o_off + m])
+    else:
+        logits = acts[o_off : o_off + m].reshape(nb, n_out)
+        loss = KL._softmax_cross_entropy_into(logits, l_batch[:nb], dacts[o_off : o_off + m].reshape(nb, n_out))
+    loss = np.float64(params.dtype.type(loss))  # the layer path sees the loss in the network's dtype
+    if not np.isfinite(loss):
+        return loss, 0.0, 1
+    correct = 0.0
+    if acc_kind != ACC_NONE:
+        correct = _count_correct(acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
+    _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, last)
+    if not _all_finite(grads):  # an inf input can give a finite loss but inf/NaN gradients
+        return loss, correct, 2
+    return loss, correct, 0
+
+
+@jit
+def batch_gradients(
+    x, y, labels, idx, ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, loss_kind, acc_kind, bce_eps
+):
+    """One batch's gradients without an update (for gradient hooks such as an MPI allreduce)."""
+    y_flat = np.empty(max(idx.size, 1) * y.shape[1], dtype=y.dtype)
+    l_batch = np.empty(max(idx.size, 1), dtype=np.int64)
+    return _batch_gradients(
+        x,
+        y,
+        labels,
+        idx,
+        ops,
+        alphas,
+        offs,
+        sizes,
+        params,
+        grads,
+        acts,
+        dacts,
+        iwork,
+        loss_kind,
+        acc_kind,
+        bce_eps,
+        y_flat,
+        l_batch,
+    )
+
+
+@jit
+def apply_step(opt_kind, params, grads, s1, s2, hyper, t):
+    """The optimizer update for step ``t`` on the flat arrays."""
+    _optimizer_step(opt_kind, params, grads, s1, s2, hyper, t)
+
+
+@jit
 def run_epochs(
     x,
     y,
@@ -363,13 +459,8 @@ def run_epochs(
     (epoch, batch, 0 for the loss / 1 for a gradient).
     """
     n = x.shape[0]
-    n_ops = ops.shape[0]
-    last = n_ops - 1 if loss_kind == LOSS_SOFTMAX_CE else n_ops  # the fused loss replaces softmax
     t = t0
-    dt = params.dtype.type
-    n_out = sizes[last]
-    ny = y.shape[1]
-    y_flat = np.empty(batch_size * ny, dtype=y.dtype)
+    y_flat = np.empty(batch_size * y.shape[1], dtype=y.dtype)
     l_batch = np.empty(batch_size, dtype=np.int64)
     for e in range(n_epochs):
         order = orders[e] if orders.shape[0] > 1 else orders[0]
@@ -377,40 +468,34 @@ def run_epochs(
         correct = 0.0
         batch = 0
         for start in range(0, n, batch_size):
-            nb = min(batch_size, n - start)
-            for r in range(nb):
-                src = order[start + r]
-                for k in range(sizes[0]):
-                    acts[offs[0] + r * sizes[0] + k] = x[src, k]
-                for k in range(ny):
-                    y_flat[r * ny + k] = y[src, k]
-                l_batch[r] = labels[src]
-            _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, last)
-            o_off, m = offs[last], nb * n_out
-            if loss_kind == LOSS_MSE:
-                loss = _mse_flat(y_flat, acts, o_off, m)
-                _mse_backward_flat(y_flat, acts, dacts, o_off, m)
-            elif loss_kind == LOSS_BCE:
-                loss = KL._bce(y_flat[:m], acts[o_off : o_off + m], bce_eps)
-                KL._bce_backward_into(y_flat[:m], acts[o_off : o_off + m], bce_eps, dacts[o_off : o_off + m])
-            else:
-                logits = acts[o_off : o_off + m].reshape(nb, n_out)
-                loss = KL._softmax_cross_entropy_into(logits, l_batch[:nb], dacts[o_off : o_off + m].reshape(nb, n_out))
-            loss = np.float64(dt(loss))  # the layer path sees the loss in the network's dtype
-            if not np.isfinite(loss):
+            idx = order[start : min(start + batch_size, n)]
+            loss, right, fault = _batch_gradients(
+                x,
+                y,
+                labels,
+                idx,
+                ops,
+                alphas,
+                offs,
+                sizes,
+                params,
+                grads,
+                acts,
+                dacts,
+                iwork,
+                loss_kind,
+                acc_kind,
+                bce_eps,
+                y_flat,
+                l_batch,
+            )
+            if fault:
                 status[0] = e
                 status[1] = batch
-                status[2] = 0
+                status[2] = fault - 1
                 return t
-            total += loss * nb
-            if acc_kind != ACC_NONE:
-                correct += _count_correct(acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
-            _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, last)
-            if not _all_finite(grads):  # an inf input can give a finite loss but inf/NaN gradients
-                status[0] = e
-                status[1] = batch
-                status[2] = 1
-                return t
+            total += loss * idx.size
+            correct += right
             t += 1
             _optimizer_step(opt_kind, params, grads, s1, s2, hyper, t)
             batch += 1
