@@ -326,7 +326,7 @@ def _mse_backward_flat(t, acts, dacts, o_off, m):
         dacts[o_off + i] = two * (acts[o_off + i] - t[i]) / n
 
 
-@jit
+@jit(inline=True)
 def _batch_gradients(
     x,
     y,

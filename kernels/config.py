@@ -35,14 +35,17 @@ FASTMATH: bool = _flag("FASTNN_FASTMATH", False)
 PARALLEL: bool = _flag("FASTNN_PARALLEL", True)
 
 
-def jit(func: Callable[..., Any] | None = None, *, parallel: bool = False, contract: bool = False) -> Any:
+def jit(
+    func: Callable[..., Any] | None = None, *, parallel: bool = False, contract: bool = False, inline: bool = False
+) -> Any:
     """``numba.njit`` with fastnn's settings; use as ``@jit`` or ``@jit(parallel=True)``.
 
     Kernels are compiled lazily, once per dtype signature, and cached on disk when
     ``FASTNN_CACHE`` is on. ``parallel=True`` only takes effect when ``FASTNN_PARALLEL`` is on.
     ``contract=True`` lets LLVM fuse ``a*b + c`` into one FMA instruction (one rounding instead
     of two; NaN and inf behave as before). The dense loops use it so that small products round
-    exactly as numpy's BLAS ``np.dot`` does.
+    exactly as numpy's BLAS ``np.dot`` does. ``inline=True`` inlines the function into its jitted
+    callers at numba's IR level (no call, no reference counting of a dozen array arguments).
     """
     math_flags: bool | set[str] = True if FASTMATH else ({"contract"} if contract else False)
 
@@ -53,6 +56,7 @@ def jit(func: Callable[..., Any] | None = None, *, parallel: bool = False, contr
             parallel=parallel and PARALLEL,
             nogil=True,
             error_model="numpy",
+            inline="always" if inline else "never",
         )(f)
         _tolerate_damaged_cache(dispatcher)
         return dispatcher
