@@ -30,6 +30,14 @@ FORMAT = "fastnn-network"
 FORMAT_VERSION = 1
 
 
+def non_finite(fault: int, where: str) -> FloatingPointError:
+    what = "the loss" if fault == 1 else "a gradient"
+    return FloatingPointError(
+        f"{what} became non-finite at {where}; training stopped and the network keeps the weights from before "
+        "this batch"
+    )
+
+
 def is_builtin(layer: Any) -> bool:
     """True for layers that follow the fastnn protocol (forward/backward + grads); False for
     seed-style layers that only implement forward_propagation/backward_propagation."""
@@ -232,9 +240,11 @@ class Network:
             target = np.eye(out.shape[-1], dtype=out.dtype)[y]
         return float(self._loss.value(target, out)), self._loss.gradient(target, out)
 
-    def _train_batch(
-        self, xb: np.ndarray, yb: np.ndarray, optimizer: optimizers.Optimizer, lr: float, fused: bool, where: str
-    ) -> tuple[float, np.ndarray]:
+    def _layer_gradients(
+        self, xb: np.ndarray, yb: np.ndarray, lr: float, fused: bool
+    ) -> tuple[float, np.ndarray, list[tuple[np.ndarray, np.ndarray]], int]:
+        """Forward, loss and backward of one batch, layer by layer: (loss, output, (param, grad) pairs,
+        fault) with fault 0 (none), 1 (non-finite loss; nothing computed past it), 2 (non-finite gradient)."""
         if fused:
             logits = self._forward(xb, training=True, stop=-1)
             out = logits
@@ -243,10 +253,7 @@ class Network:
             out = self._forward(xb, training=True)
         loss, grad = self._loss_and_grad(yb, out, logits)
         if not np.isfinite(loss):
-            raise FloatingPointError(
-                f"the loss became non-finite ({loss}) at {where}; training stopped and the network keeps "
-                "the weights from before this batch"
-            )
+            return loss, out, [], 1
         layers = self.layers[:-1] if fused else self.layers
         pairs: list[tuple[np.ndarray, np.ndarray]] = []
         for layer in reversed(layers):
@@ -255,11 +262,15 @@ class Network:
                 pairs.extend(layer.param_grads())
             else:  # seed-style layers update themselves with plain SGD
                 grad = layer.backward_propagation(grad, lr)
-        if not all(np.isfinite(g).all() for _, g in pairs):
-            raise FloatingPointError(
-                f"a gradient became non-finite at {where}; training stopped and the network keeps the weights "
-                "from before this batch"
-            )
+        fault = 0 if all(np.isfinite(g).all() for _, g in pairs) else 2
+        return loss, out, pairs, fault
+
+    def _train_batch(
+        self, xb: np.ndarray, yb: np.ndarray, optimizer: optimizers.Optimizer, lr: float, fused: bool, where: str
+    ) -> tuple[float, np.ndarray]:
+        loss, out, pairs, fault = self._layer_gradients(xb, yb, lr, fused)
+        if fault:
+            raise non_finite(fault, where)
         if self.gradient_hook is not None:
             self.gradient_hook(pairs)
         optimizer.step(pairs)
@@ -279,6 +290,7 @@ class Network:
         verbose: bool = True,
         validation_data: tuple[Any, Any] | None = None,
         callback: Callable[[int, dict[str, float]], None] | None = None,
+        comm: Any = None,
     ) -> dict[str, list[float]]:
         """Train; returns the history: ``loss`` per epoch (mean over samples, as the seed prints it),
         ``accuracy`` for classification, and ``val_loss``/``val_accuracy`` with validation data.
@@ -286,6 +298,8 @@ class Network:
         The defaults are the seed's: one sample at a time, in order, plain SGD at ``learning_rate``,
         printing ``epoch i/n   error=e``. ``batch_size=len(x)`` is full-batch training.
         ``callback(epoch, logs)`` is called after every epoch with that epoch's history entries.
+        ``comm`` (an mpi4py communicator) trains data-parallel across its ranks with ``batch_size``
+        as the global batch: see :mod:`fastnn.distributed`.
         """
         epochs = positive_int(epochs, "epochs", low=0)
         learning_rate = real_scalar(learning_rate, "learning_rate", low=0.0)
@@ -326,11 +340,37 @@ class Network:
             if kind:
                 history["val_accuracy"] = []
         args = (x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng)
-        live = val is not None or callback is not None  # epoch by epoch, not in chunks
-        compiled = self._compiled_epochs(*args, one_call_per_epoch=live) if builtin else None
-        epochs_iter = compiled if compiled is not None else self._layerwise_epochs(*args, builtin=builtin)
-        self.last_fit_compiled = compiled is not None
-        n = len(x)
+        guard: Any = contextlib.nullcontext
+        if comm is not None:
+            from . import distributed
+
+            if not builtin:
+                raise ValueError("distributed training needs built-in layers: seed-style layers update themselves "
+                                 "inside backward_propagation, before the gradients could be averaged")
+
+            def guard():
+                return distributed.abort_on_error(comm)
+
+            with guard():
+                rng = np.random.default_rng(distributed.shared_seed(seed, comm))
+                shard = self._compiled_shard(x, y, targets, fused, kind, opt, batch_size, comm) if builtin else None
+                distributed.broadcast_parameters(self.parameters(), comm)
+            epochs_iter = distributed.epochs(self, *args[:-1], rng, comm, shard)
+            self.last_fit_compiled = shard is not None
+            verbose = verbose and comm.Get_rank() == 0
+        else:
+            live = val is not None or callback is not None  # epoch by epoch, not in chunks
+            compiled = self._compiled_epochs(*args, one_call_per_epoch=live) if builtin else None
+            epochs_iter = compiled if compiled is not None else self._layerwise_epochs(*args, builtin=builtin)
+            self.last_fit_compiled = compiled is not None
+        with guard():
+            self._record_epochs(epochs_iter, history, epochs, len(x), kind, val, callback, verbose)
+        for layer in self.layers:
+            layer.training = False
+        self.history = history
+        return history
+
+    def _record_epochs(self, epochs_iter, history, epochs, n, kind, val, callback, verbose) -> None:
         pending: list[str] = []
         for epoch, (err, correct, flush) in enumerate(epochs_iter):
             history["loss"].append(err)
@@ -351,10 +391,6 @@ class Network:
                 if flush:  # the compiled path hands over epochs in chunks: one write per chunk
                     sys.stdout.write("\n".join(pending) + "\n")
                     pending.clear()
-        for layer in self.layers:
-            layer.training = False
-        self.history = history
-        return history
 
     def _layerwise_epochs(
         self, x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng, builtin
@@ -384,14 +420,8 @@ class Network:
         optimizer is not one the engine knows (then the layer path runs)."""
         if not COMPILED_FIT or self.gradient_hook is not None or not plan_mod.supports_optimizer(opt):
             return None
-        loss = self._loss
-        if fused:
-            loss_kind = E.LOSS_SOFTMAX_CE
-        elif loss is L.BUILTIN["mse"]:
-            loss_kind = E.LOSS_MSE
-        elif loss is L.BUILTIN["binary_cross_entropy"]:
-            loss_kind = E.LOSS_BCE
-        else:
+        loss_kind = self._engine_loss(fused)
+        if loss_kind is None:
             return None
         plan = plan_mod.make_plan(self.layers, x.shape[1:])
         if plan is None:
@@ -399,6 +429,26 @@ class Network:
         return self._run_plan(
             plan, x, y, targets, loss_kind, kind, opt, batch_size, epochs, shuffle, rng, one_call_per_epoch
         )
+
+    def _compiled_shard(self, x, y, targets, fused, kind, opt, batch_size, comm):
+        """Per-batch gradient computation in compiled code for distributed training, or None."""
+        loss_kind = self._engine_loss(fused)
+        if loss_kind is None or not COMPILED_FIT or not plan_mod.supports_optimizer(opt):
+            return None
+        plan = plan_mod.make_plan(self.layers, x.shape[1:])
+        if plan is None:
+            return None
+        local_max = -(-min(batch_size, len(x)) // comm.Get_size())
+        return CompiledShard(self, plan, x, targets, loss_kind, kind, opt, max(local_max, 1))
+
+    def _engine_loss(self, fused: bool) -> int | None:
+        if fused:
+            return E.LOSS_SOFTMAX_CE
+        if self._loss is L.BUILTIN["mse"]:
+            return E.LOSS_MSE
+        if self._loss is L.BUILTIN["binary_cross_entropy"]:
+            return E.LOSS_BCE
+        return None
 
     def _run_plan(
         self, plan, x, y, targets, loss_kind, kind, opt, batch_size, epochs, shuffle, rng, one_call_per_epoch
@@ -467,11 +517,7 @@ class Network:
             if status[0] >= 0:
                 for i in range(int(status[0])):
                     yield float(losses[i]), float(corrects[i]), i == int(status[0]) - 1
-                raise FloatingPointError(
-                    f"{'a gradient' if status[2] else 'the loss'} became non-finite at epoch "
-                    f"{done + int(status[0]) + 1}, batch {int(status[1]) + 1}; "
-                    "training stopped and the network keeps the weights from before this batch"
-                )
+                raise non_finite(int(status[2]) + 1, f"epoch {done + int(status[0]) + 1}, batch {int(status[1]) + 1}")
             for i in range(count):
                 yield float(losses[i]), float(corrects[i]), i == count - 1
             done += count
@@ -581,3 +627,69 @@ class Network:
         from .serialization import read_network
 
         return read_network(cls, path)
+
+
+class CompiledShard:
+    """The engine's per-batch gradients and updates for one rank of a distributed fit."""
+
+    def __init__(
+        self,
+        net: Network,
+        plan: Any,
+        x: np.ndarray,
+        targets: np.ndarray,
+        loss_kind: int,
+        kind: str | None,
+        opt: optimizers.Optimizer,
+        capacity: int,
+    ) -> None:
+        dtype = net.dtype
+        flat = net._flat if net._flat is not None and net._flat.still_bound(plan) else None
+        if flat is None or flat.values.dtype != dtype:
+            flat = net._flat = plan_mod.FlatParameters(plan, dtype)
+        flat.publish_grads()
+        self.flat, self.plan, self.opt, self.loss_kind = flat, plan, opt, loss_kind
+        self.hyper, self.s1, self.s2, self.opt_kind = plan_mod.optimizer_state(opt, flat)
+        n = len(x)
+        self.x = x.reshape(n, -1)
+        if loss_kind == E.LOSS_SOFTMAX_CE:
+            self.labels, self.y = targets, np.zeros((n, 1), dtype=dtype)
+        else:
+            self.y = targets.reshape(n, -1)
+            labels = _as_labels(self.y) if kind == "categorical" else None
+            self.labels = np.zeros(n, dtype=np.int64) if labels is None else labels
+        self.acc_kind = {None: E.ACC_NONE, "binary": E.ACC_BINARY, "categorical": E.ACC_CATEGORICAL}[kind]
+        self.offs = np.concatenate([[0], np.cumsum(plan.sizes * capacity)]).astype(np.int64)
+        self.acts = np.zeros(int(self.offs[-1]), dtype=dtype)
+        self.dacts = np.zeros_like(self.acts)
+        self.iwork = np.zeros(max(plan.iwork_per_sample * capacity, 1), dtype=np.int64)
+        self.eps = plan_mod.bce_eps(dtype)
+        has_conv = bool((plan.ops[:, E.F_CODE] == E.OP_CONV).any())
+        self.guard = blas_single_thread if has_conv else contextlib.nullcontext
+
+    def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
+        with self.guard():
+            return E.batch_gradients(
+                self.x,
+                self.y,
+                self.labels,
+                np.ascontiguousarray(idx, dtype=np.int64),
+                self.plan.ops,
+                self.plan.alphas,
+                self.offs,
+                self.plan.sizes,
+                self.flat.values,
+                self.flat.grads,
+                self.acts,
+                self.dacts,
+                self.iwork,
+                self.loss_kind,
+                self.acc_kind,
+                self.eps,
+            )
+
+    def step(self) -> None:
+        self.opt.iterations += 1
+        E.apply_step(
+            self.opt_kind, self.flat.values, self.flat.grads, self.s1, self.s2, self.hyper, self.opt.iterations
+        )

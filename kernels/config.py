@@ -66,7 +66,8 @@ def jit(
 
 def _tolerate_damaged_cache(dispatcher: Any) -> None:
     """A truncated or garbled cache file (a crash mid-write, a full disk) makes numba raise while
-    loading it. Treat it as a cache miss instead: delete the damaged index, compile, save afresh."""
+    loading it, and a race between processes can pair a signature with another overload's code.
+    Treat both as a cache miss: delete the damaged index, compile, save afresh."""
     cache = getattr(dispatcher, "_cache", None)
     load, save = getattr(cache, "load_overload", None), getattr(cache, "save_overload", None)
     if load is None or save is None:
@@ -82,10 +83,17 @@ def _tolerate_damaged_cache(dispatcher: Any) -> None:
 
     def safe_load(sig: Any, target_context: Any) -> Any:
         try:
-            return load(sig, target_context)
+            result = load(sig, target_context)
         except Exception:
             forget()
             return None
+        # Processes compiling different overloads of one function at once can leave the index
+        # pointing at another overload's data file (numba #4807, #10128): machine code for the wrong
+        # types, a crash when called. Such an entry is a miss: recompile and save it again.
+        if result is not None and tuple(getattr(result.signature, "args", ())) != tuple(sig):
+            forget()
+            return None
+        return result
 
     def safe_save(sig: Any, data: Any) -> None:
         try:

@@ -225,3 +225,38 @@ def test_repeated_fit_and_predict_do_not_grow_memory():
         net.evaluate(X, LABELS)
     grown = _rss_bytes() - start
     assert grown < 8 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over 300 fit/predict calls"
+
+
+SWAP_WORKER = textwrap.dedent(
+    """
+    import numpy as np, kernels as K
+    for dtype in (np.float64, np.float32):
+        x = np.linspace(-3, 3, 7).astype(dtype)
+        y = K.tanh(x)
+        assert y.dtype == dtype and np.allclose(y, np.tanh(x), rtol=1e-6), (dtype, y)
+    print("ok")
+    """
+)
+
+
+def test_a_cache_index_pointing_at_another_overloads_code_is_a_miss(tmp_path):
+    """Two processes saving different overloads of one function at once can swap data files
+    (numba #4807): the loaded machine code would be for the wrong types. It must be refused."""
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+
+    def run():
+        return subprocess.run([sys.executable, "-c", SWAP_WORKER], capture_output=True, text=True, env=env, timeout=600)
+
+    assert run().returncode == 0
+    files = sorted(p for p in tmp_path.rglob("*.nbc") if "activations._tanh-" in p.name)
+    assert len(files) == 2, files  # one data file per dtype
+    a, b = (f.read_bytes() for f in files)
+    files[0].write_bytes(b)
+    files[1].write_bytes(a)
+    proc = run()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ok"
