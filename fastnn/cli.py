@@ -103,20 +103,33 @@ def _train(args: argparse.Namespace) -> int:
     opt_name = args.optimizer or ex.optimizer
     dtype = np.dtype(args.dtype)
 
+    comm, rank = None, 0
+    if args.distributed:
+        from . import distributed
+
+        try:
+            comm = distributed.world()
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+        rank = comm.Get_rank()
+    say = print if rank == 0 else (lambda *a, **k: None)  # only rank 0 prints and writes files
+
     x_train, y_train, x_test, y_test = ex.load(args.seed)
     x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)
     net = ex.build(args.seed)
     net.astype(dtype)
-    print(f"fastnn train: {ex.name} -- {ex.description}")
-    print(
+    say(f"fastnn train: {ex.name} -- {ex.description}")
+    say(
         f"data: {len(x_train)} training and {len(x_test)} test samples, {dtype}; "
         f"{epochs} epochs, batch {batch_size}, {opt_name} lr={lr:g}, seed {args.seed}"
+        + (f"; data-parallel over {comm.Get_size()} MPI ranks" if comm is not None else "")
     )
-    print(net.summary())
+    say(net.summary())
 
     optimizer = optimizers.get(opt_name, lr)
     epoch_times: list[float] = []
-    bar = tqdm(total=epochs, unit="epoch", desc=ex.name, file=sys.stdout, dynamic_ncols=True, disable=epochs == 0)
+    quiet = epochs == 0 or rank != 0
+    bar = tqdm(total=epochs, unit="epoch", desc=ex.name, file=sys.stdout, dynamic_ncols=True, disable=quiet)
     started = last = time.perf_counter()
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
@@ -135,16 +148,30 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=batch_size,
         optimizer=optimizer,
         shuffle=batch_size > 1,
+        seed=args.seed,
         verbose=False,
         validation_data=(x_test, y_test),
         callback=on_epoch,
+        comm=comm,
     )
     bar.close()
     total = time.perf_counter() - started
 
     out = np.asarray(net.predict(x_test))
     accuracy = float(np.mean(_predicted_labels(out) == _labels(y_test)))
-    print(f"\ntest accuracy: {accuracy:.4f} ({len(x_test)} samples)")
+    if comm is not None:  # every rank scores a shard of the test set; the counts are summed
+        from . import distributed
+
+        accuracy = distributed.evaluate(net, x_test, y_test, comm)["accuracy"]
+        if rank != 0:
+            return 0
+        stats = net.distributed_stats
+        print(
+            f"\nglobal test accuracy over {comm.Get_size()} ranks: {accuracy:.4f} ({len(x_test)} samples); "
+            f"{stats.steps} steps, {stats.allreduce_seconds * 1e3:.1f} ms in Allreduce on rank 0"
+        )
+    else:
+        print(f"\ntest accuracy: {accuracy:.4f} ({len(x_test)} samples)")
     print("confusion matrix (rows: true class, columns: predicted):")
     print(_format_confusion(_confusion(_labels(y_test), _predicted_labels(out), ex.classes)))
     if epoch_times:
@@ -303,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare-reference",
         action="store_true",
         help="also time one epoch on the numpy/scipy reference path and print the speedup",
+    )
+    tr.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI: mpiexec -n N python -m fastnn train --distributed",
     )
     tr.set_defaults(run=_train)
 

@@ -345,8 +345,10 @@ class Network:
             from . import distributed
 
             if not builtin:
-                raise ValueError("distributed training needs built-in layers: seed-style layers update themselves "
-                                 "inside backward_propagation, before the gradients could be averaged")
+                raise ValueError(
+                    "distributed training needs built-in layers: seed-style layers update themselves "
+                    "inside backward_propagation, before the gradients could be averaged"
+                )
 
             def guard():
                 return distributed.abort_on_error(comm)
