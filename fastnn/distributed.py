@@ -92,7 +92,7 @@ def epochs(
 ) -> Iterator[tuple[float, float, bool]]:
     """Yields (mean loss, correct count, True) per epoch, like Network's other epoch loops.
 
-    ``compiled`` is a :class:`CompiledShard` (built-in networks) or None (layer by layer).
+    ``compiled`` is a :class:`fastnn.network.CompiledNetwork` (built-in networks) or None (layer by layer).
     """
     from mpi4py import MPI
 

@@ -164,7 +164,7 @@ def _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, n_ops):
             b = params[ops[i, F_PB] : ops[i, F_PB] + f]
             xi = x.reshape(nb, h, wd, c)
             if KC.use_gemm_path(nb, h, wd, c, kh, kw, f):
-                y[:] = KC._conv2d_forward_parallel(xi, w, b).reshape(-1)
+                y[:] = KC._conv2d_forward_gemm(xi, w, b).reshape(-1)
             else:
                 KC._conv2d_forward_serial_into(xi, w, b, y.reshape(nb, h - kh + 1, wd - kw + 1, f))
         elif code == OP_MAXPOOL:
@@ -233,7 +233,7 @@ def _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, n
             d4 = dy.reshape(nb, h - kh + 1, wd - kw + 1, f)
             gw = grads[pw : pw + w.size].reshape(kh, kw, c, f)
             if KC.use_gemm_path(nb, h, wd, c, kh, kw, f):
-                gx, gw2, gb = KC._conv2d_backward_parallel(xi, w, d4, need_dx)
+                gx, gw2, gb = KC._conv2d_backward_gemm(xi, w, d4, need_dx)
                 gw[:] = gw2
                 grads[pb : pb + f] = gb
                 if need_dx:
@@ -326,7 +326,7 @@ def _mse_backward_flat(t, acts, dacts, o_off, m):
         dacts[o_off + i] = two * (acts[o_off + i] - t[i]) / n
 
 
-@jit(inline=True)
+@jit
 def _batch_gradients(
     x,
     y,

@@ -15,7 +15,6 @@ import numpy as np
 
 import kernels as K
 from kernels._checks import positive_int, real_array, real_scalar
-from kernels.config import blas_single_thread
 
 from . import engine as E
 from . import losses as L
@@ -441,7 +440,7 @@ class Network:
         if plan is None:
             return None
         local_max = -(-min(batch_size, len(x)) // comm.Get_size())
-        return CompiledShard(self, plan, x, targets, loss_kind, kind, opt, max(local_max, 1))
+        return CompiledNetwork(self, plan, x, targets, loss_kind, kind, opt, max(local_max, 1))
 
     def _engine_loss(self, fused: bool) -> int | None:
         if fused:
@@ -455,31 +454,9 @@ class Network:
     def _run_plan(
         self, plan, x, y, targets, loss_kind, kind, opt, batch_size, epochs, shuffle, rng, one_call_per_epoch
     ):
-        dtype = self.dtype
-        flat = self._flat if self._flat is not None and self._flat.still_bound(plan) else None
-        if flat is None or flat.values.dtype != dtype:
-            flat = self._flat = plan_mod.FlatParameters(plan, dtype)
-        flat.publish_grads()
-        hyper, s1, s2, opt_kind = plan_mod.optimizer_state(opt, flat)
         n = len(x)
-        xs = x.reshape(n, -1)
-        if loss_kind == E.LOSS_SOFTMAX_CE:
-            labels, ys = targets, np.zeros((n, 1), dtype=dtype)
-        else:
-            ys = targets.reshape(n, -1)
-            labels = _as_labels(ys) if kind == "categorical" else None
-            labels = np.zeros(n, dtype=np.int64) if labels is None else labels
-        acc_kind = {None: E.ACC_NONE, "binary": E.ACC_BINARY, "categorical": E.ACC_CATEGORICAL}[kind]
-        b = min(batch_size, n)
-        sizes = plan.sizes
-        offs = np.concatenate([[0], np.cumsum(sizes * b)]).astype(np.int64)
-        acts = np.zeros(int(offs[-1]), dtype=dtype)
-        dacts = np.zeros_like(acts)
-        iwork = np.zeros(max(plan.iwork_per_sample * b, 1), dtype=np.int64)
+        run = CompiledNetwork(self, plan, x, targets, loss_kind, kind, opt, min(batch_size, n))
         status = np.full(3, -1, dtype=np.int64)
-        # Convolutions may run numba-parallel with BLAS inside: one BLAS thread per numba thread.
-        has_conv = bool((plan.ops[:, E.F_CODE] == E.OP_CONV).any())
-        blas_guard = blas_single_thread if has_conv else contextlib.nullcontext
         in_order = np.arange(n, dtype=np.int64)[None, :]
         done, chunk = 0, 1
         while done < epochs:
@@ -487,31 +464,20 @@ class Network:
             orders = np.stack([rng.permutation(n) for _ in range(count)]) if shuffle else in_order
             losses, corrects = np.zeros(count), np.zeros(count)
             started = time.perf_counter()
-            with blas_guard():
+            with run.guard():
                 opt.iterations = E.run_epochs(
-                    xs,
-                    ys,
-                    labels,
+                    run.x,
+                    run.y,
+                    run.labels,
                     orders,
                     count,
-                    plan.ops,
-                    plan.alphas,
-                    offs,
-                    sizes,
-                    flat.values,
-                    flat.grads,
-                    s1,
-                    s2,
-                    hyper,
-                    acts,
-                    dacts,
-                    iwork,
-                    b,
-                    loss_kind,
-                    acc_kind,
-                    opt_kind,
+                    *run.engine_args(),
+                    run.capacity,
+                    run.loss_kind,
+                    run.acc_kind,
+                    run.opt_kind,
                     opt.iterations,
-                    plan_mod.bce_eps(dtype),
+                    run.eps,
                     losses,
                     corrects,
                     status,
@@ -631,8 +597,9 @@ class Network:
         return read_network(cls, path)
 
 
-class CompiledShard:
-    """The engine's per-batch gradients and updates for one rank of a distributed fit."""
+class CompiledNetwork:
+    """A network's plan with everything the engine needs: flat parameters and optimizer state,
+    targets in engine form, and workspaces for batches of up to ``capacity`` samples."""
 
     def __init__(
         self,
@@ -650,7 +617,7 @@ class CompiledShard:
         if flat is None or flat.values.dtype != dtype:
             flat = net._flat = plan_mod.FlatParameters(plan, dtype)
         flat.publish_grads()
-        self.flat, self.plan, self.opt, self.loss_kind = flat, plan, opt, loss_kind
+        self.flat, self.plan, self.opt, self.loss_kind, self.capacity = flat, plan, opt, loss_kind, capacity
         self.hyper, self.s1, self.s2, self.opt_kind = plan_mod.optimizer_state(opt, flat)
         n = len(x)
         self.x = x.reshape(n, -1)
@@ -666,10 +633,29 @@ class CompiledShard:
         self.dacts = np.zeros_like(self.acts)
         self.iwork = np.zeros(max(plan.iwork_per_sample * capacity, 1), dtype=np.int64)
         self.eps = plan_mod.bce_eps(dtype)
-        has_conv = bool((plan.ops[:, E.F_CODE] == E.OP_CONV).any())
-        self.guard = blas_single_thread if has_conv else contextlib.nullcontext
+        # The engine runs no numba-parallel code (its convolutions use the serial im2col + BLAS kernels),
+        # so BLAS keeps its own threads: one pool at a time.
+        self.guard = contextlib.nullcontext
+
+    def engine_args(self) -> tuple:
+        """The arguments :func:`fastnn.engine.run_epochs` takes between the sample order and the batch size."""
+        return (
+            self.plan.ops,
+            self.plan.alphas,
+            self.offs,
+            self.plan.sizes,
+            self.flat.values,
+            self.flat.grads,
+            self.s1,
+            self.s2,
+            self.hyper,
+            self.acts,
+            self.dacts,
+            self.iwork,
+        )
 
     def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
+        """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""
         with self.guard():
             return E.batch_gradients(
                 self.x,

@@ -42,6 +42,8 @@ def jit(
 
     Kernels are compiled lazily, once per dtype signature, and cached on disk when
     ``FASTNN_CACHE`` is on. ``parallel=True`` only takes effect when ``FASTNN_PARALLEL`` is on.
+    Call parallel functions from Python only, never from another jitted function: a cached caller
+    compiled against a cached parallel callee crashed when reloaded (tests/test_reliability.py).
     ``contract=True`` lets LLVM fuse ``a*b + c`` into one FMA instruction (one rounding instead
     of two; NaN and inf behave as before). The dense loops use it so that small products round
     exactly as numpy's BLAS ``np.dot`` does. ``inline=True`` inlines the function into its jitted
@@ -107,16 +109,17 @@ def _tolerate_damaged_cache(dispatcher: Any) -> None:
 
 # numba keys a cached function on its own source file only, so after an edit to a helper in
 # another module (kernels/_scalar.py, say) callers would load stale machine code -- at worst a
-# crash. fastnn's functions are instead keyed on a hash of every source file of both packages.
+# crash. fastnn's functions are instead keyed on a hash of every source file that holds jitted
+# code: all of kernels/ and fastnn/engine.py.
 _PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "fastnn")
+_JITTED_SOURCES = (*sorted(_PACKAGES[0].glob("*.py")), _PACKAGES[1] / "engine.py")
 
 
 def _sources_hash() -> str:
     digest = hashlib.sha256()
-    for package in _PACKAGES:
-        for path in sorted(package.glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    for path in _JITTED_SOURCES:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.exists() else b"")
     return digest.hexdigest()
 
 

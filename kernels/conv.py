@@ -181,6 +181,16 @@ def _col2im_add(dpatches, kh, kw, dx):
                     dst[q] += src[q]
 
 
+@jit
+def _gemm_forward_image(x, kh, kw, w2, b, patches, out):
+    """One image x (H, W, C): out (OH*OW, F) = im2col(x) @ w2 + b."""
+    _im2col(x, kh, kw, patches)
+    np.dot(patches, w2, out)
+    for r in range(out.shape[0]):
+        for q in range(out.shape[1]):
+            out[r, q] += b[q]
+
+
 @jit(parallel=True)
 def _conv2d_forward_parallel(x, w, b):
     """Large batches: per image, im2col then one BLAS product (patches @ w), images in parallel."""
@@ -191,12 +201,23 @@ def _conv2d_forward_parallel(x, w, b):
     out = np.empty((n_img, oh * ow, f), dtype=x.dtype)
     for s in numba.prange(n_img):
         patches = np.empty((oh * ow, kh * kw * c), dtype=x.dtype)
-        _im2col(x[s], kh, kw, patches)
-        o = out[s]
-        np.dot(patches, w2, o)
-        for r in range(oh * ow):
-            for q in range(f):
-                o[r, q] += b[q]
+        _gemm_forward_image(x[s], kh, kw, w2, b, patches, out[s])
+    return out.reshape(n_img, oh, ow, f)
+
+
+@jit
+def _conv2d_forward_gemm(x, w, b):
+    """The same as _conv2d_forward_parallel with the images in turn: for the compiled training loop,
+    which must not call numba-parallel code (a cached caller of a cached parallel function can
+    crash when reloaded)."""
+    n_img, h, wd, c = x.shape
+    kh, kw, _, f = w.shape
+    oh, ow = h - kh + 1, wd - kw + 1
+    w2 = w.reshape(kh * kw * c, f)
+    out = np.empty((n_img, oh * ow, f), dtype=x.dtype)
+    patches = np.empty((oh * ow, kh * kw * c), dtype=x.dtype)
+    for s in range(n_img):
+        _gemm_forward_image(x[s], kh, kw, w2, b, patches, out[s])
     return out.reshape(n_img, oh, ow, f)
 
 
@@ -260,34 +281,65 @@ def _conv2d_backward_serial(x, w, dy, need_dx=True):
     return dx, dw, db
 
 
+@jit
+def _gemm_backward_chunk(x, dy, first, stop, kh, kw, w2t, dw_part, db_part, dx, need_dx):
+    """Images first..stop-1: dw_part += im2col(x).T @ dy, db_part += dy summed, dx = col2im(dy @ w.T)."""
+    oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
+    k = w2t.shape[1]
+    patches = np.empty((oh * ow, k), dtype=x.dtype)
+    dpatches = np.empty((oh * ow, k), dtype=x.dtype)
+    dw_one = np.empty((k, f), dtype=x.dtype)
+    for s in range(first, stop):
+        _im2col(x[s], kh, kw, patches)
+        d = dy[s].reshape(oh * ow, f)
+        np.dot(patches.T, d, dw_one)
+        dw_part += dw_one
+        for r in range(oh * ow):
+            for q in range(f):
+                db_part[q] += d[r, q]
+        if need_dx:
+            np.dot(d, w2t, dpatches)
+            _col2im_add(dpatches, kh, kw, dx[s])
+
+
+@jit
+def _gemm_backward_setup(x, w):
+    n_img = x.shape[0]
+    kh, kw, c, f = w.shape
+    k = kh * kw * c
+    chunks = min(n_img, GRAD_CHUNKS)
+    w2t = np.ascontiguousarray(w.reshape(k, f).T)
+    return chunks, w2t, np.zeros((chunks, k, f), dtype=w.dtype), np.zeros((chunks, f), dtype=w.dtype)
+
+
 @jit(parallel=True)
 def _conv2d_backward_parallel(x, w, dy, need_dx=True):
     """Large batches: per image, dw += patches.T @ dy and dx = col2im(dy @ w.T), in batch chunks
     with one partial dw/db per chunk (no shared writes), summed at the end."""
-    n_img, h, wd, c = x.shape
-    kh, kw, _, f = w.shape
-    oh, ow = h - kh + 1, wd - kw + 1
-    k = kh * kw * c
-    w2t = np.ascontiguousarray(w.reshape(k, f).T)
-    chunks = min(n_img, GRAD_CHUNKS)
-    dwp = np.zeros((chunks, k, f), dtype=w.dtype)
-    dbp = np.zeros((chunks, f), dtype=w.dtype)
+    n_img = x.shape[0]
+    kh, kw, c, f = w.shape
+    chunks, w2t, dwp, dbp = _gemm_backward_setup(x, w)
     dx = np.zeros_like(x)
     for t in numba.prange(chunks):
-        patches = np.empty((oh * ow, k), dtype=x.dtype)
-        dpatches = np.empty((oh * ow, k), dtype=x.dtype)
-        dw_one = np.empty((k, f), dtype=x.dtype)
-        for s in range(t * n_img // chunks, (t + 1) * n_img // chunks):
-            _im2col(x[s], kh, kw, patches)
-            d = dy[s].reshape(oh * ow, f)
-            np.dot(patches.T, d, dw_one)
-            dwp[t] += dw_one
-            for r in range(oh * ow):
-                for q in range(f):
-                    dbp[t, q] += d[r, q]
-            if need_dx:
-                np.dot(d, w2t, dpatches)
-                _col2im_add(dpatches, kh, kw, dx[s])
+        _gemm_backward_chunk(
+            x, dy, t * n_img // chunks, (t + 1) * n_img // chunks, kh, kw, w2t, dwp[t], dbp[t], dx, need_dx
+        )
+    dw, db = _sum_chunks(dwp, dbp)
+    return dx, dw.reshape(kh, kw, c, f), db
+
+
+@jit
+def _conv2d_backward_gemm(x, w, dy, need_dx=True):
+    """_conv2d_backward_parallel with the chunks in turn (same chunks, so the same sums) for the
+    compiled training loop."""
+    n_img = x.shape[0]
+    kh, kw, c, f = w.shape
+    chunks, w2t, dwp, dbp = _gemm_backward_setup(x, w)
+    dx = np.zeros_like(x)
+    for t in range(chunks):
+        _gemm_backward_chunk(
+            x, dy, t * n_img // chunks, (t + 1) * n_img // chunks, kh, kw, w2t, dwp[t], dbp[t], dx, need_dx
+        )
     dw, db = _sum_chunks(dwp, dbp)
     return dx, dw.reshape(kh, kw, c, f), db
 

@@ -19,7 +19,15 @@ def _mlp(act, n_in, n_out, last, seed):
     ]
 
 
-def _cnn(seed, pool):
+def _cnn(seed, pool, big=False):
+    if big:  # above kernels.conv.PARALLEL_MIN_MACS per batch: the im2col + BLAS path
+        return [
+            ConvLayer((12, 12, 3), (3, 3), 8, rng=seed),
+            ReLU(),
+            FlattenLayer(),
+            FCLayer(800, 3, rng=seed + 1),
+            Softmax(),
+        ]
     layers = [ConvLayer((6, 6, 2), (3, 3), 4, rng=seed), ReLU()]
     if pool:
         layers += [MaxPoolLayer(2), FlattenLayer(), FCLayer(16, 3, rng=seed + 1)]
@@ -58,6 +66,9 @@ CASES = {
     "cnn-ce-sgd-per-sample": dict(
         layers=lambda s: _cnn(s, pool=False), loss="cross_entropy", task="images", opt="sgd", bs=1
     ),
+    "cnn-gemm-ce-momentum-batch16": dict(
+        layers=lambda s: _cnn(s, pool=False, big=True), loss="cross_entropy", task="big-images", opt="momentum", bs=16
+    ),
     "cnn-pool-ce-adam-batch": dict(
         layers=lambda s: _cnn(s, pool=True), loss="cross_entropy", task="images", opt="adam", bs=8, shuffle=True
     ),
@@ -66,8 +77,8 @@ CASES = {
 
 def _data(task, dtype, n=37):
     rng = np.random.default_rng(11)
-    if task == "images":
-        x = rng.standard_normal((n, 6, 6, 2))
+    if task in ("images", "big-images"):
+        x = rng.standard_normal((n, 12, 12, 3) if task == "big-images" else (n, 6, 6, 2))
         return x.astype(dtype), rng.integers(0, 3, n)
     x = rng.standard_normal((n, 2)).astype(dtype)
     if task == "binary":

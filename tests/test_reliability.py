@@ -260,3 +260,36 @@ def test_a_cache_index_pointing_at_another_overloads_code_is_a_miss(tmp_path):
     proc = run()
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "ok"
+
+
+RELOAD_SETUP = (
+    "import numpy as np, fastnn; x = np.random.default_rng(0).standard_normal((32, 12, 12, 3)); "
+    "net = fastnn.Network([fastnn.ConvLayer((12, 12, 3), (3, 3), 8, rng=0), fastnn.ReLU(), "
+    "fastnn.FlattenLayer(), fastnn.Dense(800, 3, rng=1), fastnn.Softmax()]).use('cross_entropy'); "
+)
+RELOAD_STEPS = {
+    "fit": RELOAD_SETUP + "h = net.fit(x, np.arange(32) % 3, 2, batch_size=16, verbose=False); print(h['loss'])",
+    # fit(comm=...) compiles the engine's per-batch entry point against the callees cached by "fit"
+    "per-batch": RELOAD_SETUP + "from mpi4py import MPI; h = net.fit(x, np.arange(32) % 3, 2, batch_size=16, "
+    "verbose=False, seed=0, comm=MPI.COMM_SELF); print(h['loss'])",
+}
+
+
+def test_the_training_loop_reloads_from_a_cache_filled_by_other_processes(tmp_path):
+    """Regression: with numba-parallel convolutions inside the training loop, an entry point compiled
+    against callees loaded from the cache crashed (SIGSEGV) when the next process reloaded it. The loop
+    now calls no parallel code."""
+    pytest.importorskip("mpi4py")
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    outputs = []
+    for step in ("fit", "per-batch", "per-batch", "fit"):  # compile; compile against the cache; reload; reload
+        proc = subprocess.run(
+            [sys.executable, "-c", RELOAD_STEPS[step]], capture_output=True, text=True, env=env, timeout=900
+        )
+        assert proc.returncode == 0, f"{step}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
+        outputs.append(proc.stdout)
+    assert outputs[1] == outputs[2] and outputs[0] == outputs[3]
