@@ -90,7 +90,7 @@ def epochs(
     comm: Any,
     compiled: Any,
 ) -> Iterator[tuple[float, float, bool]]:
-    """Yields (mean loss, correct count, True) per epoch, like Network's other epoch loops.
+    """Yields ([mean loss], [correct count]) per epoch, like Network's other epoch loops.
 
     ``compiled`` is a :class:`fastnn.network.CompiledNetwork` (built-in networks) or None (layer by layer).
     """
@@ -143,7 +143,7 @@ def epochs(
                 compiled.step()
             else:
                 opt.step(pairs)
-        yield total / n, correct, True
+        yield [total / n], [correct]
 
 
 def net_fault(fault: int, where: str) -> FloatingPointError:

@@ -371,32 +371,44 @@ class Network:
         self.history = history
         return history
 
-    def _record_epochs(self, epochs_iter, history, epochs, n, kind, val, callback, verbose) -> None:
-        pending: list[str] = []
-        for epoch, (err, correct, flush) in enumerate(epochs_iter):
-            history["loss"].append(err)
-            line = "epoch %d/%d   error=%f" % (epoch + 1, epochs, err)
-            if kind:
-                history["accuracy"].append(correct / n)
-            if val is not None:
-                scores = self._evaluate(val[0], val[1], kind)
-                history["val_loss"].append(scores["loss"])
-                line += "   val_error=%f" % scores["loss"]
+    def _record_epochs(self, chunks, history, epochs, n, kind, val, callback, verbose) -> None:
+        """Consume (losses, correct counts) chunks of epochs: history, validation, callback, output lines."""
+        epoch = 0
+        for losses, corrects in chunks:
+            if val is None and callback is None:  # the compiled path's long chunks: no per-epoch Python work
+                history["loss"].extend(losses)
                 if kind:
-                    history["val_accuracy"].append(scores["accuracy"])
-                    line += "   val_accuracy=%.4f" % scores["accuracy"]
-            if callback is not None:
-                callback(epoch, {key: values[-1] for key, values in history.items()})
-            if verbose:
-                pending.append(line)
-                if flush:  # the compiled path hands over epochs in chunks: one write per chunk
-                    sys.stdout.write("\n".join(pending) + "\n")
-                    pending.clear()
+                    history["accuracy"].extend(c / n for c in corrects)
+                if verbose:
+                    sys.stdout.write(
+                        "".join(
+                            "epoch %d/%d   error=%f\n" % (epoch + i + 1, epochs, err) for i, err in enumerate(losses)
+                        )
+                    )
+                epoch += len(losses)
+                continue
+            for err, correct in zip(losses, corrects, strict=True):
+                history["loss"].append(err)
+                line = "epoch %d/%d   error=%f" % (epoch + 1, epochs, err)
+                if kind:
+                    history["accuracy"].append(correct / n)
+                if val is not None:
+                    scores = self._evaluate(val[0], val[1], kind)
+                    history["val_loss"].append(scores["loss"])
+                    line += "   val_error=%f" % scores["loss"]
+                    if kind:
+                        history["val_accuracy"].append(scores["accuracy"])
+                        line += "   val_accuracy=%.4f" % scores["accuracy"]
+                if callback is not None:
+                    callback(epoch, {key: values[-1] for key, values in history.items()})
+                if verbose:
+                    print(line)
+                epoch += 1
 
     def _layerwise_epochs(
         self, x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng, builtin
     ):
-        """Layer by layer in Python, as the seed trains: yields (mean loss, correct count) per epoch."""
+        """Layer by layer in Python, as the seed trains: yields ([mean loss], [correct count]) per epoch."""
         n = len(x)
         for epoch in range(epochs):
             order = rng.permutation(n) if shuffle else None
@@ -412,7 +424,7 @@ class Network:
                 total += loss * min(batch_size, n - start)
                 if kind:
                     correct += self._correct(y[idx], out, kind)
-            yield total / n, correct, True
+            yield [total / n], [correct]
 
     def _compiled_epochs(
         self, x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng, one_call_per_epoch=False
@@ -483,11 +495,10 @@ class Network:
                     status,
                 )
             if status[0] >= 0:
-                for i in range(int(status[0])):
-                    yield float(losses[i]), float(corrects[i]), i == int(status[0]) - 1
-                raise non_finite(int(status[2]) + 1, f"epoch {done + int(status[0]) + 1}, batch {int(status[1]) + 1}")
-            for i in range(count):
-                yield float(losses[i]), float(corrects[i]), i == count - 1
+                finished = int(status[0])
+                yield losses[:finished].tolist(), corrects[:finished].tolist()
+                raise non_finite(int(status[2]) + 1, f"epoch {done + finished + 1}, batch {int(status[1]) + 1}")
+            yield losses.tolist(), corrects.tolist()
             done += count
             if not one_call_per_epoch:  # aim at ~0.2 s per call: responsive printing, little call overhead
                 per_epoch = max((time.perf_counter() - started) / count, 1e-7)
