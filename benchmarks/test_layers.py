@@ -1,6 +1,7 @@
 """Layer forward + backward: fastnn's layers against the seed's numpy classes (or the reference
-kernels where the seed has no such layer), batch of 32, same dtype."""
+kernels where the seed has no such layer) and PyTorch when installed, batch of 32, same dtype."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -64,11 +65,39 @@ def _cases(dtype):
     }
 
 
-@pytest.mark.parametrize("impl", ["fastnn", "reference"])
+def _torch_case(name, dtype):
+    """The same layer in PyTorch (channels-first images), forward + backward with a ones gradient."""
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    rng = np.random.default_rng(0)
+    if name.startswith("Dense"):
+        layer, x = torch.nn.Linear(784, 128).to(tdt), torch.tensor(rng.standard_normal((BATCH, 784)), dtype=tdt)
+    elif name.startswith("ConvLayer"):
+        layer, x = torch.nn.Conv2d(8, 16, 3).to(tdt), torch.tensor(rng.standard_normal((BATCH, 8, 26, 26)), dtype=tdt)
+    elif name.startswith("Tanh"):
+        layer, x = torch.nn.Tanh(), torch.tensor(rng.standard_normal((BATCH, 1024)), dtype=tdt)
+    else:
+        layer, x = torch.nn.MaxPool2d(2), torch.tensor(rng.standard_normal((BATCH, 8, 26, 26)), dtype=tdt)
+    x.requires_grad_(True)
+
+    def run():
+        y = layer(x)
+        y.backward(torch.ones_like(y))
+        x.grad = None
+
+    return run
+
+
+@pytest.mark.parametrize("impl", ["fastnn", "reference", "torch"])
 @pytest.mark.parametrize("name", ["Dense 784->128", "ConvLayer 26x26x8 * 3x3x16", "Tanh 1024", "MaxPool 2 on 26x26x8"])
 def test_layer_forward_backward(benchmark, name, impl, dtype):
-    fast, ref = _cases(dtype)[name]
-    run = fast if impl == "fastnn" else ref
+    if impl == "torch":
+        if torch is None:
+            pytest.skip("torch not installed (the bench extra)")
+        torch.set_num_threads(numba.get_num_threads())
+        run = _torch_case(name, dtype)
+    else:
+        fast, ref = _cases(dtype)[name]
+        run = fast if impl == "fastnn" else ref
     run()
     benchmark.group = f"layer {name} batch {BATCH} [{dtype}]"
     benchmark(run)
