@@ -14,7 +14,8 @@ IMPLS = ["fastnn", "reference", "torch"]
 def test_target(benchmark, row, impl):
     make = getattr(row, impl)
     if make is None:
-        pytest.skip(f"no {impl} version of this row" + (" (torch not installed)" if impl == "torch" else ""))
+        missing = impl == "torch" and bench.torch is None
+        pytest.skip("torch is not installed (the bench extra)" if missing else f"no {impl} version of this row")
     benchmark.group = f"{row.name} [{row.dtype}]"
     run = make()
     run()  # compile / warm up outside the timing
