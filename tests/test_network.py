@@ -233,3 +233,22 @@ def test_fit_without_loss_or_layers():
     empty.use("mse")
     with pytest.raises(ValueError, match="no layers"):
         empty.fit(X_XOR, Y_XOR, 1)
+
+
+def test_a_gradient_hook_sits_between_backward_and_the_update():
+    net = Network([FCLayer(2, 3, rng=0), Tanh(), FCLayer(3, 1, rng=1)])
+    net.use("mse")
+    seen = []
+
+    def hook(pairs):
+        seen.append(len(pairs))
+        for _, grad in pairs:
+            grad[...] = 0  # e.g. an allreduce would overwrite them in place
+
+    net.gradient_hook = hook
+    before = [p.copy() for p in net.parameters()]
+    net.fit(X_XOR, Y_XOR, epochs=2, batch_size=2, verbose=False)
+    assert not net.last_fit_compiled  # a hook needs the layer path
+    assert seen == [4] * 4  # 2 epochs x 2 batches, 4 parameter arrays
+    for a, b in zip(net.parameters(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
