@@ -354,7 +354,7 @@ class Network:
 
             with guard():
                 rng = np.random.default_rng(distributed.shared_seed(seed, comm))
-                shard = self._compiled_shard(x, y, targets, fused, kind, opt, batch_size, comm) if builtin else None
+                shard = self._compiled_shard(x, targets, fused, kind, opt, batch_size, comm)
                 distributed.broadcast_parameters(self.parameters(), comm)
             epochs_iter = distributed.epochs(self, *args[:-1], rng, comm, shard)
             self.last_fit_compiled = shard is not None
@@ -426,31 +426,32 @@ class Network:
                     correct += self._correct(y[idx], out, kind)
             yield [total / n], [correct]
 
-    def _compiled_epochs(
-        self, x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng, one_call_per_epoch=False
-    ):
-        """The same epochs inside :func:`fastnn.engine.run_epochs`, or None when the network, loss or
-        optimizer is not one the engine knows (then the layer path runs)."""
-        if not COMPILED_FIT or self.gradient_hook is not None or not plan_mod.supports_optimizer(opt):
-            return None
-        loss_kind = self._engine_loss(fused)
-        if loss_kind is None:
-            return None
-        plan = plan_mod.make_plan(self.layers, x.shape[1:])
-        if plan is None:
-            return None
-        return self._run_plan(
-            plan, x, y, targets, loss_kind, kind, opt, batch_size, epochs, shuffle, rng, one_call_per_epoch
-        )
-
-    def _compiled_shard(self, x, y, targets, fused, kind, opt, batch_size, comm):
-        """Per-batch gradient computation in compiled code for distributed training, or None."""
+    def _engine_plan(self, x: np.ndarray, fused: bool, opt: optimizers.Optimizer) -> tuple[Any, int] | None:
+        """(program, loss kind) for the compiled engine, or None when a layer, the loss or the optimizer
+        is not one it knows (then the layer path runs)."""
         loss_kind = self._engine_loss(fused)
         if loss_kind is None or not COMPILED_FIT or not plan_mod.supports_optimizer(opt):
             return None
         plan = plan_mod.make_plan(self.layers, x.shape[1:])
-        if plan is None:
+        return None if plan is None else (plan, loss_kind)
+
+    def _compiled_epochs(
+        self, x, y, targets, fused, kind, opt, learning_rate, batch_size, epochs, shuffle, rng, one_call_per_epoch=False
+    ):
+        """The same epochs inside :func:`fastnn.engine.run_epochs`, or None if the engine cannot run them."""
+        found = self._engine_plan(x, fused, opt) if self.gradient_hook is None else None
+        if found is None:
             return None
+        plan, loss_kind = found
+        run = CompiledNetwork(self, plan, x, targets, loss_kind, kind, opt, min(batch_size, len(x)))
+        return self._run_plan(run, opt, epochs, shuffle, rng, one_call_per_epoch)
+
+    def _compiled_shard(self, x, targets, fused, kind, opt, batch_size, comm):
+        """Per-batch gradient computation in compiled code for distributed training, or None."""
+        found = self._engine_plan(x, fused, opt)
+        if found is None:
+            return None
+        plan, loss_kind = found
         local_max = -(-min(batch_size, len(x)) // comm.Get_size())
         return CompiledNetwork(self, plan, x, targets, loss_kind, kind, opt, max(local_max, 1))
 
@@ -463,11 +464,8 @@ class Network:
             return E.LOSS_BCE
         return None
 
-    def _run_plan(
-        self, plan, x, y, targets, loss_kind, kind, opt, batch_size, epochs, shuffle, rng, one_call_per_epoch
-    ):
-        n = len(x)
-        run = CompiledNetwork(self, plan, x, targets, loss_kind, kind, opt, min(batch_size, n))
+    def _run_plan(self, run, opt, epochs, shuffle, rng, one_call_per_epoch):
+        n = len(run.x)
         status = np.full(3, -1, dtype=np.int64)
         in_order = np.arange(n, dtype=np.int64)[None, :]
         done, chunk = 0, 1
@@ -476,24 +474,23 @@ class Network:
             orders = np.stack([rng.permutation(n) for _ in range(count)]) if shuffle else in_order
             losses, corrects = np.zeros(count), np.zeros(count)
             started = time.perf_counter()
-            with run.guard():
-                opt.iterations = E.run_epochs(
-                    run.x,
-                    run.y,
-                    run.labels,
-                    orders,
-                    count,
-                    *run.engine_args(),
-                    run.capacity,
-                    run.loss_kind,
-                    run.acc_kind,
-                    run.opt_kind,
-                    opt.iterations,
-                    run.eps,
-                    losses,
-                    corrects,
-                    status,
-                )
+            opt.iterations = E.run_epochs(
+                run.x,
+                run.y,
+                run.labels,
+                orders,
+                count,
+                *run.engine_args(),
+                run.capacity,
+                run.loss_kind,
+                run.acc_kind,
+                run.opt_kind,
+                opt.iterations,
+                run.eps,
+                losses,
+                corrects,
+                status,
+            )
             if status[0] >= 0:
                 finished = int(status[0])
                 yield losses[:finished].tolist(), corrects[:finished].tolist()
@@ -644,9 +641,6 @@ class CompiledNetwork:
         self.dacts = np.zeros_like(self.acts)
         self.iwork = np.zeros(max(plan.iwork_per_sample * capacity, 1), dtype=np.int64)
         self.eps = plan_mod.bce_eps(dtype)
-        # The engine runs no numba-parallel code (its convolutions use the serial im2col + BLAS kernels),
-        # so BLAS keeps its own threads: one pool at a time.
-        self.guard = contextlib.nullcontext
 
     def engine_args(self) -> tuple:
         """The arguments :func:`fastnn.engine.run_epochs` takes between the sample order and the batch size."""
@@ -667,25 +661,24 @@ class CompiledNetwork:
 
     def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
         """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""
-        with self.guard():
-            return E.batch_gradients(
-                self.x,
-                self.y,
-                self.labels,
-                np.ascontiguousarray(idx, dtype=np.int64),
-                self.plan.ops,
-                self.plan.alphas,
-                self.offs,
-                self.plan.sizes,
-                self.flat.values,
-                self.flat.grads,
-                self.acts,
-                self.dacts,
-                self.iwork,
-                self.loss_kind,
-                self.acc_kind,
-                self.eps,
-            )
+        return E.batch_gradients(
+            self.x,
+            self.y,
+            self.labels,
+            np.ascontiguousarray(idx, dtype=np.int64),
+            self.plan.ops,
+            self.plan.alphas,
+            self.offs,
+            self.plan.sizes,
+            self.flat.values,
+            self.flat.grads,
+            self.acts,
+            self.dacts,
+            self.iwork,
+            self.loss_kind,
+            self.acc_kind,
+            self.eps,
+        )
 
     def step(self) -> None:
         self.opt.iterations += 1
