@@ -36,10 +36,10 @@ class Plan:
     sample_shapes: list[tuple[int, ...]]
     iwork_per_sample: int
     params: list[tuple[Any, str]] = field(default_factory=list)  # (layer, attribute) in flat order
+    sizes: np.ndarray = field(init=False)  # elements per sample of every activation slot
 
-    @property
-    def sizes(self) -> np.ndarray:
-        return np.array([int(np.prod(s)) for s in self.sample_shapes], dtype=np.int64)
+    def __post_init__(self) -> None:
+        self.sizes = np.array([int(np.prod(s)) for s in self.sample_shapes], dtype=np.int64)
 
 
 def _layer_op(layer: Any, shape: tuple[int, ...], pw: int, iwork: int) -> tuple[list[int], float, tuple, int]:
