@@ -38,11 +38,15 @@ def abort_on_error(comm: Any) -> Iterator[None]:
         yield
     except BaseException as exc:
         if comm.Get_size() > 1:
+            sys.stdout.flush()
             print(
                 f"fastnn rank {comm.Get_rank()} of {comm.Get_size()}: {type(exc).__name__}: {exc}",
                 file=sys.stderr,
                 flush=True,
             )
+            # mpiexec kills every rank on Abort and may do so before it has forwarded what they just
+            # wrote (seen: the message lost, exit status 1, empty output); give it a moment.
+            time.sleep(0.5)
             comm.Abort(1)
         raise
 
