@@ -16,11 +16,11 @@ def main(iterations=10000, seed=1):
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     y = np.array([[0, 1, 1, 0]], dtype=float).T
 
-    net = Network()
-    net.add(FCLayer(2, 4, initializer=lambda shape: rng.standard_normal(shape) if shape[0] > 1 else np.zeros(shape)))
-    net.add(Tanh())
-    net.add(FCLayer(4, 1, initializer=lambda shape: rng.standard_normal(shape) if shape[0] > 1 else np.zeros(shape)))
-    net.add(Sigmoid())
+    def gaussian(shape):
+        return rng.standard_normal(shape) if shape[0] > 1 else np.zeros(shape)
+
+    # Full-batch, as the seed trains: the layers go to the constructor, so predict returns one array.
+    net = Network([FCLayer(2, 4, initializer=gaussian), Tanh(), FCLayer(4, 1, initializer=gaussian), Sigmoid()])
     net.use(binary_cross_entropy, binary_cross_entropy_prime)
 
     history = net.fit(X, y, epochs=iterations, learning_rate=0.1 * len(X), batch_size=len(X), verbose=False)

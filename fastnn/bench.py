@@ -282,7 +282,8 @@ def _digits_rows() -> list[Row]:
                     fastnn.FlattenLayer(),
                     fastnn.FCLayer(288, 10),
                     fastnn.Tanh(),
-                ]
+                ],
+                dtype=dtype,
             )
             net.use("mse")
             xs, ys = x.astype(dtype), y.astype(dtype)

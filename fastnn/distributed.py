@@ -162,7 +162,7 @@ def evaluate(net: Any, x: Any, y: Any, comm: Any) -> dict[str, float]:
     from mpi4py import MPI
 
     xa, _ = net._inputs(x)
-    ya = net._targets(y, len(xa))
+    ya, _ = net._targets(y, len(xa))
     shard = np.array_split(np.arange(len(xa)), comm.Get_size())[comm.Get_rank()]
     kind = net._accuracy_kind(ya)
     sums = np.zeros(3)

@@ -134,6 +134,28 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
+def is_builtin(layer: Any) -> bool:
+    """True for layers that follow the fastnn protocol (forward/backward + grads); False for
+    seed-style layers that only implement forward_propagation/backward_propagation."""
+    cls = type(layer)
+    return (
+        isinstance(layer, Layer)
+        and cls.forward_propagation is Layer.forward_propagation
+        and cls.backward_propagation is Layer.backward_propagation
+        and cls.backward is not Layer.backward
+    )
+
+
+def _one_of(shape: Any, size: Any, shape_name: str, size_name: str) -> tuple[Any, str]:
+    """(value, the name it was given as): the first API version's ``*_shape`` (also any positional
+    value) or the second's ``*_size``."""
+    if shape is not None and size is not None:
+        raise TypeError(f"give {shape_name} or {size_name}, not both; got {shape!r} and {size!r}")
+    if shape is None and size is None:
+        raise TypeError(f"missing {size_name} (or {shape_name}): the number of features")
+    return (shape, shape_name) if shape is not None else (size, size_name)
+
+
 def _size(shape: Any, name: str) -> int:
     """A feature count given as an int or as the seed's shape tuple (1, n)."""
     if isinstance(shape, (tuple, list)):
@@ -146,16 +168,28 @@ def _size(shape: Any, name: str) -> int:
 class FCLayer(Layer):
     """Fully connected: ``y = x @ weights + bias``; x (N, in) -> y (N, out).
 
-    ``FCLayer((1, 2), (1, 3))`` (seed 000) and ``FCLayer(2, 3)`` both work. ``weights`` (in, out) and
-    ``bias`` (1, out) start uniform in [-0.5, 0.5) from numpy's global generator like the seed,
-    unless ``initializer`` ("xavier", "he", "normal", callable) or ``rng`` (seed or Generator) is given.
+    Both published versions of seed 000 construct: ``FCLayer((1, 2), (1, 3))`` /
+    ``FCLayer(input_shape=(1, 2), output_shape=(1, 3))`` and ``FCLayer(2, 3)`` /
+    ``FCLayer(input_size=2, output_size=3)``. ``weights`` (in, out) and ``bias`` (1, out) start
+    uniform in [-0.5, 0.5) from numpy's global generator like the seed, unless ``initializer``
+    ("xavier", "he", "normal", callable) or ``rng`` (seed or Generator) is given.
     """
 
     param_names = ("weights", "bias")
 
-    def __init__(self, input_shape: Any, output_shape: Any, *, initializer: Initializer = None, rng: Any = None):
+    def __init__(
+        self,
+        input_shape: Any = None,
+        output_shape: Any = None,
+        *,
+        input_size: Any = None,
+        output_size: Any = None,
+        initializer: Initializer = None,
+        rng: Any = None,
+    ):
         super().__init__()
-        n_in, n_out = _size(input_shape, "input_shape"), _size(output_shape, "output_shape")
+        n_in = _size(*_one_of(input_shape, input_size, "input_shape", "input_size"))
+        n_out = _size(*_one_of(output_shape, output_size, "output_shape", "output_size"))
         self.input_shape, self.output_shape = (1, n_in), (1, n_out)
         rng = _as_rng(rng)
         self.weights = init_array((n_in, n_out), n_in, n_out, initializer, rng)
@@ -185,6 +219,12 @@ class FCLayer(Layer):
 Dense = FCLayer
 
 
+def _keyword_once(name: str, keyword: Any, positional: Any) -> Any:
+    if keyword is not None:
+        raise TypeError(f"ActivationLayer got {name} twice: positionally and as a keyword")
+    return positional
+
+
 def _activation_name(f: Any) -> str | None:
     if isinstance(f, str):
         key = f.lower()
@@ -200,26 +240,43 @@ def _activation_name(f: Any) -> str | None:
 class ActivationLayer(Layer):
     """Applies an activation elementwise (softmax: over the last axis).
 
-    ``ActivationLayer(tanh, tanh_prime)``, ``ActivationLayer(input_shape, tanh, tanh_prime)`` (seed 000)
-    and ``ActivationLayer("relu")`` all work. fastnn's own functions (``fastnn.activations``) and
-    names run the compiled kernels, with the backward computed from the saved output; any other
-    pair of functions is called as given: ``activation(input)`` and ``activation_prime(input) * dy``.
+    Both versions of seed 000 construct -- ``ActivationLayer(input_shape, tanh, tanh_prime)`` and
+    ``ActivationLayer(tanh, tanh_prime)``, positionally or as keywords (``activation=``,
+    ``activation_prime=``, ``input_shape=``) -- and so does a name, ``ActivationLayer("relu")``.
+    fastnn's own functions (``fastnn.activations``) and names run the compiled kernels, with the
+    backward computed from the saved output; any other pair of functions is called as given:
+    ``activation(input)`` and ``activation_prime(input) * dy``.
     """
 
-    def __init__(self, *args: Any, alpha: float = 0.01) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        activation: Any = None,
+        activation_prime: Any = None,
+        input_shape: Any = None,
+        alpha: float = 0.01,
+    ) -> None:
         super().__init__()
-        if len(args) == 3:
-            self.input_shape, activation, prime = args
-        elif len(args) == 2 and (isinstance(args[0], (tuple, list, int)) and not callable(args[0])):
-            self.input_shape, activation, prime = args[0], args[1], None
-        elif len(args) == 2:
-            activation, prime = args
-        elif len(args) == 1:
-            activation, prime = args[0], None
-        else:
+        if len(args) > 3:
             raise TypeError(
-                "ActivationLayer takes (activation[, activation_prime]) or (input_shape, activation, prime)"
+                f"ActivationLayer takes (activation[, activation_prime]) or (input_shape, activation, "
+                f"activation_prime); got {len(args)} positional arguments"
             )
+        # The first version of seed 000 puts input_shape first: a shape is never a name or a callable.
+        if args and not isinstance(args[0], str) and not callable(args[0]):
+            input_shape, args = _keyword_once("input_shape", input_shape, args[0]), args[1:]
+        if len(args) == 3:
+            raise TypeError(
+                "ActivationLayer's input_shape must come first: (input_shape, activation, activation_prime)"
+            )
+        if args:
+            activation = _keyword_once("activation", activation, args[0])
+        if len(args) > 1:
+            activation_prime = _keyword_once("activation_prime", activation_prime, args[1])
+        if activation is None:
+            raise TypeError("ActivationLayer needs an activation: a name such as 'tanh' or a function")
+        self.input_shape = input_shape
+        prime = activation_prime
         self.output_shape = self.input_shape
         name, prime_name = _activation_name(activation), _activation_name(prime) if prime is not None else None
         if name is None and not callable(activation):
@@ -401,11 +458,18 @@ class MaxPoolLayer(Layer):
 class FlattenLayer(Layer):
     """(N, h, w, c) -> (N, h*w*c); one unbatched image (h, w, c) -> (1, h*w*c) as the seed's FlattenLayer."""
 
-    def __init__(self, input_shape: Any = None) -> None:
+    def __init__(self, input_shape: Any = None, output_shape: Any = None) -> None:
         super().__init__()
         self.input_shape = input_shape
         if input_shape is not None:
             self.output_shape = (1, int(np.prod(input_shape)))
+            if output_shape is not None and int(np.prod(output_shape)) != self.output_shape[1]:
+                raise ValueError(
+                    f"FlattenLayer output_shape {output_shape!r} must hold as many values as input_shape "
+                    f"{input_shape!r} ({self.output_shape[1]})"
+                )
+        elif output_shape is not None:
+            self.output_shape = output_shape
 
     def forward(self, x, training=False):
         x = np.asarray(x)

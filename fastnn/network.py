@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,19 +12,16 @@ from typing import Any
 import numpy as np
 
 import kernels as K
-from kernels._checks import positive_int, real_array, real_scalar
+from kernels._checks import positive_int, real_scalar
 
+from . import data, optimizers, serialization
 from . import engine as E
 from . import losses as L
-from . import optimizers
 from . import plan as plan_mod
-from .layers import ActivationLayer, DropoutLayer, FCLayer, Layer
+from .layers import ActivationLayer, ConvLayer, DropoutLayer, FCLayer, is_builtin
 
 # Set FASTNN_COMPILED_FIT=0 to always train layer by layer (for comparisons and debugging).
 COMPILED_FIT = os.environ.get("FASTNN_COMPILED_FIT", "1").strip().lower() not in ("0", "false", "no", "off")
-
-FORMAT = "fastnn-network"
-FORMAT_VERSION = 1
 
 
 def non_finite(fault: int, where: str) -> FloatingPointError:
@@ -34,18 +29,6 @@ def non_finite(fault: int, where: str) -> FloatingPointError:
     return FloatingPointError(
         f"{what} became non-finite at {where}; training stopped and the network keeps the weights from before "
         "this batch"
-    )
-
-
-def is_builtin(layer: Any) -> bool:
-    """True for layers that follow the fastnn protocol (forward/backward + grads); False for
-    seed-style layers that only implement forward_propagation/backward_propagation."""
-    cls = type(layer)
-    return (
-        isinstance(layer, Layer)
-        and cls.forward_propagation is Layer.forward_propagation
-        and cls.backward_propagation is Layer.backward_propagation
-        and cls.backward is not Layer.backward
     )
 
 
@@ -67,17 +50,31 @@ class Network:
 
     ``Network()`` then ``add(layer)`` and ``use(loss, loss_prime)`` as in the seed, or
     ``Network([layers...], seed=0)``. ``seed`` seeds the network's own generator (shuffling,
-    dropout); ``dtype`` fixes the parameters' dtype, otherwise it follows the first training data
-    (float32 data trains in float32 end to end).
+    dropout). The network computes in its parameters' dtype (float64 from fastnn's layers, as in
+    numpy) unless ``dtype`` asks for float32 or float64 end to end. ``predict`` returns the seed's
+    list of per-sample outputs for a network built with ``add`` and one array for one given its
+    layers, unless ``predict_returns`` ("list" or "array") says otherwise. See :mod:`fastnn.data`.
     """
 
-    def __init__(self, layers: Sequence[Any] | None = None, *, seed: Any = None, dtype: Any = None) -> None:
+    def __init__(
+        self,
+        layers: Sequence[Any] | None = None,
+        *,
+        seed: Any = None,
+        dtype: Any = None,
+        predict_returns: str | None = None,
+    ) -> None:
         self.layers: list[Any] = []
         self.loss: Callable | str | None = None
         self.loss_prime: Callable | None = None
         self._loss: L.Loss | None = None
         self.rng = np.random.default_rng(seed)
-        self.dtype = None if dtype is None else self._float_dtype(dtype)
+        self._dtype = None if dtype is None else data.float_dtype(dtype)
+        if predict_returns is None:
+            predict_returns = "list" if layers is None else "array"
+        if predict_returns not in data.PREDICT_RETURNS:
+            raise ValueError(f"predict_returns must be one of {data.PREDICT_RETURNS}; got {predict_returns!r}")
+        self.predict_returns = predict_returns
         self.optimizer: optimizers.Optimizer | None = None
         self.history: dict[str, list[float]] = {}
         # Called with the (param, grad) pairs between backward and update (gradient averaging hooks).
@@ -88,12 +85,14 @@ class Network:
             self.add(layer)
 
     # ------------------------------------------------------------------ building
-    @staticmethod
-    def _float_dtype(dtype: Any) -> np.dtype:
-        dt = np.dtype(dtype)
-        if dt not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64; got {dt}")
-        return dt
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The dtype the network computes in: the one asked for, else its parameters' (None before
+        it has any parameters or has seen data)."""
+        if self._dtype is not None:
+            return self._dtype
+        params = self.parameters()
+        return data.compute_dtype(None, params, None) if params else None
 
     def add(self, layer: Any) -> Network:
         if not (
@@ -132,6 +131,7 @@ class Network:
         """Build seed 003's network from its list of dicts (``input_dim``, ``output_dim``, ``activation``),
         initialised as its ``init_layers(nn_architecture, seed)``: ``W = randn(out, in) * 0.1``,
         ``b = randn(out, 1) * 0.1`` from ``np.random.seed(seed)``'s stream."""
+        kwargs.setdefault("predict_returns", "array")  # seed 003 predicts the whole batch at once
         net = cls(**kwargs)
         rs = np.random.RandomState(seed)
         previous = None
@@ -157,57 +157,51 @@ class Network:
         return all(is_builtin(layer) for layer in self.layers)
 
     def _sync_dtype(self, x: np.ndarray) -> np.dtype:
-        if self.dtype is None:
-            self.dtype = np.dtype(np.float32) if x.dtype == np.float32 else np.dtype(np.float64)
+        """The dtype to compute in for data ``x``; parameters of another dtype are converted to it
+        (only when asked for explicitly, or to promote a mix of float32 and float64 to float64)."""
+        dtype = data.compute_dtype(self._dtype, self.parameters(), x)
         for layer in self.layers:
-            if is_builtin(layer) and any(p.dtype != self.dtype for p in layer.params().values()):
-                layer.astype(self.dtype)
-        return self.dtype
+            if is_builtin(layer) and any(p.dtype != dtype for p in layer.params().values()):
+                layer.astype(dtype)
+        return dtype
 
     def _inputs(self, x: Any, name: str = "x") -> tuple[np.ndarray, bool]:
         """x as an array of the network's dtype, and whether it is seed-style (N, 1, features)."""
         if not self.layers:
             raise ValueError("the network has no layers: add() some first")
-        arr = real_array(x, name)
-        if arr.ndim < 2:
-            raise ValueError(
-                f"{name} must have a leading sample axis and features, e.g. (N, features); got shape {arr.shape}"
+        arr = data.samples(x, name)
+        first = self.layers[0]
+        if is_builtin(first):
+            data.check_first_layer(
+                arr,
+                name,
+                first,
+                first.weights.shape[0] if isinstance(first, FCLayer) else None,
+                first.input_shape if isinstance(first, ConvLayer) else None,
             )
-        if arr.shape[0] == 0:
-            raise ValueError(f"{name} must hold at least one sample; got shape {arr.shape}")
         dtype = self._sync_dtype(arr)
         seed_style = arr.ndim == 3 and arr.shape[1] == 1
         return np.ascontiguousarray(arr, dtype=dtype), seed_style
 
-    def _targets(self, y: Any, n: int) -> np.ndarray:
-        arr = real_array(y, "y")
-        if arr.shape[:1] != (n,):
-            raise ValueError(f"y must hold one target per sample of x ({n}); got shape {arr.shape}")
-        if arr.ndim == 3 and arr.shape[1] == 1:  # seed-style (N, 1, outputs)
-            arr = arr.reshape(n, -1)
-        if (
-            arr.ndim == 1
-            and arr.dtype.kind in "iu"
-            and self._loss is not None
-            and self._loss.classification == "categorical"
-        ):
-            return arr
-        if arr.ndim == 1:
-            arr = arr.reshape(n, 1)
-        return np.ascontiguousarray(arr, dtype=self.dtype)
+    def _targets(self, y: Any, n: int, name: str = "y") -> tuple[np.ndarray, tuple]:
+        labels_allowed = self._loss is not None and self._loss.classification == "categorical"
+        dtype = data.compute_dtype(self._dtype, self.parameters(), None)
+        return data.targets(y, n, name, labels_allowed, dtype)
 
-    def _check_targets(self, x: np.ndarray, y: np.ndarray, labels: np.ndarray | None, name: str) -> None:
+    def _check_targets(self, x: np.ndarray, y: np.ndarray, labels: np.ndarray | None, name: str, given: tuple) -> None:
         """Targets must fit the network's output: class labels in [0, outputs), else one value per output."""
-        width = int(np.prod(np.shape(self._forward(x[:1], training=False))[1:]))
+        out_shape = np.shape(self._forward(x[:1], training=False))[1:]
+        width = int(np.prod(out_shape))
         if labels is not None:
             lo, hi = int(labels.min()), int(labels.max())
             if lo < 0 or hi >= width:
                 raise ValueError(
                     f"{name} labels must lie in [0, {width}) for the network's {width} outputs; got range [{lo}, {hi}]"
                 )
-        elif y.ndim != 2 or y.shape[1] != width:
+        elif y.shape[1] != width:
             raise ValueError(
-                f"{name} must have {width} values per sample to match the network's output; got shape {y.shape}"
+                f"{name} must have {width} values per sample to match the network's output {tuple(out_shape)} "
+                f"per sample; got shape {given}"
             )
 
     # ------------------------------------------------------------------ forward / backward
@@ -219,15 +213,17 @@ class Network:
         return out
 
     def predict(self, input: Any, batch_size: int | None = None) -> Any:
-        """Outputs for the samples in ``input``. Seed-style input (N, 1, features) gives a list of (1, out)
-        arrays as the seed did; a batch array (N, ...) gives one array (N, out)."""
+        """Outputs for the samples in ``input``: the seed's list of per-sample outputs or one (N, ...)
+        array, as ``predict_returns`` says (see :mod:`fastnn.data`)."""
         x, seed_style = self._inputs(input, "input")
+        as_list = self.predict_returns == "list"
         if not self._builtin_only():  # the seed's own loop, sample by sample
-            return [self._forward(x[i], training=False) for i in range(len(x))]
+            outputs = [self._forward(x[i], training=False) for i in range(len(x))]
+            return outputs if as_list else data.stacked(outputs)
         xb = x.reshape(len(x), -1) if seed_style else x
         step = len(xb) if batch_size is None else positive_int(batch_size, "batch_size")
         out = np.concatenate([self._forward(xb[i : i + step], training=False) for i in range(0, len(xb), step)])
-        return [out[i : i + 1] for i in range(len(out))] if seed_style else out
+        return data.per_sample(out) if as_list else out
 
     def _loss_and_grad(self, y: np.ndarray, out: np.ndarray, logits: np.ndarray | None) -> tuple[float, np.ndarray]:
         if logits is not None:  # softmax + cross-entropy, fused and stable
@@ -237,6 +233,8 @@ class Network:
         target = y
         if self._loss.classification == "categorical" and y.ndim == 1:
             target = np.eye(out.shape[-1], dtype=out.dtype)[y]
+        elif target.shape != np.shape(out) and target.size == np.size(out):
+            target = target.reshape(np.shape(out))  # (N, values) against conv-shaped output
         return float(self._loss.value(target, out)), self._loss.gradient(target, out)
 
     def _layer_gradients(
@@ -306,7 +304,7 @@ class Network:
         if self._loss is None:
             raise ValueError("no loss: call use(loss, loss_prime) before fit")
         x, seed_style = self._inputs(x_train, "x_train")
-        y = self._targets(y_train, len(x))
+        y, y_given = self._targets(y_train, len(x), "y_train")
         builtin = self._builtin_only()
         if builtin and seed_style:
             x = x.reshape(len(x), -1)
@@ -321,14 +319,15 @@ class Network:
         targets = labels if fused else y
         kind = self._accuracy_kind(y)
         if builtin:  # the compiled loop trusts these shapes: check them against the network's output
-            self._check_targets(x, y, labels, "y_train")
+            self._check_targets(x, y, labels, "y_train", y_given)
         val = None
         if validation_data is not None:
             vx, _ = self._inputs(validation_data[0], "validation_data[0]")
-            val = (vx, self._targets(validation_data[1], len(vx)))
+            vy, vy_given = self._targets(validation_data[1], len(vx), "validation_data[1]")
+            val = (vx, vy)
             if builtin:
                 self._check_targets(
-                    vx, val[1], _as_labels(val[1]) if labels is not None else None, "validation_data[1]"
+                    vx, vy, _as_labels(vy) if labels is not None else None, "validation_data[1]", vy_given
                 )
 
         history: dict[str, list[float]] = {"loss": []}
@@ -522,7 +521,7 @@ class Network:
 
     def _evaluate(self, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str, float]:
         out = self.predict(x)
-        out = np.concatenate(out) if isinstance(out, list) else out
+        out = data.stacked(out) if isinstance(out, list) else out
         out = out.reshape(len(x), -1)
         target = y if y.ndim == 1 else y.reshape(len(y), -1)
         loss, _ = self._loss_and_grad(target, out, None)
@@ -536,7 +535,7 @@ class Network:
         if self._loss is None:
             raise ValueError("no loss: call use(loss, loss_prime) before evaluate")
         xa, _ = self._inputs(x)
-        ya = self._targets(y, len(xa))
+        ya, _ = self._targets(y, len(xa))
         return self._evaluate(xa, ya, self._accuracy_kind(ya))
 
     # ------------------------------------------------------------------ parameters and files
@@ -554,55 +553,28 @@ class Network:
         return [p for layer in self.layers if is_builtin(layer) for p in layer.params().values()]
 
     def astype(self, dtype: Any) -> Network:
-        self.dtype = self._float_dtype(dtype)
+        """Compute in ``dtype`` (float32 or float64) from now on: the parameters are converted."""
+        self._dtype = data.float_dtype(dtype)
         for layer in self.layers:
             if is_builtin(layer):
-                layer.astype(self.dtype)
+                layer.astype(self._dtype)
         return self
 
+    @property
+    def loss_name(self) -> str | None:
+        """The built-in loss in use ("mse", "binary_cross_entropy", "cross_entropy"), else None."""
+        return self._loss.name if self._loss is not None and self._loss.name in L.BUILTIN else None
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write one .npz file: the architecture as JSON and every parameter array. The file is
-        written next to its destination and renamed into place, so an interrupted save never
-        leaves a truncated model behind."""
-        specs = []
-        arrays: dict[str, np.ndarray] = {}
-        for i, layer in enumerate(self.layers):
-            if not is_builtin(layer):
-                raise ValueError(f"layer {i} ({type(layer).__name__}) is user-defined and cannot be saved")
-            try:
-                cfg = layer.config()
-            except NotImplementedError as exc:
-                raise ValueError(f"layer {i}: {exc}") from None
-            specs.append({"type": type(layer).__name__, "config": cfg})
-            for name, value in layer.params().items():
-                arrays[f"layer{i}.{name}"] = value
-        meta = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "dtype": str(self.dtype or np.dtype(np.float64)),
-            "loss": self._loss.name if self._loss is not None and self._loss.name in L.BUILTIN else None,
-            "layers": specs,
-        }
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, __fastnn__=np.array(json.dumps(meta)), **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        """Write one .npz file: the architecture as JSON and every parameter array (see
+        :mod:`fastnn.serialization`). A network that could not be read back is refused before
+        anything is written."""
+        serialization.write_network(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
         """Read a file written by :meth:`save` (``allow_pickle=False``); ValueError for anything else."""
-        from .serialization import read_network
-
-        return read_network(cls, path)
+        return serialization.read_network(cls, path)
 
 
 class CompiledNetwork:
@@ -620,7 +592,7 @@ class CompiledNetwork:
         opt: optimizers.Optimizer,
         capacity: int,
     ) -> None:
-        dtype = net.dtype
+        dtype = x.dtype  # the network's compute dtype: fit casts the data to it
         flat = net._flat if net._flat is not None and net._flat.still_bound(plan) else None
         if flat is None or flat.values.dtype != dtype:
             flat = net._flat = plan_mod.FlatParameters(plan, dtype)

@@ -1,15 +1,86 @@
-"""Reading saved networks: every field is checked before anything is built."""
+"""Saving and reading networks: one ``.npz`` holding a JSON header and the parameter arrays.
+
+The header names the format and version, the dtype, the built-in loss, what ``predict`` returns,
+and every layer's type and constructor config. ``save`` rebuilds every layer from its config
+before writing, so a network whose file could not be read back is refused up front; ``load``
+checks every field before anything is built.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import zipfile
 from typing import Any
 
 import numpy as np
 
-from .layers import LAYER_TYPES
+from .data import PREDICT_RETURNS
+from .layers import LAYER_TYPES, is_builtin
+
+FORMAT = "fastnn-network"
+FORMAT_VERSION = 1
+
+
+def build_layer(spec: dict[str, Any]) -> Any:
+    """A layer from its saved ``{"type", "config"}``, parameters zeroed (nothing random is drawn)."""
+    layer_cls = LAYER_TYPES[spec["type"]]
+    config = dict(spec["config"])
+    if layer_cls.param_names:
+        config["initializer"] = np.zeros
+    return layer_cls(**config)
+
+
+def _layer_spec(i: int, layer: Any) -> dict[str, Any]:
+    what = f"layer {i} ({type(layer).__name__})"
+    if not is_builtin(layer) or type(layer).__name__ not in LAYER_TYPES:
+        raise ValueError(f"{what} is user-defined and cannot be saved")
+    try:
+        spec = {"type": type(layer).__name__, "config": layer.config()}
+    except NotImplementedError as exc:
+        raise ValueError(f"{what} cannot be saved: {exc}") from None
+    try:
+        rebuilt = build_layer(json.loads(json.dumps(spec)))
+    except (TypeError, ValueError) as exc:  # a config its own constructor refuses: never write it
+        raise ValueError(f"{what} cannot be saved: its config {spec['config']!r} does not rebuild it ({exc})") from None
+    for name in layer.param_names:
+        if getattr(rebuilt, name).shape != getattr(layer, name).shape:
+            raise ValueError(f"{what} cannot be saved: its config rebuilds {name} with another shape")
+    return spec
+
+
+def write_network(net: Any, path: str | os.PathLike) -> None:
+    """Write ``net`` to ``path``: to a temporary file in the same directory, flushed and fsynced,
+    then renamed over the destination, so an interrupted save never leaves a truncated model."""
+    specs = [_layer_spec(i, layer) for i, layer in enumerate(net.layers)]
+    dtype = net.dtype or np.dtype(np.float64)
+    arrays = {
+        f"layer{i}.{name}": np.asarray(value, dtype=dtype)
+        for i, layer in enumerate(net.layers)
+        for name, value in layer.params().items()
+    }
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "dtype": str(dtype),
+        "loss": net.loss_name,
+        "predict_returns": net.predict_returns,
+        "layers": specs,
+    }
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, __fastnn__=np.array(json.dumps(meta)), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _fail(path: Any, why: str) -> ValueError:
@@ -17,8 +88,6 @@ def _fail(path: Any, why: str) -> ValueError:
 
 
 def read_network(cls: Any, path: Any) -> Any:
-    from .network import FORMAT, FORMAT_VERSION
-
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -40,10 +109,13 @@ def read_network(cls: Any, path: Any) -> Any:
     dtype = meta.get("dtype")
     if dtype not in ("float32", "float64"):
         raise _fail(path, f"dtype must be float32 or float64; got {dtype!r}")
+    predict_returns = meta.get("predict_returns", "array")  # files from before the field: arrays
+    if predict_returns not in PREDICT_RETURNS:
+        raise _fail(path, f"predict_returns must be one of {PREDICT_RETURNS}; got {predict_returns!r}")
     specs = meta.get("layers")
     if not isinstance(specs, list) or not specs:
         raise _fail(path, "no layers")
-    net = cls(dtype=dtype)
+    net = cls(dtype=dtype, predict_returns=predict_returns)
     expected_names = set()
     for i, spec in enumerate(specs):
         if (
@@ -52,12 +124,8 @@ def read_network(cls: Any, path: Any) -> Any:
             or not isinstance(spec.get("config"), dict)
         ):
             raise _fail(path, f"layer {i} has an unknown type or no config: {spec!r}")
-        layer_cls = LAYER_TYPES[spec["type"]]
-        config = dict(spec["config"])
-        if layer_cls.param_names:
-            config["initializer"] = np.zeros  # nothing random while loading
         try:
-            layer = layer_cls(**config)
+            layer = build_layer(spec)
         except (TypeError, ValueError) as exc:
             raise _fail(path, f"layer {i} ({spec['type']}) config {spec['config']!r}: {exc}") from None
         for name in layer.param_names:

@@ -166,7 +166,7 @@ LAYER_AND_NETWORK_CASES = [
         "fit-first-layer",
         lambda: _net().fit(np.ones((4, 5)), XOR_Y, 1, verbose=False),
         ValueError,
-        ["(batch, 2)", "(1, 5)"],
+        ["x_train", "2 features", "(4, 5)"],
     ),
     (
         "fit-labels-range",

@@ -90,7 +90,7 @@ def _data(task, dtype, n=37):
 def _train(case, dtype, compiled, monkeypatch, epochs=6):
     monkeypatch.setattr(network_module, "COMPILED_FIT", compiled)
     x, y = _data(case["task"], dtype)
-    net = Network(case["layers"](3), seed=5)
+    net = Network(case["layers"](3), seed=5, dtype=dtype)
     net.use(case["loss"])
     lr = {"sgd": 0.05, "momentum": 0.02, "adam": 0.01, "rmsprop": 0.01}[case["opt"]]
     history = net.fit(

@@ -20,8 +20,9 @@ def _blobs(n=120, k=3, seed=0, dtype=np.float64):
     return (centers[labels] + rng.standard_normal((n, 4))).astype(dtype), labels
 
 
-def _classifier(seed=0, k=3):
-    return Network([FCLayer(4, 16, rng=seed), Tanh(), FCLayer(16, k, rng=seed + 1), Softmax()], seed=seed)
+def _classifier(seed=0, k=3, dtype=None):
+    layers = [FCLayer(4, 16, rng=seed), Tanh(), FCLayer(16, k, rng=seed + 1), Softmax()]
+    return Network(layers, seed=seed, dtype=dtype)
 
 
 def test_fit_prints_like_the_seed_and_returns_history(capsys):
@@ -83,9 +84,27 @@ def test_shuffle_with_a_seed_is_reproducible():
     assert runs[0] == runs[1]
 
 
-def test_float32_trains_in_float32_end_to_end():
+def test_float32_data_trains_in_the_parameters_float64_as_numpy_would():
+    """Seed-style code: float32 data (Keras-style loaders) meets float64 weights; numpy computes in
+    float64, and so does fastnn -- the network's dtype does not change behind the user's back."""
     x, y = _blobs(dtype=np.float32)
     net = _classifier()
+    net.use("cross_entropy")
+    net.fit(x, y, epochs=2, batch_size=16, verbose=False)
+    assert net.dtype == np.float64 and net.last_fit_compiled
+    assert all(p.dtype == np.float64 for p in net.parameters())
+    assert net.predict(x).dtype == np.float64
+    same = _classifier()
+    same.use("cross_entropy")
+    same.fit(x.astype(np.float64), y, epochs=2, batch_size=16, verbose=False)
+    for a, b in zip(net.parameters(), same.parameters(), strict=True):
+        np.testing.assert_array_equal(a, b)  # float32 data cast exactly: the same run as float64 data
+
+
+def test_float32_on_request_trains_in_float32_end_to_end():
+    x, y = _blobs(dtype=np.float64)
+    net = _classifier(dtype=np.float32)
+    assert net.dtype == np.float32
     net.use("cross_entropy")
     net.fit(x, y, epochs=2, batch_size=16, optimizer="adam", learning_rate=0.01, verbose=False)
     assert net.dtype == np.float32
@@ -183,13 +202,33 @@ def test_the_seeds_own_classes_inside_a_fastnn_network():
     assert len(net.predict(X_XOR.reshape(4, 1, 2))) == 4
 
 
-def test_predict_returns_a_list_for_seed_style_input_and_an_array_for_batches():
-    net = Network([FCLayer(2, 3), Tanh()])
-    out = net.predict(X_XOR.reshape(4, 1, 2))
-    assert isinstance(out, list) and len(out) == 4 and out[0].shape == (1, 3)
-    batch = net.predict(X_XOR)
-    assert isinstance(batch, np.ndarray) and batch.shape == (4, 3)
-    np.testing.assert_allclose(np.concatenate(out), batch, atol=1e-15)
+def _seed_built(*layers, **kwargs):
+    net = Network(**kwargs)
+    for layer in layers:
+        net.add(layer)
+    return net
+
+
+def test_predict_returns_the_seeds_list_for_networks_built_with_add():
+    """The seed's predict: one output per sample, as its layers produce it for one sample, for every
+    input form; a network given its layers at construction returns one array."""
+    dense = _seed_built(FCLayer(2, 3, rng=0), Tanh())
+    batched = Network([FCLayer(2, 3, rng=0), Tanh()])
+    for x in (X_XOR.reshape(4, 1, 2), X_XOR, list(X_XOR.reshape(4, 1, 2))):
+        out = dense.predict(x)
+        assert isinstance(out, list) and [o.shape for o in out] == [(1, 3)] * 4
+        array = batched.predict(x)
+        assert isinstance(array, np.ndarray) and array.shape == (4, 3)
+        np.testing.assert_array_equal(np.concatenate(out), array)
+    images = np.random.default_rng(0).random((3, 6, 6, 2))
+    conv = _seed_built(fastnn.ConvLayer((6, 6, 2), (3, 3), 4, rng=0))
+    assert [o.shape for o in conv.predict(images)] == [(4, 4, 4)] * 3
+    cnn = _seed_built(fastnn.ConvLayer((6, 6, 2), (3, 3), 4, rng=0), fastnn.FlattenLayer(), FCLayer(64, 10, rng=1))
+    assert [o.shape for o in cnn.predict(images)] == [(1, 10)] * 3
+    assert isinstance(_seed_built(FCLayer(2, 3), predict_returns="array").predict(X_XOR), np.ndarray)
+    assert isinstance(Network([FCLayer(2, 3)], predict_returns="list").predict(X_XOR), list)
+    with pytest.raises(ValueError, match="predict_returns"):
+        Network(predict_returns="tuple")
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_finite_weights():
@@ -206,7 +245,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_finite_weights():
     "call,exc,words",
     [
         (lambda n: n.fit(X_XOR, Y_XOR[:3], 1), ValueError, ["y", "(4)", "(3, 1)"]),
-        (lambda n: n.fit(np.ones((4, 5)), Y_XOR, 1), ValueError, ["(batch, 2)", "(1, 5)"]),
+        (lambda n: n.fit(np.ones((4, 5)), Y_XOR, 1), ValueError, ["x_train", "2 features", "(4, 5)"]),
         (lambda n: n.fit(X_XOR, Y_XOR, -1), ValueError, ["epochs", ">= 0"]),
         (lambda n: n.fit(X_XOR, Y_XOR, 1, batch_size=0), ValueError, ["batch_size", ">= 1"]),
         (lambda n: n.fit(X_XOR, Y_XOR, 1, learning_rate=float("nan")), ValueError, ["learning_rate", "finite"]),

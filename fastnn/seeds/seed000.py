@@ -186,3 +186,18 @@ class FlattenLayer(Layer):
 
     def backward_propagation(self, output_error, learning_rate):
         return np.reshape(output_error, self.input.shape)
+
+
+# The second published version of seed 000's API: the same layers with shorter constructors,
+# ``FCLayer(input_size, output_size)`` and ``ActivationLayer(activation, activation_prime)``.
+# The weights are drawn exactly as by the first version's constructors.
+
+
+class FCLayerV2(FCLayer):
+    def __init__(self, input_size, output_size):
+        super().__init__((1, input_size), (1, output_size))
+
+
+class ActivationLayerV2(ActivationLayer):
+    def __init__(self, activation, activation_prime):
+        super().__init__(None, activation, activation_prime)

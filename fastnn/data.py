@@ -1,0 +1,104 @@
+"""How user data meets a network: the dtype it computes in, the sample shapes ``fit`` and
+``predict`` accept, and the form ``predict`` returns.
+
+dtype. A network computes in the dtype of its parameters, as the tutorials' numpy code does:
+fastnn's layers draw their initial weights as float64 (``np.random.rand``), so float32 data
+(``x.astype('float32')`` from a Keras-style loader) trains in float64, exactly as numpy promotes
+``float32 @ float64``. ``Network(dtype=np.float32)`` (or ``net.astype``) asks for float32 end to
+end; the data is then cast to float32. A network without parameters follows its data (float32
+stays float32, anything else is float64). Nothing else changes a network's dtype.
+
+Targets. One target per sample, in any of the seed's forms: (N, out), (N, 1, out), the
+network's per-sample output shape (N, h, w, c), a list of per-sample arrays, or integer class
+labels (N,) for a categorical loss. They are checked against the network's output by size per
+sample; a real mismatch is reported with the shapes as the user passed them.
+
+Outputs. ``predict`` on a network built the seed's way (``Network()`` then ``add``) returns the
+seed's list, one output per sample shaped as the seed's layers produce it for one sample: (1, n)
+after a dense or flatten layer, (h, w, c) after an image layer. A network given its layers at
+construction (``Network([...])``) returns one array (N, ...). ``Network(predict_returns=...)``
+chooses explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kernels._checks import real_array, result_dtype
+
+PREDICT_RETURNS = ("list", "array")
+
+
+def float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+    """float32 or float64 as an ``np.dtype``; ValueError for anything else."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{name} must be float32 or float64; got {dtype!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64; got {dt}")
+    return dt
+
+
+def compute_dtype(explicit: np.dtype | None, params: list[np.ndarray], data: np.ndarray | None) -> np.dtype:
+    """The dtype a network computes in: the one asked for, else its parameters' (float32 only if all
+    are float32, as numpy promotes), else -- no parameters -- its data's."""
+    if explicit is not None:
+        return explicit
+    if params:
+        return result_dtype(*params)
+    return result_dtype(data) if data is not None else np.dtype(np.float64)
+
+
+def samples(x: Any, name: str) -> np.ndarray:
+    """``x`` (an array or a list of per-sample arrays) as an array with a leading sample axis."""
+    arr = real_array(x, name)
+    if arr.ndim < 2:
+        raise ValueError(
+            f"{name} must have a leading sample axis and features, e.g. (N, features); got shape {arr.shape}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sample; got shape {arr.shape}")
+    return arr
+
+
+def check_first_layer(arr: np.ndarray, name: str, layer: Any, features: int | None, image: tuple | None) -> None:
+    """Samples must fit the first layer: ``features`` values each (as (N, f) or the seed's (N, 1, f)),
+    or images of shape ``image``. Either may be None (a layer that takes any shape)."""
+    if features is not None and not (
+        (arr.ndim == 2 and arr.shape[1] == features) or (arr.ndim == 3 and arr.shape[1:] == (1, features))
+    ):
+        raise ValueError(
+            f"{name} must hold {features} features per sample for the first layer {layer!r}: shape (N, {features}) "
+            f"or (N, 1, {features}); got shape {arr.shape}"
+        )
+    if image is not None and tuple(arr.shape[1:]) != tuple(image):
+        raise ValueError(
+            f"{name} must hold images of shape {tuple(image)} for the first layer {layer!r}: shape "
+            f"(N, {', '.join(map(str, image))}); got shape {arr.shape}"
+        )
+
+
+def targets(y: Any, n: int, name: str, labels_allowed: bool, dtype: np.dtype) -> tuple[np.ndarray, tuple]:
+    """(targets, shape as given): integer labels (N,) when ``labels_allowed``, else (N, values per sample)."""
+    arr = real_array(y, name)
+    given = arr.shape
+    if arr.ndim == 0 or arr.shape[0] != n:
+        raise ValueError(f"{name} must hold one target per sample ({n}); got shape {given}")
+    if arr.ndim == 1 and arr.dtype.kind in "iu" and labels_allowed:
+        return arr, given
+    return np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype), given
+
+
+def per_sample(out: np.ndarray) -> list[np.ndarray]:
+    """The seed's ``predict`` form: one entry per sample, (1, n) for vector outputs, else (h, w, c)."""
+    return [out[i : i + 1] for i in range(len(out))] if out.ndim == 2 else list(out)
+
+
+def stacked(outputs: list[np.ndarray]) -> np.ndarray:
+    """Per-sample outputs (the seed's (1, n) rows or (h, w, c) images) as one (N, ...) array."""
+    if all(o.ndim == 2 and o.shape[0] == 1 for o in outputs):
+        return np.concatenate(outputs)
+    return np.stack(outputs)
