@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fastnn
+from fastnn.seeds import seed000 as S
+
 SCRIPTS = Path(__file__).parent / "scripts"
 
 _V1 = "from fastnn.seeds.seed000 import ActivationLayer, FCLayer, Network, tanh, tanh_prime, mse, mse_prime\n"
@@ -34,9 +37,10 @@ CASES = {
 
 
 def swap_imports(text: str, block: str) -> str:
-    """The script with its import block replaced by ``block``."""
+    """The script with its import block replaced by ``block``; nothing of fastnn's may remain but the seeds."""
     head, rest = text.split("# -- imports --\n")
-    _, tail = rest.split("# -- end imports --\n")
+    imports, tail = rest.split("# -- end imports --\n")
+    assert "fastnn" in imports and "fastnn" not in head + tail, "the script's fastnn imports must all be in its block"
     return head + block + tail
 
 
@@ -80,6 +84,8 @@ def test_script_matches_the_seed_classes(script, tmp_path):
     assert max_relative_difference(parameters(control_scope["net"]), theirs) <= 1e-10
 
     ours = ours_scope["net"]
+    assert isinstance(seed_scope["net"], S.Network) and isinstance(control_scope["net"], S.Network)
+    assert isinstance(ours, fastnn.Network)
     assert ours.last_fit_compiled, "the script should train through the compiled engine"
     assert ours_out.splitlines() == seed_out.splitlines()  # every epoch line, and the printed predictions
     mine = parameters(ours)

@@ -1,13 +1,15 @@
 # The MNIST ConvLayer script's pattern: images (N, 28, 28, 1) as float32, one-hot float32 targets of
 # shape (N, 10) against a (1, 10) output per sample, FlattenLayer() without shapes.
 
-# -- imports --
-# -- end imports --
-from keras_standin import mnist, np_utils
+import numpy as np
 
+# -- imports --
 from fastnn import ActivationLayer, ConvLayer, FCLayer, FlattenLayer, Network
 from fastnn.activations import tanh, tanh_prime
 from fastnn.losses import mse, mse_prime
+# -- end imports --
+
+from keras_standin import mnist, np_utils
 
 (x_train, y_train), (x_test, y_test) = mnist.load_data()
 

@@ -1,13 +1,15 @@
 # The MNIST fully-connected script's pattern: Keras-style loading, float32 pixels scaled to [0, 1],
 # float32 one-hot targets, samples as (N, 1, 784), the second API version, one sample at a time.
 
-# -- imports --
-# -- end imports --
-from keras_standin import mnist, np_utils
+import numpy as np
 
+# -- imports --
 from fastnn import ActivationLayer, FCLayer, Network
 from fastnn.activations import tanh, tanh_prime
 from fastnn.losses import mse, mse_prime
+# -- end imports --
+
+from keras_standin import mnist, np_utils
 
 (x_train, y_train), (x_test, y_test) = mnist.load_data()
 
