@@ -70,42 +70,53 @@ def _rng() -> np.random.Generator:
 
 
 def _single_channel_rows(dtype: np.dtype) -> list[Row]:
+    """correlate2d/convolve2d against scipy.signal: zero fill in valid and full mode at three sizes,
+    then "same" mode with every boundary (zero fill first: the others should cost about as much)."""
+    cases = [(h, k, target, mode, "fill", 0) for h, k, target in _SINGLE_SIZES for mode in ("valid", "full")]
+    cases += [
+        (h, k, target, "same", boundary, fill)
+        for h, k, target in _SINGLE_SIZES[1:]
+        for boundary, fill in (("fill", 0), ("fill", 0.5), ("wrap", 0), ("symm", 0))
+    ]
     rows = []
-    for h, k, target in ((8, 3, 10.0), (28, 5, 10.0), (256, 7, 5.0)):
-        for mode in ("valid", "full"):
-            for name, ours, theirs in (
-                ("correlate2d", K.correlate2d, signal.correlate2d),
-                ("convolve2d", K.convolve2d, signal.convolve2d),
-            ):
+    for h, k, target, mode, boundary, fill in cases:
+        for name, ours, theirs in (
+            ("correlate2d", K.correlate2d, signal.correlate2d),
+            ("convolve2d", K.convolve2d, signal.convolve2d),
+        ):
 
-                def make(f, h=h, k=k, mode=mode):
-                    def build():
-                        rng = _rng()
-                        a, b = rng.standard_normal((h, h)).astype(dtype), rng.standard_normal((k, k)).astype(dtype)
-                        return lambda: f(a, b, mode)
-
-                    return build
-
-                def torch_make(h=h, k=k, mode=mode, flip=name == "convolve2d"):
+            def make(f, h=h, k=k, mode=mode, boundary=boundary, fill=fill):
+                def build():
                     rng = _rng()
-                    a = torch.from_numpy(rng.standard_normal((1, 1, h, h)).astype(dtype))
-                    b = torch.from_numpy(rng.standard_normal((1, 1, k, k)).astype(dtype))
-                    b = torch.flip(b, (2, 3)) if flip else b
-                    pad = 0 if mode == "valid" else k - 1
-                    return lambda: torch.nn.functional.conv2d(a, b, padding=pad)
+                    a, b = rng.standard_normal((h, h)).astype(dtype), rng.standard_normal((k, k)).astype(dtype)
+                    return lambda: f(a, b, mode, boundary, fill)
 
-                rows.append(
-                    Row(
-                        f"{name} {mode} {h}x{h}*{k}x{k} (vs scipy.signal)",
-                        str(dtype),
-                        make(ours),
-                        make(theirs),
-                        torch_make if torch else None,
-                        {"reference": target},
-                        quick=h < 256,
-                    )
+                return build
+
+            def torch_make(h=h, k=k, mode=mode, flip=name == "convolve2d"):
+                rng = _rng()
+                a = torch.from_numpy(rng.standard_normal((1, 1, h, h)).astype(dtype))
+                b = torch.from_numpy(rng.standard_normal((1, 1, k, k)).astype(dtype))
+                b = torch.flip(b, (2, 3)) if flip else b
+                pad = {"valid": 0, "full": k - 1, "same": "same"}[mode]
+                return lambda: torch.nn.functional.conv2d(a, b, padding=pad)
+
+            how = mode if boundary == "fill" and fill == 0 else f"{mode} {boundary}{'=' + str(fill) if fill else ''}"
+            rows.append(
+                Row(
+                    f"{name} {how} {h}x{h}*{k}x{k} (vs scipy.signal)",
+                    str(dtype),
+                    make(ours),
+                    make(theirs),
+                    torch_make if torch and boundary == "fill" and fill == 0 else None,
+                    {"reference": target},
+                    quick=h < 256,
                 )
+            )
     return rows
+
+
+_SINGLE_SIZES = ((8, 3, 10.0), (28, 5, 10.0), (256, 7, 5.0))
 
 
 def _conv_layer_rows(dtype: np.dtype) -> list[Row]:

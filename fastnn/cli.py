@@ -247,10 +247,12 @@ def _validate(args: argparse.Namespace) -> int:
     from kernels import config, validate
     from kernels.registry import BY_NAME, REGISTRY
 
-    unknown = [n for n in args.kernel if n not in BY_NAME]
+    kernels = {e.kernel_name for e in REGISTRY}
+    unknown = [n for n in args.kernel if n not in BY_NAME and n not in kernels]
     if unknown:
         raise UsageError(f"unknown kernel(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
-    entries = [BY_NAME[n] for n in args.kernel] if args.kernel else list(REGISTRY)
+    # a kernel's name selects its variants too ("correlate2d" -> "correlate2d/wrap", ...)
+    entries = [e for e in REGISTRY if e.name in args.kernel or e.kernel_name in args.kernel] or list(REGISTRY)
     start = time.perf_counter()
     results = validate.run(entries, cases=args.cases, first_seed=args.seed)
     print(validate.table(results))
@@ -341,7 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check every kernel against its numpy/scipy reference twin")
     val.add_argument("--cases", type=_positive_int, default=24, help="random cases per kernel and dtype (default 24)")
     val.add_argument("--seed", type=_non_negative_int, default=0, help="first random seed (default 0)")
-    val.add_argument("--kernel", action="append", default=[], help="only this kernel (repeatable)")
+    val.add_argument(
+        "--kernel", action="append", default=[], help="only this kernel and its variants, or one variant (repeatable)"
+    )
     val.set_defaults(run=_validate)
 
     ben = sub.add_parser("bench", help="time fastnn against the reference path (and PyTorch when installed)")

@@ -41,14 +41,21 @@ def dense_backward(x, w, dy):
 # --------------------------------------------------------------------------- convolution
 
 
-def correlate2d(a, k, mode="valid"):
-    a, k = _floats(a, k)
-    return signal.correlate2d(a, k, mode=mode, boundary="fill", fillvalue=0)
+def _scipy_2d(func, in1, in2, mode, boundary, fillvalue):
+    """scipy's function on the inputs in the kernels' float dtype. scipy computes integer inputs in
+    their integer type, where a fill value is first converted to that type (1.5 fills as 1)."""
+    if np.asarray(in1).dtype.kind in "iu" and np.asarray(in2).dtype.kind in "iu":
+        fillvalue = np.asarray(fillvalue).astype(np.result_type(np.asarray(in1), np.asarray(in2)))
+    a, k = _floats(in1, in2)
+    return func(a, k, mode=mode, boundary=boundary, fillvalue=fillvalue)
 
 
-def convolve2d(a, k, mode="valid"):
-    a, k = _floats(a, k)
-    return signal.convolve2d(a, k, mode=mode, boundary="fill", fillvalue=0)
+def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
+    return _scipy_2d(signal.correlate2d, in1, in2, mode, boundary, fillvalue)
+
+
+def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
+    return _scipy_2d(signal.convolve2d, in1, in2, mode, boundary, fillvalue)
 
 
 def conv2d_forward(x, w, b):

@@ -25,12 +25,16 @@ Maker = Callable[[np.random.Generator, np.dtype], Call]
 
 @dataclass(frozen=True)
 class Entry:
-    name: str
+    name: str  # the kernel's name, or "kernel/variant" for one more way of calling it (a boundary, say)
     kernel: Callable[..., Any]
     reference: Callable[..., Any]
     make: Maker
     bench: dict[str, Maker] = field(default_factory=dict)
     inplace: tuple[int, ...] = ()  # positions of arguments the call updates in place
+
+    @property
+    def kernel_name(self) -> str:
+        return self.name.split("/")[0]
 
 
 def _normal(rng: np.random.Generator, shape, dtype, scale: float = 1.0) -> np.ndarray:
@@ -83,26 +87,41 @@ def _dense_backward_at(n, i, o):
 # --------------------------------------------------------------------------- convolution
 
 
-def _make_single_channel(rng, dtype):
-    h, w = _dim(rng, 1, 12), _dim(rng, 1, 12)
-    mode = ("valid", "full", "same")[_dim(rng, 0, 2)]
-    pick = rng.random()
-    if pick < 0.15:
-        kh, kw = 1, 1
-    elif pick < 0.3:
-        kh, kw = h, w
-    elif mode == "valid" and pick < 0.4:  # kernel larger than the image: scipy swaps the operands
-        kh, kw = h + _dim(rng, 0, 3), w + _dim(rng, 0, 3)
-    elif mode == "valid":
-        kh, kw = _dim(rng, 1, h), _dim(rng, 1, w)
-    else:
-        kh, kw = _dim(rng, 1, 7), _dim(rng, 1, 7)
-    return (_normal(rng, (h, w), dtype), _normal(rng, (kh, kw), dtype)), {"mode": mode}
+def _single_channel_maker(boundary: str) -> Maker:
+    """Random calls with ``boundary``: every mode, kernels of 1x1, as large as the image, larger than
+    it (scipy swaps the operands in valid mode; "wrap"/"symm" then extend the image more than once),
+    and for "fill" a random fill value (zero for the plain entries)."""
 
-
-def _single_channel_at(h, kh, mode):
     def make(rng, dtype):
-        return (_normal(rng, (h, h), dtype), _normal(rng, (kh, kh), dtype)), {"mode": mode}
+        h, w = _dim(rng, 1, 12), _dim(rng, 1, 12)
+        mode = ("valid", "full", "same")[_dim(rng, 0, 2)]
+        pick = rng.random()
+        if pick < 0.15:
+            kh, kw = 1, 1
+        elif pick < 0.3:
+            kh, kw = h, w
+        elif pick < 0.45 and mode == "valid":
+            kh, kw = h + _dim(rng, 0, 3), w + _dim(rng, 0, 3)
+        elif pick < 0.45:
+            kh, kw = h + _dim(rng, 0, 9), w + _dim(rng, 0, 9)
+        elif mode == "valid":
+            kh, kw = _dim(rng, 1, h), _dim(rng, 1, w)
+        else:
+            kh, kw = _dim(rng, 1, 7), _dim(rng, 1, 7)
+        kwargs: dict[str, Any] = {"mode": mode}
+        if boundary != "zero":
+            kwargs["boundary"] = boundary
+        if boundary == "fill":
+            kwargs["fillvalue"] = float(rng.standard_normal() * 3)
+        return (_normal(rng, (h, w), dtype), _normal(rng, (kh, kw), dtype)), kwargs
+
+    return make
+
+
+def _single_channel_at(h, kh, mode, boundary="fill", fillvalue=0.0):
+    def make(rng, dtype):
+        kwargs = {"mode": mode, "boundary": boundary, "fillvalue": fillvalue}
+        return (_normal(rng, (h, h), dtype), _normal(rng, (kh, kh), dtype)), kwargs
 
     return make
 
@@ -291,11 +310,20 @@ _sgd, _momentum, _rmsprop, _adam = (
 
 # --------------------------------------------------------------------------- the registry
 
-_SINGLE = {
-    f"{h}x{h}*{k}x{k} {mode}": _single_channel_at(h, k, mode)
-    for h, k in ((8, 3), (28, 5), (256, 7))
-    for mode in ("valid", "full")
+_SIZES = ((8, 3), (28, 5), (256, 7))
+_SINGLE = {f"{h}x{h}*{k}x{k} {mode}": _single_channel_at(h, k, mode) for h, k in _SIZES for mode in ("valid", "full")}
+# The boundary variants at the sizes where they differ from zero fill: "same" and "full".
+_BOUNDARY_BENCH = {
+    boundary: {
+        f"{h}x{h}*{k}x{k} {mode}": _single_channel_at(h, k, mode, *args) for h, k in _SIZES for mode in ("same", "full")
+    }
+    for boundary, args in (("fill", ("fill", 0.5)), ("wrap", ("wrap",)), ("symm", ("symm",)))
 }
+_SINGLE_CHANNEL = tuple(
+    Entry(f"{name}/{boundary}", getattr(K, name), getattr(R, name), _single_channel_maker(boundary), bench)
+    for name in ("correlate2d", "convolve2d")
+    for boundary, bench in _BOUNDARY_BENCH.items()
+)
 _ELEMENTS = 100_000
 
 REGISTRY: tuple[Entry, ...] = (
@@ -318,8 +346,9 @@ REGISTRY: tuple[Entry, ...] = (
             "1x2->3": _dense_backward_at(1, 2, 3),
         },
     ),
-    Entry("correlate2d", K.correlate2d, R.correlate2d, _make_single_channel, _SINGLE),
-    Entry("convolve2d", K.convolve2d, R.convolve2d, _make_single_channel, _SINGLE),
+    Entry("correlate2d", K.correlate2d, R.correlate2d, _single_channel_maker("zero"), _SINGLE),
+    Entry("convolve2d", K.convolve2d, R.convolve2d, _single_channel_maker("zero"), _SINGLE),
+    *_SINGLE_CHANNEL,
     Entry(
         "conv2d_forward",
         K.conv2d_forward,

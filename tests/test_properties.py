@@ -102,16 +102,25 @@ def test_dense(data, dtype, n, i, o):
 
 
 @SETTINGS
-@given(data=st.data(), dtype=DTYPES, h=dims(1, 12), w=dims(1, 12), mode=st.sampled_from(["valid", "full", "same"]))
-def test_single_channel(data, dtype, h, w, mode):
+@given(
+    data=st.data(),
+    dtype=DTYPES,
+    h=dims(1, 12),
+    w=dims(1, 12),
+    mode=st.sampled_from(["valid", "full", "same"]),
+    boundary=st.sampled_from(["fill", "wrap", "symm", "circular", "symmetric"]),
+    fillvalue=st.sampled_from([0, 0.0, 1.5, -3, np.float32(2.25)]),
+)
+def test_single_channel(data, dtype, h, w, mode, boundary, fillvalue):
     COUNT["examples"] += 1
     if mode == "valid":
         kh, kw = data.draw(st.sampled_from([(1, 1), (h, w)]) | st.tuples(dims(1, h), dims(1, w)), label="kernel")
-    else:
-        kh, kw = data.draw(st.tuples(dims(1, 9), dims(1, 9)), label="kernel")
+    else:  # kernels up to twice the image: "wrap" and "symm" extend it more than once
+        kh, kw = data.draw(st.tuples(dims(1, 2 * h + 1), dims(1, 2 * w + 1)), label="kernel")
     a, k = data.draw(arrays((h, w), dtype), label="a"), data.draw(arrays((kh, kw), dtype), label="k")
-    check(K.correlate2d, R.correlate2d, [a, k], {"mode": mode})
-    check(K.convolve2d, R.convolve2d, [a, k], {"mode": mode})
+    kwargs = {"mode": mode, "boundary": boundary, "fillvalue": fillvalue}
+    check(K.correlate2d, R.correlate2d, [a, k], kwargs)
+    check(K.convolve2d, R.convolve2d, [a, k], kwargs)
 
 
 @st.composite
