@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .scoring import predicted_labels, true_labels
+
 
 class UsageError(Exception):
     """A problem with what the user asked for: printed as one line, exit status 2."""
@@ -74,18 +76,6 @@ def _format_confusion(matrix: np.ndarray) -> str:
     head = "true\\pred " + "".join(f"{j:>{width}}" for j in range(len(matrix)))
     rows = [f"{i:>9} " + "".join(f"{v:>{width}}" for v in row) for i, row in enumerate(matrix)]
     return "\n".join([head, *rows])
-
-
-def _labels(y: np.ndarray) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim == 1:
-        return y.astype(int)
-    return (y[:, 0] > 0.5).astype(int) if y.shape[1] == 1 else np.argmax(y, axis=1)
-
-
-def _predicted_labels(out: np.ndarray) -> np.ndarray:
-    out = np.asarray(out)
-    return (out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else np.argmax(out, axis=1)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -158,7 +148,7 @@ def _train(args: argparse.Namespace) -> int:
     total = time.perf_counter() - started
 
     out = np.asarray(net.predict(x_test))
-    accuracy = float(np.mean(_predicted_labels(out) == _labels(y_test)))
+    accuracy = float(np.mean(predicted_labels(out) == true_labels(y_test)))
     if comm is not None:  # every rank scores a shard of the test set; the counts are summed
         from . import distributed
 
@@ -173,7 +163,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         print(f"\ntest accuracy: {accuracy:.4f} ({len(x_test)} samples)")
     print("confusion matrix (rows: true class, columns: predicted):")
-    print(_format_confusion(_confusion(_labels(y_test), _predicted_labels(out), ex.classes)))
+    print(_format_confusion(_confusion(true_labels(y_test), predicted_labels(out), ex.classes)))
     if epoch_times:
         steady = epoch_times[1:] or epoch_times
         print(
@@ -300,7 +290,7 @@ def _predict(args: argparse.Namespace) -> int:
         np.save(args.output, out)
         print(f"{len(out)} predictions written to {args.output}")
     else:
-        labels = _predicted_labels(out.reshape(len(out), -1))
+        labels = predicted_labels(out.reshape(len(out), -1))
         for i, (label, row) in enumerate(zip(labels, out.reshape(len(out), -1), strict=True)):
             print(f"{i}: class {label}  (outputs {np.array2string(row, precision=3, max_line_width=200)})")
     return 0

@@ -28,6 +28,8 @@ import numpy as np
 
 from kernels._checks import real_array, result_dtype
 
+from .layers import ConvLayer, FCLayer, is_builtin
+
 PREDICT_RETURNS = ("list", "array")
 
 
@@ -102,3 +104,52 @@ def stacked(outputs: list[np.ndarray]) -> np.ndarray:
     if all(o.ndim == 2 and o.shape[0] == 1 for o in outputs):
         return np.concatenate(outputs)
     return np.stack(outputs)
+
+
+def parameters(layers: list[Any]) -> list[np.ndarray]:
+    """The parameter arrays of the layers that follow fastnn's protocol, in order."""
+    return [p for layer in layers if is_builtin(layer) for p in layer.params().values()]
+
+
+def sync_dtype(layers: list[Any], requested: np.dtype | None, x: np.ndarray | None) -> np.dtype:
+    """The dtype to compute in for data ``x``; parameters of another dtype are converted to it (only
+    when a dtype was asked for, or to promote a mix of float32 and float64 to float64)."""
+    dtype = compute_dtype(requested, parameters(layers), x)
+    for layer in layers:
+        if is_builtin(layer) and any(p.dtype != dtype for p in layer.params().values()):
+            layer.astype(dtype)
+    return dtype
+
+
+def inputs(layers: list[Any], requested: np.dtype | None, x: Any, name: str) -> tuple[np.ndarray, bool]:
+    """``x`` as a contiguous array of the network's dtype, and whether it is seed-style (N, 1, features)."""
+    if not layers:
+        raise ValueError("the network has no layers: add() some first")
+    arr = samples(x, name)
+    first = layers[0]
+    if is_builtin(first):
+        check_first_layer(
+            arr,
+            name,
+            first,
+            first.weights.shape[0] if isinstance(first, FCLayer) else None,
+            first.input_shape if isinstance(first, ConvLayer) else None,
+        )
+    dtype = sync_dtype(layers, requested, arr)
+    return np.ascontiguousarray(arr, dtype=dtype), arr.ndim == 3 and arr.shape[1] == 1
+
+
+def check_targets(out_shape: tuple, y: np.ndarray, labels: np.ndarray | None, name: str, given: tuple) -> None:
+    """Targets must fit the network's per-sample output: labels in [0, outputs), else one value per output."""
+    width = int(np.prod(out_shape))
+    if labels is not None:
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= width:
+            raise ValueError(
+                f"{name} labels must lie in [0, {width}) for the network's {width} outputs; got range [{lo}, {hi}]"
+            )
+    elif y.shape[1] != width:
+        raise ValueError(
+            f"{name} must have {width} values per sample to match the network's output {tuple(out_shape)} "
+            f"per sample; got shape {given}"
+        )

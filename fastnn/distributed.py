@@ -21,6 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from . import training
+from .scoring import accuracy_kind, correct
+
 
 def world() -> Any:
     """``MPI.COMM_WORLD``, or ImportError with the install hint."""
@@ -78,37 +81,39 @@ class Stats:
         self.steps = 0
 
 
-def epochs(
-    net: Any,
-    x: np.ndarray,
-    y: np.ndarray,
-    targets: np.ndarray,
-    fused: bool,
-    kind: str | None,
-    opt: Any,
-    lr: float,
-    batch_size: int,
-    n_epochs: int,
-    shuffle: bool,
-    rng: np.random.Generator,
-    comm: Any,
-    compiled: Any,
-) -> Iterator[tuple[float, float, bool]]:
-    """Yields ([mean loss], [correct count]) per epoch, like Network's other epoch loops.
+def prepare(net: Any, run: Any, seed: Any, comm: Any, builtin: bool) -> tuple[Any, Iterator, bool]:
+    """Set up ``fit(..., comm=comm)``: the shared shuffling seed, rank 0's weights on every rank, the
+    compiled engine where it runs. Returns (a guard that aborts all ranks on an exception, the
+    epochs, whether they run compiled)."""
+    if not builtin:
+        raise ValueError(
+            "distributed training needs built-in layers: seed-style layers update themselves "
+            "inside backward_propagation, before the gradients could be averaged"
+        )
+    with abort_on_error(comm):
+        run.rng = np.random.default_rng(shared_seed(seed, comm))
+        local_max = -(-min(run.batch_size, len(run.x)) // comm.Get_size())
+        compiled = training.compiled_network(net, run, max(local_max, 1))
+        broadcast_parameters(net.parameters(), comm)
+    return abort_on_error(comm), epochs(net, run, comm, compiled), compiled is not None
 
-    ``compiled`` is a :class:`fastnn.network.CompiledNetwork` (built-in networks) or None (layer by layer).
+
+def epochs(net: Any, run: Any, comm: Any, compiled: Any) -> Iterator[tuple[list[float], list[float]]]:
+    """Yields ([mean loss], [correct count]) per epoch, like fit's other epoch loops.
+
+    ``compiled`` is a :class:`fastnn.compiled.CompiledNetwork` (built-in networks) or None (layer by layer).
     """
     from mpi4py import MPI
 
     size, rank = comm.Get_size(), comm.Get_rank()
     stats = net.distributed_stats = Stats()
-    n = len(x)
+    x, n = run.x, len(run.x)
     params = compiled.flat.values if compiled is not None else None
-    for epoch in range(n_epochs):
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        total, correct = 0.0, 0.0
-        for b, start in enumerate(range(0, n, batch_size)):
-            idx = order[start : start + batch_size]
+    for epoch in range(run.epochs):
+        order = run.rng.permutation(n) if run.shuffle else np.arange(n)
+        total, right_total = 0.0, 0.0
+        for b, start in enumerate(range(0, n, run.batch_size)):
+            idx = order[start : start + run.batch_size]
             local = np.array_split(idx, size)[rank]
             share = len(local) / len(idx)
             if compiled is not None:
@@ -118,8 +123,10 @@ def epochs(
                     compiled.flat.grads[...] = 0
             else:
                 if len(local):
-                    loss, out, pairs, fault = net._layer_gradients(x[local], targets[local], lr, fused)
-                    right = net._correct(y[local], out, kind) if kind and not fault else 0.0
+                    loss, out, pairs, fault = training.layer_gradients(
+                        net, x[local], run.targets[local], run.learning_rate, run.fused
+                    )
+                    right = correct(run.y[local], out, run.kind) if run.kind and not fault else 0.0
                 else:  # more ranks than samples in this batch: contribute nothing
                     loss, right, fault = 0.0, 0.0, 0
                     pairs = [(p, np.zeros_like(p)) for p in net.parameters()]
@@ -136,24 +143,18 @@ def epochs(
             stats.allreduce_seconds += time.perf_counter() - started
             stats.steps += 1
             if buffer[-2] or buffer[-1]:  # some rank saw a non-finite loss or gradient: every rank stops here
-                raise net_fault(1 if buffer[-2] else 2, f"epoch {epoch + 1}, batch {b + 1}")
+                raise training.non_finite(1 if buffer[-2] else 2, f"epoch {epoch + 1}, batch {b + 1}")
             offset = 0
             for g in grads:
                 g.reshape(-1)[...] = buffer[offset : offset + g.size]
                 offset += g.size
             total += float(buffer[-4])
-            correct += float(buffer[-3])
+            right_total += float(buffer[-3])
             if compiled is not None:
                 compiled.step()
             else:
-                opt.step(pairs)
-        yield [total / n], [correct]
-
-
-def net_fault(fault: int, where: str) -> FloatingPointError:
-    from .network import non_finite
-
-    return non_finite(fault, where)
+                run.optimizer.step(pairs)
+        yield [total / n], [right_total]
 
 
 def evaluate(net: Any, x: Any, y: Any, comm: Any) -> dict[str, float]:
@@ -161,13 +162,13 @@ def evaluate(net: Any, x: Any, y: Any, comm: Any) -> dict[str, float]:
     summed with one Allreduce, so every rank returns the global figures."""
     from mpi4py import MPI
 
-    xa, _ = net._inputs(x)
-    ya, _ = net._targets(y, len(xa))
+    xa, _ = net.as_inputs(x)
+    ya, _ = net.as_targets(y, len(xa))
     shard = np.array_split(np.arange(len(xa)), comm.Get_size())[comm.Get_rank()]
-    kind = net._accuracy_kind(ya)
+    kind = accuracy_kind(net.criterion.classification, ya)
     sums = np.zeros(3)
     if len(shard):
-        scores = net._evaluate(xa[shard], ya[shard], kind)
+        scores = training.scores(net, xa[shard], ya[shard], kind)
         sums[:] = (scores["loss"] * len(shard), scores.get("accuracy", 0.0) * len(shard), len(shard))
     comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
     result = {"loss": sums[0] / sums[2]}

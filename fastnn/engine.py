@@ -9,6 +9,8 @@ very jitted functions the layers call one at a time, so both paths compute the s
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from kernels import _scalar
@@ -29,6 +31,22 @@ ROW = 10
 LOSS_MSE, LOSS_BCE, LOSS_SOFTMAX_CE = range(3)
 ACC_NONE, ACC_BINARY, ACC_CATEGORICAL = range(3)
 OPT_SGD, OPT_MOMENTUM, OPT_RMSPROP, OPT_ADAM = range(4)
+
+# What the loop works on, in named groups (numba passes namedtuples of arrays through as they are).
+# The training set: samples (n, features), targets (n, outputs), class labels (n,).
+Data = namedtuple("Data", ["x", "y", "labels"])
+# The network: one row per layer (ROW fields), leaky-ReLU slopes, each activation slot's offset in
+# the workspace (per batch) and its size per sample.
+Program = namedtuple("Program", ["ops", "alphas", "offs", "sizes"])
+# Flat parameters, their gradients, the optimizer's two state arrays and (lr, a, b, eps).
+State = namedtuple("State", ["params", "grads", "s1", "s2", "hyper"])
+# Workspaces for one batch: activations, their gradients, max-pool argmax, the batch's targets and labels.
+Work = namedtuple("Work", ["acts", "dacts", "iwork", "y_batch", "labels_batch"])
+# How to train: batch size, LOSS_*, ACC_*, OPT_* and the clip of binary cross-entropy.
+Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps"])
+# Per epoch: mean loss and correct count; status (epoch, batch, 0 loss / 1 gradient) when a
+# non-finite value stopped training, else -1s.
+Log = namedtuple("Log", ["losses", "corrects", "status"])
 
 
 # -- Flat-index versions of the small dense and elementwise kernels --------------------------------
@@ -139,8 +157,10 @@ def _activation_backward_flat(code, alpha, acts, dacts, xo, yo, count):
             dacts[xo + k] = dacts[yo + k]
 
 
-@jit
-def _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, n_ops):
+@jit(inline=True)
+def _forward(program, params, work, nb, n_ops):
+    ops, alphas, offs, sizes = program.ops, program.alphas, program.offs, program.sizes
+    acts, iwork = work.acts, work.iwork
     for i in range(n_ops):
         code = ops[i, F_CODE]
         if code == OP_DENSE and nb * ops[i, F_D0] * ops[i, F_D1] <= FLAT_MAX:
@@ -187,8 +207,10 @@ def _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, n_ops):
             KA._softmax_into(x.reshape(-1, width), y.reshape(-1, width))
 
 
-@jit
-def _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, n_ops):
+@jit(inline=True)
+def _backward(program, state, work, nb, n_ops):
+    ops, alphas, offs, sizes = program.ops, program.alphas, program.offs, program.sizes
+    params, grads, acts, dacts, iwork = state.params, state.grads, work.acts, work.dacts, work.iwork
     for i in range(n_ops - 1, -1, -1):
         code = ops[i, F_CODE]
         need_dx = ops[i, F_NEED_DX] != 0
@@ -263,8 +285,9 @@ def _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, n
 
 
 @jit
-def _optimizer_step(kind, params, grads, s1, s2, hyper, t):
+def _optimizer_step(kind, state, t):
     """One step on the flat arrays; hyper = (lr, a, b, eps) with a, b the kind's coefficients."""
+    params, grads, s1, s2, hyper = state.params, state.grads, state.s1, state.s2, state.hyper
     c = params.dtype.type
     lr, a, b, eps = hyper[0], hyper[1], hyper[2], hyper[3]
     if kind == OPT_SGD:
@@ -329,33 +352,18 @@ def _mse_backward_flat(t, acts, dacts, o_off, m):
 
 
 @jit(inline=True)
-def _batch_gradients(
-    x,
-    y,
-    labels,
-    idx,
-    ops,
-    alphas,
-    offs,
-    sizes,
-    params,
-    grads,
-    acts,
-    dacts,
-    iwork,
-    loss_kind,
-    acc_kind,
-    bce_eps,
-    y_flat,
-    l_batch,
-):
-    """Forward, loss and backward for the samples ``idx``; gradients land in ``grads``.
+def _batch_gradients(data, idx, program, state, work, rules):
+    """Forward, loss and backward for the samples ``idx``; gradients land in ``state.grads``.
 
     Returns (loss in the network's dtype as float64, correct count, fault) with fault 0 (none),
     1 (non-finite loss: nothing computed past it) or 2 (a non-finite gradient).
     """
+    x, y, labels = data.x, data.y, data.labels
+    offs, sizes = program.offs, program.sizes
+    acts, dacts, y_flat, l_batch = work.acts, work.dacts, work.y_batch, work.labels_batch
+    loss_kind, bce_eps = rules.loss_kind, rules.bce_eps
     nb = idx.size
-    n_ops = ops.shape[0]
+    n_ops = program.ops.shape[0]
     last = n_ops - 1 if loss_kind == LOSS_SOFTMAX_CE else n_ops  # the fused loss replaces softmax
     n_out = sizes[last]
     ny = y.shape[1]
@@ -366,7 +374,7 @@ def _batch_gradients(
         for k in range(ny):
             y_flat[r * ny + k] = y[src, k]
         l_batch[r] = labels[src]
-    _forward(ops, alphas, offs, sizes, params, acts, iwork, nb, last)
+    _forward(program, state.params, work, nb, last)
     o_off, m = offs[last], nb * n_out
     if loss_kind == LOSS_MSE:
         loss = _mse_flat(y_flat, acts, o_off, m)
@@ -377,130 +385,60 @@ def _batch_gradients(
     else:
         logits = acts[o_off : o_off + m].reshape(nb, n_out)
         loss = KL._softmax_cross_entropy_into(logits, l_batch[:nb], dacts[o_off : o_off + m].reshape(nb, n_out))
-    loss = np.float64(params.dtype.type(loss))  # the layer path sees the loss in the network's dtype
+    loss = np.float64(state.params.dtype.type(loss))  # the layer path sees the loss in the network's dtype
     if not np.isfinite(loss):
         return loss, 0.0, 1
     correct = 0.0
-    if acc_kind != ACC_NONE:
-        correct = _count_correct(acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
-    _backward(ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, nb, last)
-    if not _all_finite(grads):  # an inf input can give a finite loss but inf/NaN gradients
+    if rules.acc_kind != ACC_NONE:
+        correct = _count_correct(rules.acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
+    _backward(program, state, work, nb, last)
+    if not _all_finite(state.grads):  # an inf input can give a finite loss but inf/NaN gradients
         return loss, correct, 2
     return loss, correct, 0
 
 
 @jit
-def batch_gradients(
-    x, y, labels, idx, ops, alphas, offs, sizes, params, grads, acts, dacts, iwork, loss_kind, acc_kind, bce_eps
-):
+def batch_gradients(data, idx, program, state, work, rules):
     """One batch's gradients without an update (for gradient hooks such as an MPI allreduce)."""
-    y_flat = np.empty(max(idx.size, 1) * y.shape[1], dtype=y.dtype)
-    l_batch = np.empty(max(idx.size, 1), dtype=np.int64)
-    return _batch_gradients(
-        x,
-        y,
-        labels,
-        idx,
-        ops,
-        alphas,
-        offs,
-        sizes,
-        params,
-        grads,
-        acts,
-        dacts,
-        iwork,
-        loss_kind,
-        acc_kind,
-        bce_eps,
-        y_flat,
-        l_batch,
-    )
+    return _batch_gradients(data, idx, program, state, work, rules)
 
 
 @jit
-def apply_step(opt_kind, params, grads, s1, s2, hyper, t):
+def apply_step(state, opt_kind, t):
     """The optimizer update for step ``t`` on the flat arrays."""
-    _optimizer_step(opt_kind, params, grads, s1, s2, hyper, t)
+    _optimizer_step(opt_kind, state, t)
 
 
 @jit
-def run_epochs(
-    x,
-    y,
-    labels,
-    orders,
-    n_epochs,
-    ops,
-    alphas,
-    offs,
-    sizes,
-    params,
-    grads,
-    s1,
-    s2,
-    hyper,
-    acts,
-    dacts,
-    iwork,
-    batch_size,
-    loss_kind,
-    acc_kind,
-    opt_kind,
-    t0,
-    bce_eps,
-    losses,
-    corrects,
-    status,
-):
-    """Train ``n_epochs`` epochs; the sample order of epoch e is ``orders[e]``, or ``orders[0]`` for
-    every epoch when ``orders`` has one row.
+def run_epochs(data, orders, program, state, work, rules, t0, log):
+    """Train ``log.losses.size`` epochs; the sample order of epoch e is ``orders[e]``, or ``orders[0]``
+    for every epoch when ``orders`` has one row.
 
-    Fills ``losses[e]`` (mean over samples), ``corrects[e]`` and returns the optimizer step count.
-    A non-finite loss or gradient stops before that batch's update and sets ``status`` to
-    (epoch, batch, 0 for the loss / 1 for a gradient).
+    Fills ``log.losses[e]`` (mean over samples), ``log.corrects[e]`` and returns the optimizer step
+    count. A non-finite loss or gradient stops before that batch's update and sets ``log.status``
+    to (epoch, batch, 0 for the loss / 1 for a gradient).
     """
-    n = x.shape[0]
+    n = data.x.shape[0]
     t = t0
-    y_flat = np.empty(batch_size * y.shape[1], dtype=y.dtype)
-    l_batch = np.empty(batch_size, dtype=np.int64)
-    for e in range(n_epochs):
+    batch_size = rules.batch_size
+    for e in range(log.losses.size):
         order = orders[e] if orders.shape[0] > 1 else orders[0]
         total = 0.0
         correct = 0.0
         batch = 0
         for start in range(0, n, batch_size):
             idx = order[start : min(start + batch_size, n)]
-            loss, right, fault = _batch_gradients(
-                x,
-                y,
-                labels,
-                idx,
-                ops,
-                alphas,
-                offs,
-                sizes,
-                params,
-                grads,
-                acts,
-                dacts,
-                iwork,
-                loss_kind,
-                acc_kind,
-                bce_eps,
-                y_flat,
-                l_batch,
-            )
+            loss, right, fault = _batch_gradients(data, idx, program, state, work, rules)
             if fault:
-                status[0] = e
-                status[1] = batch
-                status[2] = fault - 1
+                log.status[0] = e
+                log.status[1] = batch
+                log.status[2] = fault - 1
                 return t
             total += loss * idx.size
             correct += right
             t += 1
-            _optimizer_step(opt_kind, params, grads, s1, s2, hyper, t)
+            _optimizer_step(rules.opt_kind, state, t)
             batch += 1
-        losses[e] = total / n
-        corrects[e] = correct
+        log.losses[e] = total / n
+        log.corrects[e] = correct
     return t

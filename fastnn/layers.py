@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import kernels as K
-from kernels._checks import positive_int, real_scalar
+from kernels._checks import positive_int, real_scalar, result_dtype
 
 from . import activations as A
 
@@ -504,7 +504,7 @@ class DropoutLayer(Layer):
             self.output = x
         else:
             keep = self.rng.random(x.shape) >= self.rate
-            dtype = x.dtype if x.dtype == np.float32 else np.dtype(np.float64)
+            dtype = result_dtype(x)
             self._mask = keep.astype(dtype) / dtype.type(1.0 - self.rate)
             self.output = x * self._mask
         return self.output

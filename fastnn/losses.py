@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 import kernels as K
+from kernels._checks import result_dtype
 from kernels.losses import BCE_EPS
 
 
@@ -37,7 +38,7 @@ def binary_cross_entropy_prime(y_true: np.ndarray, y_pred: np.ndarray) -> np.nda
 # Probabilities are clipped to [eps, 1] before log(), as in binary_cross_entropy.
 def _clipped(y_pred: np.ndarray) -> np.ndarray:
     p = np.asarray(y_pred)
-    return np.clip(p, BCE_EPS[np.dtype(np.float32 if p.dtype == np.float32 else np.float64)], 1)
+    return np.clip(p, BCE_EPS[result_dtype(p)], 1)
 
 
 def cross_entropy(y_true: np.ndarray, y_pred: np.ndarray) -> np.floating:

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import kernels
 from kernels import reference
 
-from . import activations, layers, losses, network, optimizers
+from . import activations, layers, losses, optimizers, training
 
-_MODULES = (activations, layers, losses, network, optimizers)
+_MODULES = (activations, layers, losses, optimizers, training)
 
 
 @contextlib.contextmanager
@@ -19,16 +19,16 @@ def reference_path() -> Iterator[None]:
     """Inside the ``with`` block, fastnn computes with the reference twins and never the compiled
     training loop: the same network, the slow way (used by ``--compare-reference``)."""
     saved = [(m, m.K) for m in _MODULES]
-    compiled = network.COMPILED_FIT
+    compiled = training.COMPILED_FIT
     try:
         for m in _MODULES:
             m.K = reference
-        network.COMPILED_FIT = False
+        training.COMPILED_FIT = False
         yield
     finally:
         for m, k in saved:
             m.K = k
-        network.COMPILED_FIT = compiled
+        training.COMPILED_FIT = compiled
 
 
 assert all(getattr(m, "K", None) is kernels for m in _MODULES)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,17 @@ def jit(
         return dispatcher
 
     return wrap if func is None else wrap(func)
+
+
+def serial_and_parallel(func: Callable[..., Any]) -> tuple[Any, Any]:
+    """One function body compiled twice: serially (``numba.prange`` runs as ``range``), for other
+    jitted code to call, and numba-parallel, for Python to call (see :func:`jit` on why jitted code
+    must not call parallel functions). The parallel one is a copy under its own name, so the two
+    keep separate cache entries."""
+    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_parallel", func.__defaults__)
+    twin.__qualname__ = func.__qualname__ + "_parallel"
+    twin.__doc__ = func.__doc__
+    return jit(func), jit(parallel=True)(twin)
 
 
 def _tolerate_damaged_cache(dispatcher: Any) -> None:

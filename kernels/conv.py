@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from ._checks import float_arrays
-from .config import blas_single_thread, jit
+from .config import blas_single_thread, jit, serial_and_parallel
 
 MODES = ("valid", "full", "same")
 FILL, WRAP, SYMM = 0, 1, 2
@@ -306,9 +306,9 @@ def _gemm_forward_image(x, kh, kw, w2, b, patches, out):
             out[r, q] += b[q]
 
 
-@jit(parallel=True)
-def _conv2d_forward_parallel(x, w, b):
-    """Large batches: per image, im2col then one BLAS product (patches @ w), images in parallel."""
+def _conv2d_forward_gemm(x, w, b):
+    """Large batches: per image, im2col then one BLAS product (patches @ w), images in parallel
+    (``_conv2d_forward_gemm_parallel``) or in turn (the compiled training loop's)."""
     n_img, h, wd, c = x.shape
     kh, kw, _, f = w.shape
     oh, ow = h - kh + 1, wd - kw + 1
@@ -320,20 +320,7 @@ def _conv2d_forward_parallel(x, w, b):
     return out.reshape(n_img, oh, ow, f)
 
 
-@jit
-def _conv2d_forward_gemm(x, w, b):
-    """The same as _conv2d_forward_parallel with the images in turn: for the compiled training loop,
-    which must not call numba-parallel code (a cached caller of a cached parallel function can
-    crash when reloaded)."""
-    n_img, h, wd, c = x.shape
-    kh, kw, _, f = w.shape
-    oh, ow = h - kh + 1, wd - kw + 1
-    w2 = w.reshape(kh * kw * c, f)
-    out = np.empty((n_img, oh * ow, f), dtype=x.dtype)
-    patches = np.empty((oh * ow, kh * kw * c), dtype=x.dtype)
-    for s in range(n_img):
-        _gemm_forward_image(x[s], kh, kw, w2, b, patches, out[s])
-    return out.reshape(n_img, oh, ow, f)
+_conv2d_forward_gemm, _conv2d_forward_gemm_parallel = serial_and_parallel(_conv2d_forward_gemm)
 
 
 @jit
@@ -427,10 +414,10 @@ def _gemm_backward_setup(x, w):
     return chunks, w2t, np.zeros((chunks, k, f), dtype=w.dtype), np.zeros((chunks, f), dtype=w.dtype)
 
 
-@jit(parallel=True)
-def _conv2d_backward_parallel(x, w, dy, need_dx=True):
+def _conv2d_backward_gemm(x, w, dy, need_dx=True):
     """Large batches: per image, dw += patches.T @ dy and dx = col2im(dy @ w.T), in batch chunks
-    with one partial dw/db per chunk (no shared writes), summed at the end."""
+    with one partial dw/db per chunk (no shared writes), summed at the end -- the chunks in parallel
+    (``_conv2d_backward_gemm_parallel``) or in turn (the same chunks, so the same sums)."""
     n_img = x.shape[0]
     kh, kw, c, f = w.shape
     chunks, w2t, dwp, dbp = _gemm_backward_setup(x, w)
@@ -443,20 +430,7 @@ def _conv2d_backward_parallel(x, w, dy, need_dx=True):
     return dx, dw.reshape(kh, kw, c, f), db
 
 
-@jit
-def _conv2d_backward_gemm(x, w, dy, need_dx=True):
-    """_conv2d_backward_parallel with the chunks in turn (same chunks, so the same sums) for the
-    compiled training loop."""
-    n_img = x.shape[0]
-    kh, kw, c, f = w.shape
-    chunks, w2t, dwp, dbp = _gemm_backward_setup(x, w)
-    dx = np.zeros_like(x)
-    for t in range(chunks):
-        _gemm_backward_chunk(
-            x, dy, t * n_img // chunks, (t + 1) * n_img // chunks, kh, kw, w2t, dwp[t], dbp[t], dx, need_dx
-        )
-    dw, db = _sum_chunks(dwp, dbp)
-    return dx, dw.reshape(kh, kw, c, f), db
+_conv2d_backward_gemm, _conv2d_backward_gemm_parallel = serial_and_parallel(_conv2d_backward_gemm)
 
 
 def _conv_inputs(x, w, extra, extra_name: str, extra_ndim: int):
@@ -495,7 +469,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise ValueError(f"b must have shape ({w.shape[3]},), one bias per filter of w {w.shape}; got {b.shape}")
     if _gemm_path(x, w):
         with blas_single_thread():
-            return _conv2d_forward_parallel(x, w, b)
+            return _conv2d_forward_gemm_parallel(x, w, b)
     return _conv2d_forward_serial(x, w, b)
 
 
@@ -516,5 +490,5 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.nd
         )
     if _gemm_path(x, w):
         with blas_single_thread():
-            return _conv2d_backward_parallel(x, w, dy)
+            return _conv2d_backward_gemm_parallel(x, w, dy)
     return _conv2d_backward_serial(x, w, dy)

@@ -44,9 +44,9 @@ def main(mode, out_dir):
     else:
         callback = None
     if mode == "layers":
-        import fastnn.network as network_module
+        import fastnn.training as training_module
 
-        network_module.COMPILED_FIT = False
+        training_module.COMPILED_FIT = False
     history = net.fit(
         x,
         y,

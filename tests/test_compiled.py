@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastnn
-import fastnn.network as network_module
+import fastnn.training as training_module
 from fastnn import ConvLayer, FCLayer, FlattenLayer, LeakyReLU, MaxPoolLayer, Network, ReLU, Sigmoid, Softmax, Tanh
 
 
@@ -88,7 +88,7 @@ def _data(task, dtype, n=37):
 
 
 def _train(case, dtype, compiled, monkeypatch, epochs=6):
-    monkeypatch.setattr(network_module, "COMPILED_FIT", compiled)
+    monkeypatch.setattr(training_module, "COMPILED_FIT", compiled)
     x, y = _data(case["task"], dtype)
     net = Network(case["layers"](3), seed=5, dtype=dtype)
     net.use(case["loss"])
@@ -124,7 +124,7 @@ def test_compiled_fit_continues_like_the_layer_path(monkeypatch):
     x, y = _data("labels", np.float64)
     nets = []
     for compiled in (True, False):
-        monkeypatch.setattr(network_module, "COMPILED_FIT", compiled)
+        monkeypatch.setattr(training_module, "COMPILED_FIT", compiled)
         net = Network(case["layers"](3), seed=5)
         net.use("cross_entropy")
         opt = fastnn.Adam(0.01)

@@ -43,9 +43,9 @@ def test_softmax_sigmoid_and_cross_entropy_stay_finite_at_1e4(dtype):
 
 @pytest.mark.parametrize("compiled", [True, False])
 def test_a_nan_loss_stops_fit_and_keeps_the_last_finite_weights(compiled, monkeypatch):
-    import fastnn.network as network_module
+    import fastnn.training as training_module
 
-    monkeypatch.setattr(network_module, "COMPILED_FIT", compiled)
+    monkeypatch.setattr(training_module, "COMPILED_FIT", compiled)
     net = _net()
     x = X.copy()
     x[13, 2] = np.inf  # sample 14, batch 4 of 4 samples: tanh keeps the loss finite, the gradients are not

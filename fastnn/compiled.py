@@ -1,0 +1,108 @@
+"""A network prepared for :mod:`fastnn.engine`: its program, flat parameters and optimizer state,
+the training data in engine form, and workspaces -- the named groups the engine takes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from . import engine as E
+from . import losses as L
+from . import plan as plan_mod
+from .scoring import as_labels
+
+_ACCURACY = {None: E.ACC_NONE, "binary": E.ACC_BINARY, "categorical": E.ACC_CATEGORICAL}
+
+
+def engine_loss(criterion: L.Loss, fused: bool) -> int | None:
+    """The engine's code for the loss, or None for a loss it does not run."""
+    if fused:
+        return E.LOSS_SOFTMAX_CE
+    if criterion is L.BUILTIN["mse"]:
+        return E.LOSS_MSE
+    if criterion is L.BUILTIN["binary_cross_entropy"]:
+        return E.LOSS_BCE
+    return None
+
+
+class CompiledNetwork:
+    """Everything :func:`fastnn.engine.run_epochs` needs to train on ``x`` in batches of
+    ``capacity`` samples (the last one may be smaller). The layers keep views into ``flat``'s
+    arrays, so the engine and the layers share their parameters."""
+
+    def __init__(
+        self,
+        program: plan_mod.Plan,
+        flat: plan_mod.FlatParameters,
+        x: np.ndarray,
+        targets: np.ndarray,
+        loss_kind: int,
+        kind: str | None,
+        opt: Any,
+        capacity: int,
+    ) -> None:
+        dtype = x.dtype
+        flat.publish_grads()
+        self.flat, self.plan, self.opt, self.capacity = flat, program, opt, capacity
+        hyper, s1, s2, opt_kind = plan_mod.optimizer_state(opt, flat)
+        n = len(x)
+        if loss_kind == E.LOSS_SOFTMAX_CE:
+            labels, y = targets, np.zeros((n, 1), dtype=dtype)
+        else:
+            y = targets.reshape(n, -1)
+            found = as_labels(y) if kind == "categorical" else None
+            labels = np.zeros(n, dtype=np.int64) if found is None else found
+        offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
+        acts = np.zeros(int(offs[-1]), dtype=dtype)
+        self.data = E.Data(x.reshape(n, -1), y, labels)
+        self.program = E.Program(program.ops, program.alphas, offs, program.sizes)
+        self.state = E.State(flat.values, flat.grads, s1, s2, hyper)
+        self.work = E.Work(
+            acts,
+            np.zeros_like(acts),
+            np.zeros(max(program.iwork_per_sample * capacity, 1), dtype=np.int64),
+            np.empty(capacity * y.shape[1], dtype=y.dtype),
+            np.empty(capacity, dtype=np.int64),
+        )
+        self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, plan_mod.bce_eps(dtype))
+
+    def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
+        """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""
+        idx = np.ascontiguousarray(idx, dtype=np.int64)
+        return E.batch_gradients(self.data, idx, self.program, self.state, self.work, self.rules)
+
+    def step(self) -> None:
+        self.opt.iterations += 1
+        E.apply_step(self.state, self.rules.opt_kind, self.opt.iterations)
+
+    def epochs(
+        self, epochs: int, shuffle: bool, rng: np.random.Generator, one_call_per_epoch: bool
+    ) -> Iterator[tuple[list[float], list[float], tuple[int, int, int] | None]]:
+        """Run ``epochs`` epochs in compiled calls: yields (losses, correct counts, fault) per call,
+        fault being (epoch, batch, kind) of a non-finite value that stopped training, else None.
+        Calls cover ~0.2 s of epochs each (responsive printing, little call overhead) unless
+        ``one_call_per_epoch``."""
+        n = len(self.data.x)
+        in_order = np.arange(n, dtype=np.int64)[None, :]
+        done, chunk = 0, 1
+        while done < epochs:
+            count = min(chunk, epochs - done)
+            orders = np.stack([rng.permutation(n) for _ in range(count)]) if shuffle else in_order
+            log = E.Log(np.zeros(count), np.zeros(count), np.full(3, -1, dtype=np.int64))
+            started = time.perf_counter()
+            self.opt.iterations = E.run_epochs(
+                self.data, orders, self.program, self.state, self.work, self.rules, self.opt.iterations, log
+            )
+            if log.status[0] >= 0:
+                finished = int(log.status[0])
+                fault = (done + finished, int(log.status[1]), int(log.status[2]) + 1)
+                yield log.losses[:finished].tolist(), log.corrects[:finished].tolist(), fault
+                return
+            yield log.losses.tolist(), log.corrects.tolist(), None
+            done += count
+            if not one_call_per_epoch:
+                per_epoch = max((time.perf_counter() - started) / count, 1e-7)
+                chunk = max(1, min(int(0.2 / per_epoch), 100_000))

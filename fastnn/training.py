@@ -1,0 +1,221 @@
+"""How ``Network.fit`` trains: one batch layer by layer, whole epochs in the compiled engine, and the
+record of every epoch (history, validation, callback, the seed's epoch line).
+
+``fit`` prepares a :class:`Run` and hands it to :func:`epochs`, which takes the compiled engine
+when every layer, the loss and the optimizer are built in, and the layer-by-layer loop otherwise.
+Both yield ([mean loss], [correct count]) per epoch and compute the same numbers, bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import kernels as K
+
+from . import optimizers
+from . import plan as plan_mod
+from .compiled import CompiledNetwork, engine_loss
+from .data import stacked
+from .layers import is_builtin
+from .scoring import correct
+
+# Set FASTNN_COMPILED_FIT=0 to always train layer by layer (for comparisons and debugging).
+COMPILED_FIT = os.environ.get("FASTNN_COMPILED_FIT", "1").strip().lower() not in ("0", "false", "no", "off")
+
+# The flat parameter arrays each network shares with the engine (its layers hold views into them).
+_FLAT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+Epochs = Iterator[tuple[list[float], list[float]]]
+
+
+@dataclass
+class Run:
+    """One call of ``fit``, its arguments checked and its data in the network's dtype."""
+
+    x: np.ndarray  # samples, (N, features) or (N, h, w, c)
+    y: np.ndarray  # targets as given to the loss: (N, outputs), or labels (N,)
+    targets: np.ndarray  # what the loss is computed against: y, or class labels for fused softmax + CE
+    fused: bool  # a Softmax last layer trained through the fused softmax + cross-entropy kernel
+    kind: str | None  # accuracy: "categorical", "binary" or None
+    optimizer: optimizers.Optimizer
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    shuffle: bool
+    rng: np.random.Generator
+
+
+def non_finite(fault: int, where: str) -> FloatingPointError:
+    what = "the loss" if fault == 1 else "a gradient"
+    return FloatingPointError(
+        f"{what} became non-finite at {where}; training stopped and the network keeps the weights from before "
+        "this batch"
+    )
+
+
+def loss_and_grad(net: Any, y: np.ndarray, out: np.ndarray, logits: np.ndarray | None) -> tuple[float, np.ndarray]:
+    """The batch loss and its gradient with respect to the output (to the logits when fused)."""
+    if logits is not None:  # softmax + cross-entropy, fused and stable
+        loss, grad = K.softmax_cross_entropy(logits, y)
+        return float(loss), grad
+    criterion = net.criterion
+    target = y
+    if criterion.classification == "categorical" and y.ndim == 1:
+        target = np.eye(out.shape[-1], dtype=out.dtype)[y]
+    elif target.shape != np.shape(out) and target.size == np.size(out):
+        target = target.reshape(np.shape(out))  # (N, values) against conv-shaped output
+    return float(criterion.value(target, out)), criterion.gradient(target, out)
+
+
+def layer_gradients(
+    net: Any, xb: np.ndarray, yb: np.ndarray, lr: float, fused: bool
+) -> tuple[float, np.ndarray, list[tuple[np.ndarray, np.ndarray]], int]:
+    """Forward, loss and backward of one batch, layer by layer: (loss, output, (param, grad) pairs,
+    fault) with fault 0 (none), 1 (non-finite loss; nothing computed past it) or 2 (non-finite gradient)."""
+    if fused:
+        logits = net.forward(xb, training=True, stop=-1)
+        out = logits
+    else:
+        logits = None
+        out = net.forward(xb, training=True)
+    loss, grad = loss_and_grad(net, yb, out, logits)
+    if not np.isfinite(loss):
+        return loss, out, [], 1
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    for layer in reversed(net.layers[:-1] if fused else net.layers):
+        if is_builtin(layer):
+            grad = layer.backward(grad)
+            pairs.extend(layer.param_grads())
+        else:  # seed-style layers update themselves with plain SGD
+            grad = layer.backward_propagation(grad, lr)
+    fault = 0 if all(np.isfinite(g).all() for _, g in pairs) else 2
+    return loss, out, pairs, fault
+
+
+def _layerwise(net: Any, run: Run, builtin: bool) -> Epochs:
+    """Layer by layer in Python, as the seed trains."""
+    x, n = run.x, len(run.x)
+    for epoch in range(run.epochs):
+        order = run.rng.permutation(n) if run.shuffle else None
+        total, right = 0.0, 0.0
+        for b, start in enumerate(range(0, n, run.batch_size)):
+            idx = order[start : start + run.batch_size] if order is not None else slice(start, start + run.batch_size)
+            if not builtin and run.batch_size == 1:  # hand user layers one sample, as the seed did
+                i = int(order[start]) if order is not None else start
+                xb, yb = (x[i] if x.ndim > 2 else x[i : i + 1]), run.targets[i : i + 1]
+            else:
+                xb, yb = x[idx], run.targets[idx]
+            loss, out, pairs, fault = layer_gradients(net, xb, yb, run.learning_rate, run.fused)
+            if fault:
+                raise non_finite(fault, f"epoch {epoch + 1}, batch {b + 1}")
+            if net.gradient_hook is not None:
+                net.gradient_hook(pairs)
+            run.optimizer.step(pairs)
+            total += loss * min(run.batch_size, n - start)
+            if run.kind:
+                right += correct(run.y[idx], out, run.kind)
+        yield [total / n], [right]
+
+
+def compiled_network(net: Any, run: Run, capacity: int) -> CompiledNetwork | None:
+    """The network ready for the engine with batches of ``capacity`` samples, or None when a layer,
+    the loss or the optimizer is not one the engine runs."""
+    loss_kind = engine_loss(net.criterion, run.fused)
+    if loss_kind is None or not COMPILED_FIT or not plan_mod.supports_optimizer(run.optimizer):
+        return None
+    program = plan_mod.make_plan(net.layers, run.x.shape[1:])
+    if program is None:
+        return None
+    flat = _FLAT.get(net)
+    if flat is None or not flat.still_bound(program) or flat.values.dtype != run.x.dtype:
+        flat = _FLAT[net] = plan_mod.FlatParameters(program, run.x.dtype)
+    return CompiledNetwork(program, flat, run.x, run.targets, loss_kind, run.kind, run.optimizer, capacity)
+
+
+def _compiled(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:
+    engine = compiled_network(net, run, min(run.batch_size, len(run.x))) if net.gradient_hook is None else None
+    if engine is None:
+        return None
+
+    def chunks() -> Epochs:
+        for losses, corrects, fault in engine.epochs(run.epochs, run.shuffle, run.rng, one_call_per_epoch):
+            yield losses, corrects
+            if fault is not None:
+                epoch, batch, what = fault
+                raise non_finite(what, f"epoch {epoch + 1}, batch {batch + 1}")
+
+    return chunks()
+
+
+def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, bool]:
+    """(the epochs, whether they run compiled): the engine when it can, else layer by layer."""
+    builtin = all(is_builtin(layer) for layer in net.layers)
+    compiled = _compiled(net, run, one_call_per_epoch) if builtin else None
+    return (compiled, True) if compiled is not None else (_layerwise(net, run, builtin), False)
+
+
+def scores(net: Any, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str, float]:
+    """Loss (and accuracy) of the network on prepared arrays."""
+    out = net.predict(x)
+    out = stacked(out) if isinstance(out, list) else out
+    out = out.reshape(len(x), -1)
+    target = y if y.ndim == 1 else y.reshape(len(y), -1)
+    loss, _ = loss_and_grad(net, target, out, None)
+    result = {"loss": loss}
+    if kind:
+        result["accuracy"] = correct(target, out, kind) / len(x)
+    return result
+
+
+def record(
+    net: Any,
+    chunks: Epochs,
+    run: Run,
+    val: tuple[np.ndarray, np.ndarray] | None,
+    callback: Callable[[int, dict[str, float]], None] | None,
+    verbose: bool,
+) -> dict[str, list[float]]:
+    """Consume the epochs: the history, validation scores, the callback and the seed's epoch lines."""
+    history: dict[str, list[float]] = {"loss": []}
+    if run.kind:
+        history["accuracy"] = []
+    if val is not None:
+        history["val_loss"] = []
+        if run.kind:
+            history["val_accuracy"] = []
+    n, epoch = len(run.x), 0
+    for losses, corrects in chunks:
+        if val is None and callback is None:  # the compiled path's long chunks: no per-epoch Python work
+            history["loss"].extend(losses)
+            if run.kind:
+                history["accuracy"].extend(c / n for c in corrects)
+            if verbose:
+                lines = ("epoch %d/%d   error=%f\n" % (epoch + i + 1, run.epochs, err) for i, err in enumerate(losses))
+                sys.stdout.write("".join(lines))
+            epoch += len(losses)
+            continue
+        for err, right in zip(losses, corrects, strict=True):
+            history["loss"].append(err)
+            line = "epoch %d/%d   error=%f" % (epoch + 1, run.epochs, err)
+            if run.kind:
+                history["accuracy"].append(right / n)
+            if val is not None:
+                result = scores(net, val[0], val[1], run.kind)
+                history["val_loss"].append(result["loss"])
+                line += "   val_error=%f" % result["loss"]
+                if run.kind:
+                    history["val_accuracy"].append(result["accuracy"])
+                    line += "   val_accuracy=%.4f" % result["accuracy"]
+            if callback is not None:
+                callback(epoch, {key: values[-1] for key, values in history.items()})
+            if verbose:
+                print(line)
+            epoch += 1
+    return history
