@@ -121,6 +121,12 @@ def _train(args: argparse.Namespace) -> int:
     quiet = epochs == 0 or rank != 0
     bar = tqdm(total=epochs, unit="epoch", desc=ex.name, file=sys.stdout, dynamic_ncols=True, disable=quiet)
     started = last = time.perf_counter()
+    from kernels.config import COMPILE_NOTICE, CompileNotice
+
+    def on_compile(count: int) -> None:  # a first run compiles: the bar says so instead of sitting at 0
+        bar.set_postfix_str(f"compiling ({count} functions so far, once)", refresh=True)
+
+    COMPILE_NOTICE.on_compile, COMPILE_NOTICE.write = on_compile, lambda line: bar.write(line, file=sys.stderr)
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
         nonlocal last
@@ -145,6 +151,7 @@ def _train(args: argparse.Namespace) -> int:
         comm=comm,
     )
     bar.close()
+    COMPILE_NOTICE.on_compile, COMPILE_NOTICE.write = None, CompileNotice().write
     total = time.perf_counter() - started
 
     out = np.asarray(net.predict(x_test))

@@ -3,8 +3,11 @@
 Environment switches (read once, at import):
 
 ``FASTNN_CACHE``     ``1`` (default) caches compiled machine code on disk (numba's ``cache=True``);
-                     ``0`` compiles in memory only. Where the cache lives is numba's own
-                     ``NUMBA_CACHE_DIR``; give every concurrent process or test worker its own.
+                     ``0`` compiles in memory only.
+``FASTNN_CACHE_DIR`` where: default ``NUMBA_CACHE_DIR`` if set, else ``~/.cache/fastnn`` (or
+                     ``$XDG_CACHE_HOME/fastnn``); keyed on the sources' content, so every install
+                     location and reinstall of the same code shares it.
+``FASTNN_QUIET``     ``1`` silences the one-line notice printed before anything compiles.
 ``FASTNN_FASTMATH``  ``0`` (default) keeps IEEE semantics: NaN and inf propagate as in numpy.
                      ``1`` lets LLVM reassociate and assume finite values (faster reductions,
                      but NaN checks may be optimised away). Never on in tests.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -119,10 +123,12 @@ def _tolerate_damaged_cache(dispatcher: Any) -> None:
     cache.save_overload = safe_save
 
 
-# numba keys a cached function on its own source file only, so after an edit to a helper in
-# another module (kernels/_scalar.py, say) callers would load stale machine code -- at worst a
-# crash. fastnn's functions are instead keyed on a hash of every source file that holds jitted
-# code: all of kernels/ and fastnn/engine.py.
+# numba keys a cached function on its source file's path and modification time: an edited helper
+# in another module could load stale machine code (at worst a crash), and every install location or
+# reinstall of the same code compiles everything again. fastnn's functions are keyed on content
+# instead: a hash of every source file that holds jitted code (all of kernels/ and
+# fastnn/engine.py), in one cache directory per user whatever the install location. The index
+# numba keeps there also checks its own version and the CPU the code was compiled for.
 _PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "fastnn")
 _JITTED_SOURCES = (*sorted(_PACKAGES[0].glob("*.py")), _PACKAGES[1] / "engine.py")
 
@@ -138,39 +144,114 @@ def _sources_hash() -> str:
 SOURCES_HASH = _sources_hash()
 
 
-def _install_cache_locators() -> None:
+def cache_root() -> Path:
+    """Where compiled code is kept: ``FASTNN_CACHE_DIR``, else numba's ``NUMBA_CACHE_DIR``, else the
+    user's cache directory (``$XDG_CACHE_HOME/fastnn`` or ``~/.cache/fastnn``)."""
+    for name in ("FASTNN_CACHE_DIR", "NUMBA_CACHE_DIR"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base) / "fastnn"
+
+
+def _install_cache_locator() -> None:
     try:
         from numba.core import caching
     except ImportError:  # numba moved its internals: keep its default (per-file) keys
         return
+    impl = getattr(caching, "CacheImpl", None)
+    base = getattr(caching, "_CacheLocator", None)
+    if impl is None or base is None or not hasattr(impl, "_locator_classes"):
+        return
     roots = tuple(str(p) + os.sep for p in _PACKAGES)
 
-    def keyed(base: type) -> type:
-        class PackageHashLocator(base):  # type: ignore[misc, valid-type]
-            def get_source_stamp(self):
-                return (super().get_source_stamp(), SOURCES_HASH)
+    class FastnnContentLocator(base):  # type: ignore[misc, valid-type]
+        """fastnn's functions: one directory per source hash and package, stamped with the hash."""
 
-            @classmethod
-            def from_function(cls, py_func, py_file):
-                if not os.path.abspath(py_file).startswith(roots):
-                    return None
-                return super().from_function(py_func, py_file)
+        def __init__(self, py_func: Any, py_file: str) -> None:
+            self._lineno = py_func.__code__.co_firstlineno
+            package = Path(py_file).resolve().parent.name
+            self._cache_path = str(cache_root() / SOURCES_HASH[:24] / package)
 
-        PackageHashLocator.__name__ = f"FastnnHash{base.__name__}"
-        return PackageHashLocator
+        def get_cache_path(self) -> str:
+            return self._cache_path
 
-    names = ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")
-    bases = [getattr(caching, n, None) for n in names]
-    impl = getattr(caching, "CacheImpl", None)
-    if impl is None or any(b is None for b in bases) or not hasattr(impl, "_locator_classes"):
-        return
-    impl._locator_classes = [keyed(b) for b in bases] + [
-        c for c in impl._locator_classes if not c.__name__.startswith("FastnnHash")
+        def get_source_stamp(self) -> str:
+            return SOURCES_HASH
+
+        def get_disambiguator(self) -> str:
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func: Any, py_file: str) -> Any:
+            if not os.path.abspath(py_file).startswith(roots):
+                return None
+            locator = cls(py_func, py_file)
+            try:
+                locator.ensure_cache_path()
+            except OSError:
+                return None  # an unwritable cache directory: numba's own locators decide
+            return locator
+
+    impl._locator_classes = [FastnnContentLocator] + [
+        c for c in impl._locator_classes if c.__name__ != "FastnnContentLocator"
     ]
 
 
 if CACHE:
-    _install_cache_locators()
+    _install_cache_locator()
+
+
+class CompileNotice:
+    """Says so, once per process, before numba compiles any of fastnn's functions (a cache miss):
+    what, why and about how long. ``on_compile``, when set, is called with the count of functions
+    compiled so far (the CLI shows it in its progress bar)."""
+
+    def __init__(self) -> None:
+        self.compiled = 0
+        self.on_compile: Callable[[int], None] | None = None
+        self.write: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
+
+    def message(self) -> str:
+        where = f"cached in {cache_root()}" if CACHE else "not cached: FASTNN_CACHE=0"
+        return (
+            "fastnn: compiling its kernels for this machine and these dtypes -- the first run here, after an "
+            f"upgrade, or with a new dtype; typically 10-40 s, once ({where})"
+        )
+
+    def started(self, dispatcher: Any) -> None:
+        module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+        if not module.startswith(("kernels", "fastnn")):
+            return
+        if self.compiled == 0 and os.environ.get("FASTNN_QUIET", "").strip() not in ("1", "true", "yes"):
+            self.write(self.message())
+        self.compiled += 1
+        if self.on_compile is not None:
+            self.on_compile(self.compiled)
+
+
+COMPILE_NOTICE = CompileNotice()
+
+
+def _install_compile_listener() -> None:
+    try:
+        from numba.core import event
+    except ImportError:
+        return
+
+    class _Listener(event.Listener):
+        def on_start(self, ev: Any) -> None:
+            data = ev.data if isinstance(ev.data, dict) else {}
+            COMPILE_NOTICE.started(data.get("dispatcher"))
+
+        def on_end(self, ev: Any) -> None:
+            pass
+
+    event.register("numba:compile", _Listener())
+
+
+_install_compile_listener()
 
 
 _blas_controller = None
@@ -195,7 +276,7 @@ def settings() -> dict[str, Any]:
     """The active settings, for reports."""
     return {
         "cache": CACHE,
-        "cache_dir": numba.config.CACHE_DIR or "(next to the sources / user cache)",
+        "cache_dir": str(cache_root()) if CACHE else "(off)",
         "fastmath": FASTMATH,
         "parallel": PARALLEL,
         "threads": numba.config.NUMBA_NUM_THREADS,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -293,3 +294,38 @@ def test_the_training_loop_reloads_from_a_cache_filled_by_other_processes(tmp_pa
         assert proc.returncode == 0, f"{step}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
         outputs.append(proc.stdout)
     assert outputs[1] == outputs[2] and outputs[0] == outputs[3]
+
+
+COMPILE_ONE = "import numpy as np, kernels as K; print(K.tanh(np.linspace(-1, 1, 5)).sum())"
+
+
+def test_compiled_code_is_shared_by_install_location_and_the_notice_shows_only_when_compiling(tmp_path):
+    """The cache is keyed on the sources' content: a copy of the package elsewhere (another install,
+    a reinstall), run from another directory, loads what the first copy compiled -- and the one-line
+    compile notice appears on the cold start only."""
+    copies = []
+    for name in ("first", "second"):
+        copy = tmp_path / name
+        for package in ("kernels", "fastnn"):
+            shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+        copies.append(copy)
+    cache = tmp_path / "cache"
+
+    def run(copy, cwd):
+        env = {**os.environ, "FASTNN_CACHE_DIR": str(cache), "PYTHONPATH": str(copy)}
+        env.pop("NUMBA_CACHE_DIR", None)
+        env.pop("FASTNN_QUIET", None)
+        return subprocess.run([sys.executable, "-c", COMPILE_ONE], capture_output=True, text=True, env=env, cwd=cwd)
+
+    cold = run(copies[0], copies[0])
+    assert cold.returncode == 0, cold.stderr
+    assert "fastnn: compiling" in cold.stderr and str(cache) in cold.stderr
+    warm = run(copies[1], tmp_path)
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stdout == cold.stdout
+    assert "compiling" not in warm.stderr, warm.stderr  # loaded, not compiled again
+    (copies[1] / "kernels" / "activations.py").write_text(
+        (copies[1] / "kernels" / "activations.py").read_text() + "\n# edited\n"
+    )
+    edited = run(copies[1], tmp_path)  # other sources: other code, compiled afresh
+    assert "fastnn: compiling" in edited.stderr
