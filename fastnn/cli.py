@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -19,6 +19,13 @@ from .scoring import predicted_labels, true_labels
 
 class UsageError(Exception):
     """A problem with what the user asked for: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a misuse is one line naming the problem (``-h`` shows the usage), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} -h)\n")
 
 
 def _non_negative_int(text: str) -> int:
@@ -32,9 +39,12 @@ def _non_negative_int(text: str) -> int:
 
 
 def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be >= 1, got 0")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
@@ -62,6 +72,20 @@ def _writable_file(path: str, what: str) -> str:
     return path
 
 
+def _plot_file(path: str) -> str:
+    """A plot path in a writable directory whose extension matplotlib can write (checked before training)."""
+    _writable_file(path, "--plot")
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    from matplotlib.figure import Figure
+
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if extension not in formats:
+        raise UsageError(
+            f"--plot {path!r}: unknown image format {extension or '(none)'!r}; use one of {', '.join(formats)}"
+        )
+    return path
+
+
 # --------------------------------------------------------------------------- train
 
 
@@ -85,7 +109,7 @@ def _train(args: argparse.Namespace) -> int:
     from .examples import EXAMPLES
 
     ex = EXAMPLES[args.example]
-    plot = None if args.no_plot else _writable_file(args.plot or f"fastnn-{ex.name}.png", "--plot")
+    plot = None if args.no_plot else _plot_file(args.plot or f"fastnn-{ex.name}.png")
     save = _writable_file(args.save, "--save") if args.save else None
     epochs = ex.epochs if args.epochs is None else args.epochs
     batch_size = ex.batch_size if args.batch_size is None else args.batch_size
@@ -309,7 +333,7 @@ def _predict(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .examples import EXAMPLES
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastnn", description="Train, validate and benchmark fastnn. With no command: train the digits example."
     )
     sub = parser.add_subparsers(dest="command")
@@ -361,9 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(
-        argv if argv and argv[0] in ("train", "validate", "bench", "predict", "-h", "--help") else ["train", *argv]
-    )
+    commands = ("train", "validate", "bench", "predict")
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        parser.error(f"invalid choice: {argv[0]!r} (choose from {', '.join(commands)})")  # a mistyped command
+    args = parser.parse_args(argv if argv and argv[0] in (*commands, "-h", "--help") else ["train", *argv])
     try:
         return args.run(args)
     except UsageError as exc:

@@ -70,12 +70,15 @@ def write_network(net: Any, path: str | os.PathLike) -> None:
     }
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save to {path!r}: directory {directory!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, __fastnn__=np.array(json.dumps(meta)), **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it 0600)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -83,19 +86,37 @@ def write_network(net: Any, path: str | os.PathLike) -> None:
         raise
 
 
+def _umask() -> int:
+    """The process's umask; read from /proc where it can be (setting it to read it back, the
+    portable way, briefly changes it for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _fail(path: Any, why: str) -> ValueError:
     return ValueError(f"{os.fspath(path)} is not a valid fastnn model: {why}")
 
 
 def read_network(cls: Any, path: Any) -> Any:
+    with open(path, "rb") as f:  # FileNotFoundError as it is
+        head = f.read(4)
+    if head != b"PK\x03\x04":  # an .npz is a zip archive; never let numpy guess (it offers to unpickle)
+        what = "a .npy array, not a saved model" if head[:4] == b"\x93NUM" else f"not an .npz archive (starts {head!r})"
+        raise _fail(path, what)
     try:
         data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise _fail(path, f"cannot be read as .npz ({exc})") from None
+        raise _fail(path, f"a damaged or truncated .npz archive ({exc})") from None
     with data:
-        if not isinstance(data, np.lib.npyio.NpzFile) or "__fastnn__" not in data.files:
+        if "__fastnn__" not in data.files:
             raise _fail(path, "no fastnn header")
         try:
             meta = json.loads(str(data["__fastnn__"]))

@@ -83,6 +83,19 @@ def _garbage(tmp_path):
     return str(path)
 
 
+def _npy(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((2, 64)))
+    return str(path)
+
+
+def _truncated(tmp_path):
+    path = tmp_path / "cut.npz"
+    np.savez(path, a=np.zeros(1000))
+    path.write_bytes(path.read_bytes()[:300])
+    return str(path)
+
+
 def _plain_npz(tmp_path):
     path = tmp_path / "plain.npz"
     np.savez(path, a=np.zeros(3))
@@ -103,6 +116,12 @@ def _plain_npz(tmp_path):
         (lambda p: ["predict", "--model", _garbage(p), "--input", _garbage(p)], "not a valid fastnn model"),
         (lambda p: ["predict", "--model", _plain_npz(p), "--input", _garbage(p)], "no fastnn header"),
         (lambda p: ["validate", "--kernel", "nope"], "unknown kernel"),
+        (lambda p: ["predict", "--model", _npy(p), "--input", _npy(p)], "a .npy array, not a saved model"),
+        (lambda p: ["predict", "--model", _truncated(p), "--input", _npy(p)], "damaged or truncated"),
+        (lambda p: ["train", "--plot", str(p / "curve.xyz")], "unknown image format 'xyz'"),
+        (lambda p: ["trian"], "invalid choice: 'trian'"),
+        (lambda p: ["validate", "--cases", "0"], "must be >= 1, got 0"),
+        (lambda p: ["validate", "--cases", "-3"], "must be >= 1, got -3"),
     ],
 )
 def test_bad_use_is_a_message_not_a_traceback(tmp_path, args, message):
@@ -110,3 +129,5 @@ def test_bad_use_is_a_message_not_a_traceback(tmp_path, args, message):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no usage dump
+    assert "fastnn train:" not in proc.stdout  # refused before any training

@@ -94,9 +94,9 @@ def test_round_trip(saved):
 @pytest.mark.parametrize(
     "corrupt,message",
     [
-        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "cannot be read|damaged"),
-        (lambda p: p.write_bytes(b"\x00garbage" * 100), "cannot be read"),
-        (lambda p: p.write_bytes(b""), "cannot be read"),
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "damaged or truncated"),
+        (lambda p: p.write_bytes(b"\x00garbage" * 100), "not an .npz archive"),
+        (lambda p: p.write_bytes(b""), "not an .npz archive"),
     ],
     ids=["truncated", "garbage", "empty"],
 )
@@ -329,3 +329,26 @@ def test_compiled_code_is_shared_by_install_location_and_the_notice_shows_only_w
     )
     edited = run(copies[1], tmp_path)  # other sources: other code, compiled afresh
     assert "fastnn: compiling" in edited.stderr
+
+
+def test_save_into_a_missing_directory_names_it_and_files_follow_the_umask(tmp_path):
+    net = Network([FCLayer(2, 2, rng=0)])
+    with pytest.raises(FileNotFoundError) as info:
+        net.save(tmp_path / "missing" / "model.npz")
+    assert str(tmp_path / "missing") in str(info.value) and ".fastnn-" not in str(info.value)
+    old = os.umask(0o027)
+    try:
+        net.save(tmp_path / "model.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model.npz").stat().st_mode & 0o777 == 0o640  # as open() would create it
+
+
+def test_load_tells_a_npy_array_and_random_bytes_from_a_model(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    with pytest.raises(ValueError, match=r"a \.npy array, not a saved model"):
+        Network.load(tmp_path / "x.npy")
+    (tmp_path / "noise.npz").write_bytes(np.random.default_rng(0).bytes(300))
+    with pytest.raises(ValueError, match=r"not an \.npz archive") as info:
+        Network.load(tmp_path / "noise.npz")
+    assert "pickle" not in str(info.value)
