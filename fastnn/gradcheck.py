@@ -39,18 +39,37 @@ def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray, rtol: float, 
         )
 
 
-def gradcheck(layer: Any, x: Any, *, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-8, seed: int = 0) -> bool:
+def gradcheck(
+    layer: Any,
+    x: Any,
+    *,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+    seed: int = 0,
+    training: bool = False,
+) -> bool:
     """Check a layer's ``backward`` (input gradient and every parameter gradient) against central
     differences of ``L = sum(forward(x) * R)`` for a random R, on a float64 copy of the layer.
-    Returns True or raises :class:`GradcheckError` naming the first disagreeing entry."""
+    ``training=True`` checks the training-mode forward; a layer drawing random numbers (dropout)
+    draws the same ones for every evaluation. Returns True or raises :class:`GradcheckError`
+    naming the first disagreeing entry."""
     layer = copy.deepcopy(layer)
     if hasattr(layer, "astype"):
         layer.astype(np.float64)
     x = np.array(x, dtype=np.float64)
-    r = np.random.default_rng(seed).standard_normal(np.shape(layer.forward(x, training=False)))
+    rng = getattr(layer, "rng", None)
+    state = copy.deepcopy(rng.bit_generator.state) if isinstance(rng, np.random.Generator) else None
+
+    def forward() -> np.ndarray:
+        if state is not None:
+            rng.bit_generator.state = copy.deepcopy(state)
+        return layer.forward(x, training=training)
+
+    r = np.random.default_rng(seed).standard_normal(np.shape(forward()))
 
     def objective() -> float:
-        return float(np.sum(layer.forward(x, training=False) * r))
+        return float(np.sum(forward() * r))
 
     objective()
     dx = layer.backward(r)

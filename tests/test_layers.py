@@ -45,7 +45,6 @@ LAYERS = {
     "conv-1x1": (lambda: ConvLayer((4, 4, 3), (1, 1), 2), lambda: _x(2, 4, 4, 3)),
     "maxpool": (lambda: MaxPoolLayer(2), lambda: _x(2, 4, 6, 3)),
     "flatten": (FlattenLayer, lambda: _x(2, 3, 3, 2)),
-    "dropout-eval": (lambda: DropoutLayer(0.5), lambda: _x(5, 4)),
 }
 
 
@@ -53,6 +52,22 @@ LAYERS = {
 def test_gradcheck_every_layer(name):
     make_layer, make_x = LAYERS[name]
     assert gradcheck(make_layer(), make_x())
+
+
+def test_gradcheck_dropout_while_training_and_a_wrong_mask_fails():
+    """Training-mode dropout (a mask drawn per forward, the same one for every evaluation): the
+    backward must scale by that mask; one that ignores it is caught."""
+    layer = DropoutLayer(0.5, rng=np.random.default_rng(3))
+    x = _x(6, 5)
+    assert gradcheck(layer, x, training=True)
+    assert not np.array_equal(layer.forward(x, training=True), x)  # the mask is really applied
+
+    class IgnoresMask(DropoutLayer):
+        def backward(self, dy):
+            return dy
+
+    with pytest.raises(GradcheckError):
+        gradcheck(IgnoresMask(0.5, rng=np.random.default_rng(3)), x, training=True)
 
 
 def test_gradcheck_can_fail():
