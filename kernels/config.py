@@ -126,11 +126,26 @@ def _tolerate_damaged_cache(dispatcher: Any) -> None:
 # numba keys a cached function on its source file's path and modification time: an edited helper
 # in another module could load stale machine code (at worst a crash), and every install location or
 # reinstall of the same code compiles everything again. fastnn's functions are keyed on content
-# instead: a hash of every source file that holds jitted code (all of kernels/ and
-# fastnn/engine.py), in one cache directory per user whatever the install location. The index
+# instead: a hash of every source file that holds jitted code, in one cache directory per user
+# whatever the install location. The index
 # numba keeps there also checks its own version and the CPU the code was compiled for.
 _PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "fastnn")
-_JITTED_SOURCES = (*sorted(_PACKAGES[0].glob("*.py")), _PACKAGES[1] / "engine.py")
+
+
+def _jitted_sources() -> list[Path]:
+    """The files whose text becomes machine code: every module of either package that compiles
+    functions (it calls ``jit``), and this one, which sets how they compile. Editing the registry,
+    the twins or the checks leaves the cache valid."""
+    found = [Path(__file__).resolve()]
+    for package in _PACKAGES:
+        for path in sorted(package.glob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            if path not in found and ("@jit" in text or "serial_and_parallel(" in text):
+                found.append(path)
+    return found
+
+
+_JITTED_SOURCES = _jitted_sources()
 
 
 def _sources_hash() -> str:

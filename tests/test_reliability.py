@@ -324,6 +324,9 @@ def test_compiled_code_is_shared_by_install_location_and_the_notice_shows_only_w
     assert warm.returncode == 0, warm.stderr
     assert warm.stdout == cold.stdout
     assert "compiling" not in warm.stderr, warm.stderr  # loaded, not compiled again
+    registry = copies[1] / "kernels" / "registry.py"
+    registry.write_text(registry.read_text() + "\n# edited: no jitted code here\n")
+    assert "compiling" not in run(copies[1], tmp_path).stderr  # still the same machine code
     (copies[1] / "kernels" / "activations.py").write_text(
         (copies[1] / "kernels" / "activations.py").read_text() + "\n# edited\n"
     )
