@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels._checks import real_array, result_dtype
+from kernels._checks import real_array, real_scalar, result_dtype
 
 from .layers import ConvLayer, FCLayer, is_builtin
 
@@ -153,3 +153,13 @@ def check_targets(out_shape: tuple, y: np.ndarray, labels: np.ndarray | None, na
             f"{name} must have {width} values per sample to match the network's output {tuple(out_shape)} "
             f"per sample; got shape {given}"
         )
+
+
+def split_off(x: np.ndarray, y: np.ndarray, fraction: Any) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(x, y) without their last ``fraction`` of samples, and that fraction as validation data --
+    Keras's ``validation_split``, taken before any shuffling."""
+    fraction = real_scalar(fraction, "validation_split", low=0.0, high=1.0, high_open=True)
+    keep = int(len(x) * (1.0 - fraction))
+    if keep < 1 or keep == len(x):
+        raise ValueError(f"validation_split {fraction} of {len(x)} samples must leave at least one sample on each side")
+    return x[:keep], y[:keep], (x[keep:], y[keep:])

@@ -19,6 +19,7 @@ from kernels._checks import positive_int, real_scalar
 from . import data, optimizers, serialization, training
 from . import losses as L
 from .architecture import layers_from_architecture
+from .callbacks import Callback
 from .layers import ActivationLayer, DropoutLayer, is_builtin
 from .scoring import accuracy_kind, as_labels
 
@@ -58,6 +59,7 @@ class Network:
         # Called with the (param, grad) pairs between backward and update (gradient averaging hooks).
         self.gradient_hook: Callable[[list[tuple[np.ndarray, np.ndarray]]], None] | None = None
         self.last_fit_compiled = False
+        self.stop_training = False  # a callback sets it to end fit after the current epoch
         for layer in layers or ():
             self.add(layer)
 
@@ -154,7 +156,7 @@ class Network:
         x_train: Any,
         y_train: Any,
         epochs: int,
-        learning_rate: float = 0.1,
+        learning_rate: float | None = None,
         batch_size: int = 1,
         optimizer: optimizers.Optimizer | str | None = None,
         shuffle: bool = False,
@@ -163,23 +165,33 @@ class Network:
         validation_data: tuple[Any, Any] | None = None,
         callback: Callable[[int, dict[str, float]], None] | None = None,
         comm: Any = None,
+        callbacks: Sequence[Callback] | None = None,
+        validation_split: float = 0.0,
     ) -> dict[str, list[float]]:
         """Train; returns the history: ``loss`` per epoch (mean over samples, as the seed prints it),
         ``accuracy`` for classification, and ``val_loss``/``val_accuracy`` with validation data.
 
-        The defaults are the seed's: one sample at a time, in order, plain SGD at ``learning_rate``,
-        printing ``epoch i/n   error=e``. ``batch_size=len(x)`` is full-batch training.
-        ``callback(epoch, logs)`` is called after every epoch with that epoch's history entries.
-        ``comm`` (an mpi4py communicator) trains data-parallel across its ranks with ``batch_size``
-        as the global batch: see :mod:`fastnn.distributed`.
+        The defaults are the seed's: one sample at a time, in order, plain SGD at 0.1, printing
+        ``epoch i/n   error=e``. ``batch_size=len(x)`` is full-batch training. ``optimizer`` a name
+        uses that optimizer's usual step size unless ``learning_rate`` is given. ``callback(epoch,
+        logs)`` and ``callbacks`` (:mod:`fastnn.callbacks`, e.g. ``EarlyStopping``) run after every
+        epoch and may end training (the history is kept). ``validation_split`` holds out the last
+        fraction of the samples, before any shuffling, as Keras does. ``comm`` (an mpi4py
+        communicator) trains data-parallel across its ranks with ``batch_size`` as the global batch:
+        see :mod:`fastnn.distributed`.
         """
         epochs = positive_int(epochs, "epochs", low=0)
-        learning_rate = real_scalar(learning_rate, "learning_rate", low=0.0)
+        if learning_rate is not None:
+            learning_rate = real_scalar(learning_rate, "learning_rate", low=0.0)
         batch_size = positive_int(batch_size, "batch_size")
         if self.criterion is None:
             raise ValueError("no loss: call use(loss, loss_prime) before fit")
         x, seed_style = self.as_inputs(x_train, "x_train")
         y, y_given = self.as_targets(y_train, len(x), "y_train")
+        if validation_split:
+            if validation_data is not None:
+                raise ValueError("give validation_data or validation_split, not both")
+            x, y, validation_data = data.split_off(x, y, validation_split)
         builtin = all(is_builtin(layer) for layer in self.layers)
         if builtin and seed_style:
             x = x.reshape(len(x), -1)
@@ -188,6 +200,7 @@ class Network:
             if isinstance(layer, DropoutLayer):
                 layer.rng = rng
         self.optimizer = optimizers.get(optimizer, learning_rate)
+        step = self.optimizer.lr if learning_rate is None else learning_rate  # seed-style layers' own SGD
         labels = as_labels(y) if self.criterion.fuses_with_softmax else None
         last = self.layers[-1]
         fused = builtin and labels is not None and isinstance(last, ActivationLayer) and last.name == "softmax"
@@ -203,8 +216,13 @@ class Network:
                 data.check_targets(out_shape, val[1], vlabels, "validation_data[1]", val[2])
         kind = accuracy_kind(self.criterion.classification, y)
         run = training.Run(
-            x, y, labels if fused else y, fused, kind, self.optimizer, learning_rate, batch_size, epochs, shuffle, rng
+            x, y, labels if fused else y, fused, kind, self.optimizer, step, batch_size, epochs, shuffle, rng
         )
+        hooks = list(callbacks or ())
+        for hook in hooks:
+            hook.network = self
+            hook.on_train_begin()
+        epoch_hooks = ([callback] if callback is not None else []) + [hook.on_epoch_end for hook in hooks]
         guard: Any = contextlib.nullcontext()
         if comm is not None:
             from . import distributed
@@ -212,12 +230,14 @@ class Network:
             guard, chunks, self.last_fit_compiled = distributed.prepare(self, run, seed, comm, builtin)
             verbose = verbose and comm.Get_rank() == 0
         else:
-            live = val is not None or callback is not None  # epoch by epoch, not in chunks
+            live = val is not None or bool(epoch_hooks)  # epoch by epoch, not in chunks
             chunks, self.last_fit_compiled = training.epochs(self, run, one_call_per_epoch=live)
         with guard:
-            self.history = training.record(self, chunks, run, val and val[:2], callback, verbose)
+            self.history = training.record(self, chunks, run, val and val[:2], epoch_hooks, verbose)
         for layer in self.layers:
             layer.training = False
+        for hook in hooks:
+            hook.on_train_end()
         return self.history
 
     # ------------------------------------------------------------------ scoring, parameters, files

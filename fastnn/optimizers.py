@@ -15,11 +15,20 @@ import kernels as K
 from kernels._checks import real_scalar
 
 
+def _rate(lr: float | None, learning_rate: float | None, default: float) -> float:
+    """The step size given as PyTorch's ``lr`` or Keras's ``learning_rate`` (not both), else ``default``."""
+    if lr is not None and learning_rate is not None:
+        raise TypeError(f"give lr or learning_rate, not both; got {lr!r} and {learning_rate!r}")
+    value = lr if lr is not None else learning_rate if learning_rate is not None else default
+    return real_scalar(value, "learning_rate" if learning_rate is not None else "lr", low=0.0)
+
+
 class Optimizer:
     name = "optimizer"
+    default_lr = 0.01
 
-    def __init__(self, lr: float) -> None:
-        self.lr = real_scalar(lr, "lr", low=0.0)
+    def __init__(self, lr: float | None = None, *, learning_rate: float | None = None) -> None:
+        self.lr = _rate(lr, learning_rate, self.default_lr)
         self.iterations = 0
         self._state: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}
 
@@ -55,8 +64,8 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, lr: float = 0.01) -> None:
-        super().__init__(lr)
+    def __init__(self, lr: float | None = None, *, learning_rate: float | None = None) -> None:
+        super().__init__(lr, learning_rate=learning_rate)
 
     def _update(self, param, grad):
         K.sgd_step(param, grad, self.lr)
@@ -67,8 +76,8 @@ class Momentum(Optimizer):
 
     name = "momentum"
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        super().__init__(lr)
+    def __init__(self, lr: float | None = None, momentum: float = 0.9, *, learning_rate: float | None = None) -> None:
+        super().__init__(lr, learning_rate=learning_rate)
         self.momentum = real_scalar(momentum, "momentum", low=0.0, high=1.0, high_open=True)
 
     def _update(self, param, grad):
@@ -84,8 +93,12 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
 
-    def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-8) -> None:
-        super().__init__(lr)
+    default_lr = 0.001
+
+    def __init__(
+        self, lr: float | None = None, rho: float = 0.9, eps: float = 1e-8, *, learning_rate: float | None = None
+    ) -> None:
+        super().__init__(lr, learning_rate=learning_rate)
         self.rho = real_scalar(rho, "rho", low=0.0, high=1.0, high_open=True)
         self.eps = real_scalar(eps, "eps", low=0.0, low_open=True)
 
@@ -102,8 +115,18 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
-        super().__init__(lr)
+    default_lr = 0.001
+
+    def __init__(
+        self,
+        lr: float | None = None,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        *,
+        learning_rate: float | None = None,
+    ) -> None:
+        super().__init__(lr, learning_rate=learning_rate)
         self.beta1 = real_scalar(beta1, "beta1", low=0.0, high=1.0, high_open=True)
         self.beta2 = real_scalar(beta2, "beta2", low=0.0, high=1.0, high_open=True)
         self.eps = real_scalar(eps, "eps", low=0.0, low_open=True)
@@ -119,10 +142,12 @@ class Adam(Optimizer):
 BY_NAME: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "rmsprop": RMSProp, "adam": Adam}
 
 
-def get(optimizer: Optimizer | str | None, learning_rate: float) -> Optimizer:
-    """An Optimizer instance: given one, a name ("sgd", "momentum", "rmsprop", "adam"), or None for SGD."""
+def get(optimizer: Optimizer | str | None, learning_rate: float | None) -> Optimizer:
+    """An Optimizer instance: the one given; a name ("sgd", "momentum", "rmsprop", "adam") at
+    ``learning_rate``, or at that optimizer's usual default (SGD and momentum 0.01, RMSProp and Adam
+    0.001) when it is None; None for the seed's plain SGD at ``learning_rate`` (0.1 when None)."""
     if optimizer is None:
-        return SGD(learning_rate)
+        return SGD(SEED_LEARNING_RATE if learning_rate is None else learning_rate)
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str):
@@ -131,6 +156,10 @@ def get(optimizer: Optimizer | str | None, learning_rate: float) -> Optimizer:
             raise ValueError(f"optimizer must be one of {sorted(BY_NAME)} or an Optimizer; got {optimizer!r}")
         return BY_NAME[key](learning_rate)
     raise TypeError(f"optimizer must be an Optimizer, a name or None; got {type(optimizer).__name__}")
+
+
+# The seed tutorials' step size: fit's default when no optimizer is named.
+SEED_LEARNING_RATE = 0.1
 
 
 __all__ = ["SGD", "Adam", "Momentum", "Optimizer", "RMSProp", "get"]

@@ -21,6 +21,7 @@ import kernels as K
 
 from . import optimizers
 from . import plan as plan_mod
+from .callbacks import StopTraining
 from .compiled import CompiledNetwork, engine_loss
 from .data import stacked
 from .layers import is_builtin
@@ -179,10 +180,13 @@ def record(
     chunks: Epochs,
     run: Run,
     val: tuple[np.ndarray, np.ndarray] | None,
-    callback: Callable[[int, dict[str, float]], None] | None,
+    callbacks: list[Callable[[int, dict[str, float]], None]],
     verbose: bool,
 ) -> dict[str, list[float]]:
-    """Consume the epochs: the history, validation scores, the callback and the seed's epoch lines."""
+    """Consume the epochs: the history, validation scores, the callbacks and the epoch lines (the
+    seed's ``error=`` for networks built the seed's way, ``loss=`` with every logged value for the
+    batched API). A callback ends training by raising :class:`fastnn.callbacks.StopTraining` or
+    setting ``net.stop_training``; the history keeps every finished epoch."""
     history: dict[str, list[float]] = {"loss": []}
     if run.kind:
         history["accuracy"] = []
@@ -190,9 +194,11 @@ def record(
         history["val_loss"] = []
         if run.kind:
             history["val_accuracy"] = []
+    seed_line = net.predict_returns == "list"
     n, epoch = len(run.x), 0
+    net.stop_training = False
     for losses, corrects in chunks:
-        if val is None and callback is None:  # the compiled path's long chunks: no per-epoch Python work
+        if val is None and not callbacks and seed_line:  # the compiled path's long chunks: no per-epoch work
             history["loss"].extend(losses)
             if run.kind:
                 history["accuracy"].extend(c / n for c in corrects)
@@ -203,19 +209,33 @@ def record(
             continue
         for err, right in zip(losses, corrects, strict=True):
             history["loss"].append(err)
-            line = "epoch %d/%d   error=%f" % (epoch + 1, run.epochs, err)
             if run.kind:
                 history["accuracy"].append(right / n)
             if val is not None:
                 result = scores(net, val[0], val[1], run.kind)
                 history["val_loss"].append(result["loss"])
-                line += "   val_error=%f" % result["loss"]
                 if run.kind:
                     history["val_accuracy"].append(result["accuracy"])
-                    line += "   val_accuracy=%.4f" % result["accuracy"]
-            if callback is not None:
-                callback(epoch, {key: values[-1] for key, values in history.items()})
+            logs = {key: values[-1] for key, values in history.items()}
             if verbose:
-                print(line)
+                print(_epoch_line(epoch, run.epochs, logs, seed_line))
+            try:
+                for callback in callbacks:
+                    callback(epoch, logs)
+            except StopTraining:
+                net.stop_training = True
             epoch += 1
+            if net.stop_training:
+                return history
     return history
+
+
+def _epoch_line(epoch: int, epochs: int, logs: dict[str, float], seed_line: bool) -> str:
+    if seed_line:  # the seed's own format, validation appended
+        line = "epoch %d/%d   error=%f" % (epoch + 1, epochs, logs["loss"])
+        if "val_loss" in logs:
+            line += "   val_error=%f" % logs["val_loss"]
+        if "val_accuracy" in logs:
+            line += "   val_accuracy=%.4f" % logs["val_accuracy"]
+        return line
+    return f"epoch {epoch + 1}/{epochs}   " + "   ".join(f"{k}={v:.6g}" for k, v in logs.items())

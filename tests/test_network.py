@@ -26,13 +26,24 @@ def _classifier(seed=0, k=3, dtype=None):
 
 
 def test_fit_prints_like_the_seed_and_returns_history(capsys):
-    net = Network([FCLayer(2, 3, rng=0), Tanh(), FCLayer(3, 1, rng=1), Tanh()])
+    net = _seed_built(FCLayer(2, 3, rng=0), Tanh(), FCLayer(3, 1, rng=1), Tanh())
     net.use(L.mse, L.mse_prime)
     history = net.fit(X_XOR, Y_XOR, epochs=3, learning_rate=0.1)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("error=")[0] for line in lines] == [f"epoch {i}/3   " for i in (1, 2, 3)]
     assert [float(line.split("=")[1]) for line in lines] == pytest.approx(history["loss"], abs=1e-6)
     assert set(history) == {"loss", "accuracy"}  # 0/1 targets: accuracy is tracked
+
+
+def test_the_batched_api_prints_the_history_names(capsys):
+    """One name per quantity: the epoch line of Network([...]) says what the history says."""
+    net = Network([FCLayer(2, 3, rng=0), Tanh(), FCLayer(3, 1, rng=1), Sigmoid()])
+    net.use("binary_cross_entropy")
+    history = net.fit(X_XOR, Y_XOR, epochs=2, validation_data=(X_XOR, Y_XOR))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "error" not in lines[0]
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert f"   {name}={history[name][0]:.6g}" in lines[0]
 
 
 def test_batched_training_with_adam_learns_xor():
