@@ -98,6 +98,20 @@ class Layer:
     def backward(self, dy: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def initialize(self, shapes: tuple, fan_in: int, fan_out: int, initializer: Initializer, rng: Any) -> None:
+        """Draw ``weights`` then ``bias`` (the seed's order) of ``shapes``; remember how, so that a
+        seeded Network can draw them again from its own generator (``draws_from_global``: they
+        came from numpy's global generator, as the seed tutorials' do)."""
+        self._init = (shapes, fan_in, fan_out, initializer)
+        self.draws_from_global = rng is None and not callable(initializer)
+        rng = _as_rng(rng)
+        self.weights = init_array(shapes[0], fan_in, fan_out, initializer, rng)
+        self.bias = init_bias(shapes[1], fan_in, fan_out, initializer, rng)
+
+    def reinitialize(self, rng: Any) -> None:
+        """Draw the parameters again, as the constructor did, from ``rng``."""
+        self.initialize(*self._init, rng)
+
     def params(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.param_names}
 
@@ -191,9 +205,7 @@ class FCLayer(Layer):
         n_in = _size(*_one_of(input_shape, input_size, "input_shape", "input_size"))
         n_out = _size(*_one_of(output_shape, output_size, "output_shape", "output_size"))
         self.input_shape, self.output_shape = (1, n_in), (1, n_out)
-        rng = _as_rng(rng)
-        self.weights = init_array((n_in, n_out), n_in, n_out, initializer, rng)
-        self.bias = init_bias((1, n_out), n_in, n_out, initializer, rng)
+        self.initialize(((n_in, n_out), (1, n_out)), n_in, n_out, initializer, rng)
 
     def forward(self, x, training=False):
         x = self._check_input(x)
@@ -403,10 +415,7 @@ class ConvLayer(Layer):
             raise ValueError(f"kernel_shape {(m, n)} must fit inside input_shape {(h, w, d)}")
         self.input_shape, self.kernel_shape, self.layer_depth, self.input_depth = (h, w, d), (m, n), depth, d
         self.output_shape = (h - m + 1, w - n + 1, depth)
-        rng = _as_rng(rng)
-        fan_in, fan_out = m * n * d, m * n * depth
-        self.weights = init_array((m, n, d, depth), fan_in, fan_out, initializer, rng)
-        self.bias = init_bias((depth,), fan_in, fan_out, initializer, rng)
+        self.initialize(((m, n, d, depth), (depth,)), m * n * d, m * n * depth, initializer, rng)
 
     def forward(self, x, training=False):
         xb, self._unbatched = _image_batch(x, "ConvLayer")

@@ -28,8 +28,9 @@ class Network:
     """A sequence of layers trained with a loss.
 
     ``Network()`` then ``add(layer)`` and ``use(loss, loss_prime)`` as in the seed, or
-    ``Network([layers...], seed=0)``. ``seed`` seeds the network's own generator (shuffling,
-    dropout). The network computes in its parameters' dtype (float64 from fastnn's layers, as in
+    ``Network([layers...], seed=0)``. ``seed`` fixes everything random in a run: the initial
+    weights of layers created without ``rng=`` (drawn again from it, in layer order), shuffling
+    and dropout. The network computes in its parameters' dtype (float64 from fastnn's layers, as in
     numpy) unless ``dtype`` asks for float32 or float64 end to end. ``predict`` returns the seed's
     list of per-sample outputs for a network built with ``add`` and one array for one given its
     layers, unless ``predict_returns`` ("list" or "array") says otherwise. See :mod:`fastnn.data`.
@@ -48,6 +49,9 @@ class Network:
         self.loss_prime: Callable | None = None
         self.criterion: L.Loss | None = None  # the loss in use, as fastnn runs it
         self.rng = np.random.default_rng(seed)
+        # seed= fixes everything random: layers that drew their weights from numpy's global
+        # generator draw them again from this one (seed-style code, with no seed, keeps the seed's).
+        self._init_rng = None if seed is None else np.random.default_rng(seed)
         self.requested_dtype = None if dtype is None else data.float_dtype(dtype)
         if predict_returns is None:
             predict_returns = "list" if layers is None else "array"
@@ -60,6 +64,8 @@ class Network:
         self.gradient_hook: Callable[[list[tuple[np.ndarray, np.ndarray]]], None] | None = None
         self.last_fit_compiled = False
         self.stop_training = False  # a callback sets it to end fit after the current epoch
+        self.input_range: tuple[float, float] | None = None  # of the training data, for predict's warning
+        self.user_loss: str | None = None  # a loaded model's user-defined loss, which files cannot hold
         for layer in layers or ():
             self.add(layer)
 
@@ -86,6 +92,8 @@ class Network:
             raise TypeError(f"layer must have forward_propagation and backward_propagation; got {type(layer).__name__}")
         if isinstance(layer, DropoutLayer):
             layer.rng = self.rng
+        if self._init_rng is not None and getattr(layer, "draws_from_global", False):
+            layer.reinitialize(self._init_rng)
         self.layers.append(layer)
         return self
 
@@ -141,6 +149,7 @@ class Network:
         """Outputs for the samples in ``input``: the seed's list of per-sample outputs or one (N, ...)
         array, as ``predict_returns`` says (see :mod:`fastnn.data`)."""
         x, seed_style = self.as_inputs(input, "input")
+        data.check_prediction_inputs(x, self.input_range)
         as_list = self.predict_returns == "list"
         if not all(is_builtin(layer) for layer in self.layers):  # the seed's own loop, sample by sample
             outputs = [self.forward(x[i]) for i in range(len(x))]
@@ -185,9 +194,10 @@ class Network:
             learning_rate = real_scalar(learning_rate, "learning_rate", low=0.0)
         batch_size = positive_int(batch_size, "batch_size")
         if self.criterion is None:
-            raise ValueError("no loss: call use(loss, loss_prime) before fit")
+            raise ValueError(self._no_loss("fit"))
         x, seed_style = self.as_inputs(x_train, "x_train")
         y, y_given = self.as_targets(y_train, len(x), "y_train")
+        self.input_range = data.value_range(x)
         if validation_split:
             if validation_data is not None:
                 raise ValueError("give validation_data or validation_split, not both")
@@ -244,10 +254,18 @@ class Network:
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` on (x, y); accuracy only for classification."""
         if self.criterion is None:
-            raise ValueError("no loss: call use(loss, loss_prime) before evaluate")
+            raise ValueError(self._no_loss("evaluate"))
         xa, _ = self.as_inputs(x)
         ya, _ = self.as_targets(y, len(xa))
         return training.scores(self, xa, ya, accuracy_kind(self.criterion.classification, ya))
+
+    def _no_loss(self, what: str) -> str:
+        if self.user_loss:
+            return (
+                f"no loss: this model was saved with the user-defined loss {self.user_loss!r}, which a file cannot "
+                f"hold; call use({self.user_loss}, {self.user_loss}_prime) (your functions) before {what}"
+            )
+        return f"no loss: call use(loss, loss_prime) before {what}"
 
     def summary(self) -> str:
         """One line per layer: its description and parameter count."""
