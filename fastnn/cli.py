@@ -105,9 +105,18 @@ def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from . import optimizers
-    from .examples import EXAMPLES
+    from .examples import EXAMPLES, from_file
 
-    ex = EXAMPLES[args.example]
+    note = None
+    if args.data is not None:
+        if not os.path.isfile(args.data):
+            raise UsageError(f"--data {args.data!r}: no such file")
+        try:
+            ex, note = from_file(args.data, args.model)
+        except ValueError as exc:
+            raise UsageError(f"--data {args.data!r}: {exc}") from None
+    else:
+        ex = EXAMPLES[args.example]
     plot = None if args.no_plot else _plot_file(args.plot or f"fastnn-{ex.name}.png")
     save = _writable_file(args.save, "--save") if args.save else None
     epochs = ex.epochs if args.epochs is None else args.epochs
@@ -137,6 +146,8 @@ def _train(args: argparse.Namespace) -> int:
         f"{epochs} epochs, batch {batch_size}, {opt_name} lr={lr:g}, seed {args.seed}"
         + (f"; data-parallel over {comm.Get_size()} MPI ranks" if comm is not None else "")
     )
+    if note:
+        say(f"data: {note}")
     say(net.summary())
 
     optimizer = optimizers.get(opt_name, lr)
@@ -339,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train an example network on embedded data (default: digits)")
     tr.add_argument("--example", choices=sorted(EXAMPLES), default="digits")
+    tr.add_argument(
+        "--data",
+        metavar="FILE.npz",
+        help="train on your own images: an .npz with x_train, y_train, x_test, y_test (Keras's mnist.npz layout)",
+    )
+    tr.add_argument("--model", choices=["cnn", "mlp"], default="cnn", help="with --data: the network (default cnn)")
     tr.add_argument("--epochs", type=_non_negative_int, help="default: the example's")
     tr.add_argument("--batch-size", type=_positive_int)
     tr.add_argument("--lr", type=_positive_float, help="learning rate")

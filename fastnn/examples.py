@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -150,3 +151,83 @@ EXAMPLES: dict[str, Example] = {
         classes=2,
     ),
 }
+
+
+def from_file(path: str, model: str) -> tuple[Example, str]:
+    """An Example for the user's own ``.npz`` in the layout of Keras's ``mnist.npz`` (``x_train``,
+    ``y_train``, ``x_test``, ``y_test``; images (N, H, W) or (N, H, W, C), uint8 or float; integer
+    labels), with a CNN (``model="cnn"``) or MLP sized to it; and a line saying what was done to the
+    data. ValueError names what is wrong with the file."""
+    x_train, y_train, x_test, y_test, note = _read_image_npz(path)
+    shape, classes = x_train.shape[1:], int(max(y_train.max(), y_test.max())) + 1
+
+    def load(seed: int) -> Data:
+        return x_train, y_train, x_test, y_test
+
+    def build(seed: int) -> Network:
+        h, w, c = shape
+        if model == "mlp":
+            layers = [
+                FlattenLayer(),
+                Dense(h * w * c, 64, initializer="he", rng=seed),
+                ReLU(),
+                Dense(64, classes, initializer="xavier", rng=seed + 1),
+            ]
+        else:
+            layers = [ConvLayer((h, w, c), (3, 3), 16, initializer="he", rng=seed), ReLU()]
+            oh, ow = h - 2, w - 2
+            if oh % 2 == 0 and ow % 2 == 0:
+                layers.append(MaxPoolLayer(2))
+                oh, ow = oh // 2, ow // 2
+            layers += [FlattenLayer(), Dense(oh * ow * 16, classes, initializer="xavier", rng=seed + 1)]
+        return Network([*layers, Softmax()], seed=seed).use("cross_entropy")
+
+    name = os.path.splitext(os.path.basename(path))[0]
+    what = "CNN: Conv 3x3x16, ReLU, MaxPool 2 when it fits, Dense, softmax" if model == "cnn" else "MLP: Dense 64, ReLU"
+    example = Example(
+        name, f"{what} on {path}", load, build, 10, 32, 0.01 if model == "cnn" else 0.001, "adam", classes
+    )
+    return example, note
+
+
+def _read_image_npz(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    try:
+        f = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise ValueError("not an .npz archive of arrays") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(f"one array, not an .npz with {', '.join(keys)}")
+    with f:
+        missing = [k for k in keys if k not in f.files]
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)} (it holds {', '.join(f.files) or 'nothing'})")
+        try:
+            x_train, y_train, x_test, y_test = (f[k] for k in keys)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"damaged or not plain arrays ({exc})") from None
+    notes = []
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if x.ndim not in (3, 4) or x.shape[0] == 0:
+            raise ValueError(f"x_{name} must hold images (N, H, W) or (N, H, W, C); got shape {x.shape}")
+        if x.dtype.kind not in "uif":
+            raise ValueError(f"x_{name} must be numbers (uint8 or float); got dtype {x.dtype}")
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise ValueError(f"y_{name} must be integer class labels (N,); got shape {y.shape} and dtype {y.dtype}")
+        if len(y) != len(x):
+            raise ValueError(f"y_{name} has {len(y)} labels for {len(x)} images in x_{name}")
+        if y.min() < 0:
+            raise ValueError(f"y_{name} labels must be >= 0; got {int(y.min())}")
+    if x_train.shape[1:3] != x_test.shape[1:3]:
+        raise ValueError(f"x_train images {x_train.shape[1:]} and x_test images {x_test.shape[1:]} differ in size")
+    if x_train.ndim == 3:
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    if x_train.shape[1] < 3 or x_train.shape[2] < 3:
+        raise ValueError(f"images must be at least 3x3; got {x_train.shape[1:3]}")
+    if x_train.dtype == np.uint8:
+        x_train, x_test = x_train / 255.0, x_test / 255.0
+        notes.append("uint8 pixels scaled to [0, 1] (divided by 255)")
+    elif not np.isfinite(x_train).all() or not np.isfinite(x_test).all():
+        raise ValueError("x_train and x_test must be finite (no NaN or inf)")
+    note = "; ".join(notes) or "pixels used as they are"
+    return x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64), note

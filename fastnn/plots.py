@@ -21,15 +21,15 @@ def save_training_plot(history: dict, path: str, title: str, boundary: tuple | N
     panels = 3 if boundary is not None else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
     epochs = np.arange(1, len(history["loss"]) + 1)
-    axes[0].plot(epochs, history["loss"], label="train")
+    axes[0].plot(epochs, history["loss"], label="loss")
     if "val_loss" in history:
-        axes[0].plot(epochs, history["val_loss"], label="test")
+        axes[0].plot(epochs, history["val_loss"], label="val_loss")
     axes[0].set(title="loss", xlabel="epoch")
     axes[0].legend()
     if "accuracy" in history:
-        axes[1].plot(epochs, history["accuracy"], label="train")
+        axes[1].plot(epochs, history["accuracy"], label="accuracy")
         if "val_accuracy" in history:
-            axes[1].plot(epochs, history["val_accuracy"], label="test")
+            axes[1].plot(epochs, history["val_accuracy"], label="val_accuracy")
         axes[1].set(title="accuracy", xlabel="epoch", ylim=(0, 1.01))
         axes[1].legend()
     else:

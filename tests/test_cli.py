@@ -131,3 +131,68 @@ def test_bad_use_is_a_message_not_a_traceback(tmp_path, args, message):
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no usage dump
     assert "fastnn train:" not in proc.stdout  # refused before any training
+
+
+def _digits_npz(path, **changes):
+    """A file in the layout of Keras's mnist.npz, made from scikit-learn's digits (uint8 0-255)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.minimum(d.images * 16, 255).astype(np.uint8)
+    arrays = {"x_train": images[:1400], "y_train": d.target[:1400], "x_test": images[1400:], "y_test": d.target[1400:]}
+    arrays.update(changes)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return str(path)
+
+
+@pytest.mark.parametrize("model,minimum", [("cnn", 0.85), ("mlp", 0.8)])
+def test_train_on_ones_own_npz(tmp_path, model, minimum):
+    data = _digits_npz(tmp_path / "mine.npz")
+    model_file = tmp_path / "m.npz"
+    proc = _run(
+        "train",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--epochs",
+        "6",
+        "--save",
+        str(model_file),
+        "--plot",
+        str(tmp_path / "c.png"),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "uint8 pixels scaled to [0, 1]" in proc.stdout and "confusion matrix" in proc.stdout
+    assert _accuracy(proc.stdout) >= minimum
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    x = np.load(data)["x_test"][:10][..., None] / 255.0
+    np.save(tmp_path / "x.npy", x)
+    proc = _run("predict", "--model", str(model_file), "--input", str(tmp_path / "x.npy"))
+    assert proc.returncode == 0 and len(re.findall(r"class \d", proc.stdout)) == 10, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"y_test": None}, "lacks y_test"),
+        ({"y_train": np.zeros(5, dtype=int)}, "5 labels for 1400 images"),
+        ({"y_train": np.full(1400, -1)}, "labels must be >= 0"),
+        ({"y_train": np.zeros(1400)}, "integer class labels"),
+        ({"x_train": np.array([["a"] * 8] * 8, dtype=str)}, "images"),
+        ({"x_test": np.zeros((397, 9, 9), np.uint8)}, "differ in size"),
+    ],
+)
+def test_bad_data_files_are_one_line(tmp_path, changes, message):
+    proc = _run("train", "--data", _digits_npz(tmp_path / "bad.npz", **changes), "--no-plot", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "fastnn train: mydigits" not in proc.stdout and "epoch" not in proc.stdout
+
+
+def test_data_that_is_not_an_npz_is_one_line(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    for path, message in ((tmp_path / "x.npy", "one array"), (tmp_path / "none.npz", "no such file")):
+        proc = _run("train", "--data", str(path), "--no-plot", cwd=tmp_path)
+        assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
