@@ -18,6 +18,14 @@ def save_training_plot(history: dict, path: str, title: str, boundary: tuple | N
     """Loss and accuracy per epoch (train and validation); with ``boundary`` = (net, x, y) also the
     network's decision regions over 2-D data, as seed 003 draws them."""
     plt = _pyplot()
+    fig = training_figure(history, title, boundary)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def training_figure(history: dict, title: str, boundary: tuple | None = None):
+    """The figure :func:`save_training_plot` writes; curves are labelled with the history's own names."""
+    plt = _pyplot()
     panels = 3 if boundary is not None else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
     epochs = np.arange(1, len(history["loss"]) + 1)
@@ -39,8 +47,7 @@ def save_training_plot(history: dict, path: str, title: str, boundary: tuple | N
         _decision_boundary(axes[2], net, x, y)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def _decision_boundary(ax, net, x: np.ndarray, y: np.ndarray) -> None:

@@ -87,3 +87,28 @@ def test_predict_refuses_non_finite_samples_and_warns_far_outside_the_training_r
     net.save(tmp_path / "m.npz")
     with pytest.warns(UserWarning, match="far outside"):
         Network.load(tmp_path / "m.npz").predict(x[:5] * 16)  # the range travels with the model
+
+
+def test_one_name_per_quantity_in_the_plot_and_the_bench_says_at_most_for_seconds():
+    from fastnn import bench
+    from fastnn.plots import _pyplot, training_figure
+
+    history = {"loss": [1.0, 0.5], "accuracy": [0.5, 0.9], "val_loss": [1.1, 0.6], "val_accuracy": [0.4, 0.8]}
+    fig = training_figure(history, "t")
+    labels = [text.get_text() for ax in fig.axes for text in (ax.get_legend().get_texts() if ax.get_legend() else [])]
+    assert labels == ["loss", "val_loss", "accuracy", "val_accuracy"]
+    _pyplot().close(fig)
+    row = {"name": "startup", "dtype": "float64", "fastnn_s": 1.0, "targets": {"seconds": 2.0}, "met": True}
+    assert "seconds <= 2 s met" in bench._format(row)
+
+
+def test_shape_errors_quote_the_shapes_the_user_passed():
+    x, y = _digits(50)
+    net = _cnn(seed=0)
+    with pytest.raises(ValueError) as info:
+        net.fit(x.reshape(50, 64), y, epochs=1, verbose=False)  # flat rows into a CNN
+    assert "(50, 64)" in str(info.value) and "(8, 8, 1)" in str(info.value)
+    mlp = Network([Dense(64, 10, rng=0), Softmax()]).use("mse")
+    with pytest.raises(ValueError) as info:
+        mlp.fit(x.reshape(50, 64), y.astype(float), epochs=1, verbose=False)  # (50,) targets for 10 outputs
+    assert "got shape (50,)" in str(info.value) and "10 values per sample" in str(info.value)
