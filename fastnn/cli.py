@@ -10,6 +10,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -324,9 +325,13 @@ def _predict(args: argparse.Namespace) -> int:
     if args.output:
         _writable_file(args.output, "--output")
     try:
-        out = np.asarray(net.predict(x))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = np.asarray(net.predict(x))
     except (ValueError, TypeError) as exc:
         raise UsageError(f"the model cannot take --input {args.input!r}: {exc}") from None
+    for warning in caught:  # one line each, not Python's file:line form
+        print(f"fastnn predict: warning: {warning.message}", file=sys.stderr)
     if args.output:
         np.save(args.output, out)
         print(f"{len(out)} predictions written to {args.output}")

@@ -62,6 +62,15 @@ def test_save_then_predict(tmp_path):
         "predict", "--model", str(model), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "out.npy")
     )
     assert proc.returncode == 0 and np.load(tmp_path / "out.npy").shape == (20, 10)
+    raw = digits.images[:5].reshape(5, 64).astype(np.float32)  # scikit-learn's 0-16 pixels, unscaled
+    np.save(tmp_path / "raw.npy", raw)
+    proc = _run("predict", "--model", str(model), "--input", str(tmp_path / "raw.npy"))
+    assert proc.returncode == 0 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("fastnn predict: warning: input values span [0, 16], far outside [0, 1]")
+    raw[2, 5] = np.nan
+    np.save(tmp_path / "nan.npy", raw)
+    proc = _run("predict", "--model", str(model), "--input", str(tmp_path / "nan.npy"))
+    assert proc.returncode == 2 and "NaN or infinite values in 1 sample(s), the first at index 2" in proc.stderr
 
 
 def test_compare_reference_prints_the_speedup(tmp_path):
