@@ -457,6 +457,10 @@ def rows(quick: bool = False) -> list[Row]:
     for dt in (np.dtype(np.float64), np.dtype(np.float32)):
         out += _single_channel_rows(dt) + _conv_layer_rows(dt) + _dense_rows(dt) + _activation_rows(dt)
     out += _xor_rows() + _digits_rows()
+    if not quick:  # MNIST-size work: minutes, so only in the full run
+        from . import bench_mnist
+
+        out += bench_mnist.rows()
     return [r for r in out if r.quick or not quick]
 
 

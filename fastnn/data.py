@@ -169,28 +169,26 @@ def split_off(x: np.ndarray, y: np.ndarray, fraction: Any) -> tuple[np.ndarray, 
 def value_range(x: np.ndarray) -> tuple[float, float] | None:
     """(min, max) of the finite values of training data, or None when there are none. (Non-finite
     training samples are not refused here: fit stops at the batch whose loss they make non-finite.)"""
+    lo, hi = float(x.min()), float(x.max())  # two passes, no copies: the common, all-finite case
+    if np.isfinite(lo) and np.isfinite(hi):
+        return lo, hi
     finite = x[np.isfinite(x)]
     return (float(finite.min()), float(finite.max())) if finite.size else None
-
-
-def _refuse_non_finite(x: np.ndarray, name: str) -> None:
-    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise ValueError(
-            f"{name} holds NaN or infinite values in {len(rows)} sample(s), the first at index {int(rows[0])}"
-        )
 
 
 def check_prediction_inputs(x: np.ndarray, trained: tuple[float, float] | None) -> None:
     """Refuse non-finite samples; warn when the inputs lie far outside the range of the training data
     (more than the training range's own width beyond it: raw 0-255 pixels to a model trained on [0, 1])."""
-    _refuse_non_finite(x, "input")
+    low, high = float(x.min()), float(x.max())  # NaN and inf show here, without a pass that allocates
+    if not (np.isfinite(low) and np.isfinite(high)):
+        rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        raise ValueError(
+            f"input holds NaN or infinite values in {len(rows)} sample(s), the first at index {int(rows[0])}"
+        )
     if trained is None:
         return
     lo, hi = trained
     span = max(hi - lo, 1e-12)
-    low, high = float(x.min()), float(x.max())
     if low < lo - span or high > hi + span:
         warnings.warn(
             f"input values span [{low:.4g}, {high:.4g}], far outside [{lo:.4g}, {hi:.4g}] where the model was "

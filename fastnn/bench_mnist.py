@@ -1,0 +1,306 @@
+"""The MNIST-size rows of ``python -m fastnn bench`` (issue 16's workloads), fastnn beside PyTorch and,
+where it is feasible, the tutorial's numpy code, on 28x28 images made from scikit-learn's digits.
+
+W1 PyTorch's MNIST example CNN (with and without its dropout), W2 LeNet-5, W3 an MLP at batch 128,
+W4 the same MLP one sample at a time, seed 003's full-batch moons network, the tutorial's
+per-sample MNIST scripts against their numpy classes, and W1's inference. Every timed call must
+lower its loss, so nothing is timed that does not learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import fastnn
+
+from .bench import Row, _quiet_fit, torch
+
+
+def mnist_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images (n, 28, 28, 1) in [0, 1], float32, and their labels: the 8x8 digits scaled up 3x,
+    padded to 28x28 and shifted by up to 2 pixels (repeated as often as ``n`` needs)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    base = np.pad(np.kron(digits.images / 16.0, np.ones((3, 3))), ((0, 0), (2, 2), (2, 2)))
+    rng = np.random.default_rng(seed)
+    pick = np.arange(n) % len(base)
+    shifts = rng.integers(-2, 3, (n, 2))
+    images = np.stack([np.roll(base[i], tuple(s), axis=(0, 1)) for i, s in zip(pick, shifts, strict=True)])
+    return images[..., None].astype(np.float32), digits.target[pick].astype(np.int64)
+
+
+def _learns(losses: list[float], what: str) -> None:
+    if not losses[-1] < losses[0]:
+        raise RuntimeError(f"{what}: the loss did not decrease ({losses[0]:.4g} -> {losses[-1]:.4g}); not timed")
+
+
+# --------------------------------------------------------------------------- the networks
+
+
+def _w1(dropout: bool, seed: int = 0) -> list[Any]:
+    drop = [fastnn.DropoutLayer(0.25)] if dropout else []
+    drop2 = [fastnn.DropoutLayer(0.5)] if dropout else []
+    return [
+        fastnn.ConvLayer((28, 28, 1), (3, 3), 32, initializer="he", rng=seed),
+        fastnn.ReLU(),
+        fastnn.ConvLayer((26, 26, 32), (3, 3), 64, initializer="he", rng=seed + 1),
+        fastnn.ReLU(),
+        fastnn.MaxPoolLayer(2),
+        *drop,
+        fastnn.FlattenLayer(),
+        fastnn.Dense(9216, 128, initializer="he", rng=seed + 2),
+        fastnn.ReLU(),
+        *drop2,
+        fastnn.Dense(128, 10, initializer="xavier", rng=seed + 3),
+        fastnn.Softmax(),
+    ]
+
+
+def _w2(seed: int = 0) -> list[Any]:
+    return [
+        fastnn.ConvLayer((28, 28, 1), (5, 5), 6, initializer="he", rng=seed),
+        fastnn.ReLU(),
+        fastnn.MaxPoolLayer(2),
+        fastnn.ConvLayer((12, 12, 6), (5, 5), 16, initializer="he", rng=seed + 1),
+        fastnn.ReLU(),
+        fastnn.MaxPoolLayer(2),
+        fastnn.FlattenLayer(),
+        fastnn.Dense(256, 120, initializer="he", rng=seed + 2),
+        fastnn.ReLU(),
+        fastnn.Dense(120, 84, initializer="he", rng=seed + 3),
+        fastnn.ReLU(),
+        fastnn.Dense(84, 10, initializer="xavier", rng=seed + 4),
+        fastnn.Softmax(),
+    ]
+
+
+def _mlp(seed: int = 0) -> list[Any]:
+    return [
+        fastnn.Dense(784, 256, initializer="he", rng=seed),
+        fastnn.ReLU(),
+        fastnn.Dense(256, 256, initializer="he", rng=seed + 1),
+        fastnn.ReLU(),
+        fastnn.Dense(256, 10, initializer="xavier", rng=seed + 2),
+        fastnn.Softmax(),
+    ]
+
+
+def _torch_model(kind: str) -> Any:
+    nn = torch.nn
+    if kind == "w1" or kind == "w1-nodrop":
+        drop = kind == "w1"
+        layers = [nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2)]
+        layers += [nn.Dropout(0.25)] * drop + [nn.Flatten(), nn.Linear(9216, 128), nn.ReLU()]
+        layers += [nn.Dropout(0.5)] * drop + [nn.Linear(128, 10)]
+        return nn.Sequential(*layers)
+    if kind == "w2":
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+        )  # fmt: skip
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+    )
+
+
+# --------------------------------------------------------------------------- training rows
+
+
+def _training_row(name: str, kind: str, layers: Callable[[], list], n: int, batch: int, opt: str, lr: float) -> Row:
+    x, y = mnist_like(n)
+    flat = kind in ("w3", "w4")
+    xs = x.reshape(n, -1) if flat else x
+
+    def ours() -> Callable[[], Any]:
+        net = fastnn.Network(layers(), seed=0, dtype=np.float32).use("cross_entropy")
+
+        def epoch() -> None:
+            history = net.fit(xs, y, epochs=2, batch_size=batch, optimizer=opt, learning_rate=lr, verbose=False)
+            _learns(history["loss"], f"fastnn {name}")
+
+        return epoch
+
+    def theirs() -> Callable[[], Any]:
+        torch.manual_seed(0)
+        model = _torch_model(kind)
+        optimizer = (torch.optim.Adam if opt == "adam" else torch.optim.SGD)(model.parameters(), lr=lr)
+        xt = torch.from_numpy(xs if flat else x.transpose(0, 3, 1, 2).copy())
+        yt = torch.from_numpy(y)
+
+        def epoch() -> None:
+            losses = []
+            for _ in range(2):
+                model.train()
+                total = 0.0
+                for i in range(0, n, batch):
+                    optimizer.zero_grad()
+                    loss = torch.nn.functional.cross_entropy(model(xt[i : i + batch]), yt[i : i + batch])
+                    loss.backward()
+                    optimizer.step()
+                    total += float(loss.detach()) * len(yt[i : i + batch])
+                losses.append(total / n)
+            _learns(losses, f"torch {name}")
+
+        return epoch
+
+    return Row(
+        f"{name}: 2 epochs", "float32", ours, None, theirs if torch else None, {"torch": 1.5}, fresh=True, quick=False
+    )
+
+
+def _moons_row() -> Row:
+    """Seed 003: 2-25-50-50-25-1 relu/sigmoid, BCE, full batch of 900 make_moons samples, float64."""
+    from sklearn.datasets import make_moons
+
+    from .seeds import seed003 as S3
+
+    arch = [
+        {"input_dim": 2, "output_dim": 25, "activation": "relu"},
+        {"input_dim": 25, "output_dim": 50, "activation": "relu"},
+        {"input_dim": 50, "output_dim": 50, "activation": "relu"},
+        {"input_dim": 50, "output_dim": 25, "activation": "relu"},
+        {"input_dim": 25, "output_dim": 1, "activation": "sigmoid"},
+    ]
+    x, y = make_moons(n_samples=1000, noise=0.2, random_state=100)
+    x, y = x[:900], y[:900].reshape(-1, 1).astype(np.float64)
+    iterations = 200
+
+    def ours() -> Callable[[], Any]:
+        net = fastnn.Network.from_architecture(arch, seed=2).use("binary_cross_entropy")
+
+        def run() -> None:
+            h = net.fit(x, y, epochs=iterations, learning_rate=0.01, batch_size=len(x), verbose=False)
+            _learns(h["loss"], "fastnn moons")
+
+        return run
+
+    def reference() -> Callable[[], Any]:
+        def run() -> None:
+            _, costs = S3.train(x.T, y.T, arch, epochs=iterations, learning_rate=0.01, seed=2)
+            _learns(list(costs), "seed 003 moons")
+
+        return run
+
+    def theirs() -> Callable[[], Any]:
+        torch.manual_seed(0)
+        nn = torch.nn
+        sizes = [2, 25, 50, 50, 25, 1]
+        layers: list = []
+        for i in range(5):
+            layers += [nn.Linear(sizes[i], sizes[i + 1]).double(), nn.ReLU() if i < 4 else nn.Sigmoid()]
+        model = nn.Sequential(*layers)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+        def run() -> None:
+            losses = []
+            for _ in range(iterations):
+                optimizer.zero_grad()
+                loss = torch.nn.functional.binary_cross_entropy(model(xt), yt)
+                loss.backward()
+                optimizer.step()
+                losses.append(float(loss))
+            _learns(losses, "torch moons")
+
+        return run
+
+    return Row(
+        f"seed 003 moons, full batch of 900, {iterations} iterations",
+        "float64",
+        ours,
+        reference,
+        theirs if torch else None,
+        {"reference": 5.0, "torch": 3.0},
+        fresh=True,
+        quick=False,
+    )
+
+
+def _tutorial_mnist_fc_row() -> Row:
+    """The tutorial's MNIST fully-connected script: 784-100-50-10 tanh, MSE, per sample, float64."""
+    from .seeds import seed000 as S
+
+    x, labels = mnist_like(1000)
+    x = x.reshape(1000, 1, 784)
+    y = np.eye(10, dtype=np.float32)[labels]
+
+    def build(module: Any, fc: Any, act: Any, funcs: tuple) -> Any:
+        np.random.seed(0)
+        net = module.Network()
+        for a, b in ((784, 100), (100, 50), (50, 10)):
+            net.add(fc(a, b))
+            net.add(act(*funcs[:2]))
+        net.use(*funcs[2:])
+        return net
+
+    def ours() -> Callable[[], Any]:
+        funcs = (fastnn.activations.tanh, fastnn.activations.tanh_prime, fastnn.losses.mse, fastnn.losses.mse_prime)
+        net = build(fastnn, fastnn.FCLayer, fastnn.ActivationLayer, funcs)
+        return lambda: _quiet_fit(net, x, y, epochs=1, learning_rate=0.1)
+
+    def reference() -> Callable[[], Any]:
+        net = build(S, S.FCLayerV2, S.ActivationLayerV2, (S.tanh, S.tanh_prime, S.mse, S.mse_prime))
+        return lambda: _quiet_fit(net, x, y, epochs=1, learning_rate=0.1)
+
+    return Row(
+        "tutorial MNIST-FC script (784-100-50-10 tanh, MSE), 1000 samples one at a time",
+        "float64",
+        ours,
+        reference,
+        None,
+        {"reference": 20.0},
+        fresh=True,
+        quick=False,
+    )
+
+
+def _inference_row() -> Row:
+    x, _ = mnist_like(10_000)
+
+    def ours() -> Callable[[], Any]:
+        net = fastnn.Network(_w1(dropout=True), seed=0, dtype=np.float32)
+        return lambda: net.predict(x, batch_size=1000)
+
+    def theirs() -> Callable[[], Any]:
+        torch.manual_seed(0)
+        model = _torch_model("w1").eval()
+        xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+
+        def run() -> None:
+            with torch.no_grad():
+                for i in range(0, len(xt), 1000):
+                    model(xt[i : i + 1000])
+
+        return run
+
+    return Row(
+        "W1 inference: predict 10,000 images, batch 1000",
+        "float32",
+        ours,
+        None,
+        theirs if torch else None,
+        {"torch": 4.0},
+        fresh=False,
+        quick=False,
+    )
+
+
+def rows() -> list[Row]:
+    return [
+        _training_row(
+            "W1 PyTorch's MNIST CNN, batch 64, 6,400 images", "w1", lambda: _w1(True), 6400, 64, "adam", 1e-3
+        ),
+        _training_row(
+            "W1 without dropout, batch 64, 6,400 images", "w1-nodrop", lambda: _w1(False), 6400, 64, "adam", 1e-3
+        ),
+        _training_row("W2 LeNet-5, batch 64, 6,400 images", "w2", _w2, 6400, 64, "adam", 1e-3),
+        _training_row("W3 MLP 784-256-256-10, batch 128, 60,000", "w3", _mlp, 60_000, 128, "sgd", 0.1),
+        _training_row("W4 MLP 784-256-256-10, one sample at a time, 5,000", "w4", _mlp, 5000, 1, "sgd", 0.01),
+        _moons_row(),
+        _tutorial_mnist_fc_row(),
+        _inference_row(),
+    ]
