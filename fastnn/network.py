@@ -20,8 +20,8 @@ from . import data, optimizers, serialization, training
 from . import losses as L
 from .architecture import layers_from_architecture
 from .callbacks import Callback
-from .layers import ActivationLayer, DropoutLayer, is_builtin
-from .scoring import accuracy_kind, as_labels
+from .layers import DropoutLayer, is_builtin
+from .scoring import accuracy_kind
 
 
 class Network:
@@ -180,14 +180,12 @@ class Network:
         """Train; returns the history: ``loss`` per epoch (mean over samples, as the seed prints it),
         ``accuracy`` for classification, and ``val_loss``/``val_accuracy`` with validation data.
 
-        The defaults are the seed's: one sample at a time, in order, plain SGD at 0.1, printing
-        ``epoch i/n   error=e``. ``batch_size=len(x)`` is full-batch training. ``optimizer`` a name
-        uses that optimizer's usual step size unless ``learning_rate`` is given. ``callback(epoch,
-        logs)`` and ``callbacks`` (:mod:`fastnn.callbacks`, e.g. ``EarlyStopping``) run after every
-        epoch and may end training (the history is kept). ``validation_split`` holds out the last
-        fraction of the samples, before any shuffling, as Keras does. ``comm`` (an mpi4py
-        communicator) trains data-parallel across its ranks with ``batch_size`` as the global batch:
-        see :mod:`fastnn.distributed`.
+        The defaults are the seed's: one sample at a time, in order, plain SGD at 0.1, the seed's
+        epoch line. A named ``optimizer`` runs at its usual step size unless ``learning_rate`` is
+        given. ``callback(epoch, logs)`` and ``callbacks`` (:mod:`fastnn.callbacks`) run after every
+        epoch and may end training, keeping the history. ``validation_split`` holds out the last
+        fraction of the samples before shuffling (Keras's). ``comm`` (mpi4py) trains data-parallel
+        with ``batch_size`` as the global batch (:mod:`fastnn.distributed`).
         """
         epochs = positive_int(epochs, "epochs", low=0)
         if learning_rate is not None:
@@ -195,38 +193,17 @@ class Network:
         batch_size = positive_int(batch_size, "batch_size")
         if self.criterion is None:
             raise ValueError(self._no_loss("fit"))
-        x, seed_style = self.as_inputs(x_train, "x_train")
-        y, y_given = self.as_targets(y_train, len(x), "y_train")
-        self.input_range = data.value_range(x)
-        if validation_split:
-            if validation_data is not None:
-                raise ValueError("give validation_data or validation_split, not both")
-            x, y, validation_data = data.split_off(x, y, validation_split)
-        builtin = all(is_builtin(layer) for layer in self.layers)
-        if builtin and seed_style:
-            x = x.reshape(len(x), -1)
-        rng = np.random.default_rng(seed) if seed is not None else self.rng
-        for layer in self.layers:
-            if isinstance(layer, DropoutLayer):
-                layer.rng = rng
-        self.optimizer = optimizers.get(optimizer, learning_rate)
-        step = self.optimizer.lr if learning_rate is None else learning_rate  # seed-style layers' own SGD
-        labels = as_labels(y) if self.criterion.fuses_with_softmax else None
-        last = self.layers[-1]
-        fused = builtin and labels is not None and isinstance(last, ActivationLayer) and last.name == "softmax"
-        val = None
-        if validation_data is not None:
-            vx, _ = self.as_inputs(validation_data[0], "validation_data[0]")
-            val = (vx, *self.as_targets(validation_data[1], len(vx), "validation_data[1]"))
-        if builtin:  # the compiled loop trusts these shapes: check them against the network's output
-            out_shape = np.shape(self.forward(x[:1]))[1:]
-            data.check_targets(out_shape, y, labels, "y_train", y_given)
-            if val is not None:
-                vlabels = as_labels(val[1]) if labels is not None else None
-                data.check_targets(out_shape, val[1], vlabels, "validation_data[1]", val[2])
-        kind = accuracy_kind(self.criterion.classification, y)
-        run = training.Run(
-            x, y, labels if fused else y, fused, kind, self.optimizer, step, batch_size, epochs, shuffle, rng
+        run, val, builtin = training.prepare(
+            self,
+            x_train,
+            y_train,
+            validation=(validation_data, validation_split),
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            shuffle=shuffle,
+            seed=seed,
         )
         hooks = list(callbacks or ())
         for hook in hooks:
@@ -243,7 +220,7 @@ class Network:
             live = val is not None or bool(epoch_hooks)  # epoch by epoch, not in chunks
             chunks, self.last_fit_compiled = training.epochs(self, run, one_call_per_epoch=live)
         with guard:
-            self.history = training.record(self, chunks, run, val and val[:2], epoch_hooks, verbose)
+            self.history = training.record(self, chunks, run, val, epoch_hooks, verbose)
         for layer in self.layers:
             layer.training = False
         for hook in hooks:

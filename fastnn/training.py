@@ -19,13 +19,13 @@ import numpy as np
 
 import kernels as K
 
-from . import optimizers
+from . import data, optimizers
 from . import plan as plan_mod
 from .callbacks import StopTraining
 from .compiled import CompiledNetwork, engine_loss
 from .data import stacked
-from .layers import is_builtin
-from .scoring import correct
+from .layers import ActivationLayer, DropoutLayer, is_builtin
+from .scoring import accuracy_kind, as_labels, correct
 
 # Set FASTNN_COMPILED_FIT=0 to always train layer by layer (for comparisons and debugging).
 COMPILED_FIT = os.environ.get("FASTNN_COMPILED_FIT", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -51,6 +51,60 @@ class Run:
     epochs: int
     shuffle: bool
     rng: np.random.Generator
+
+
+def prepare(
+    net: Any,
+    x_train: Any,
+    y_train: Any,
+    *,
+    validation: tuple[Any, float],
+    epochs: int,
+    learning_rate: float | None,
+    batch_size: int,
+    optimizer: Any,
+    shuffle: bool,
+    seed: Any,
+) -> tuple[Run, tuple[np.ndarray, np.ndarray] | None, bool]:
+    """Everything ``fit`` checks and sets up before training: the data in the network's dtype and
+    shapes (targets checked against the network's output), the validation data (given, or split
+    off the end as Keras's ``validation_split``), the optimizer and the random generator. Returns
+    (the run, the validation arrays or None, whether every layer is built in)."""
+    validation_data, validation_split = validation
+    x, seed_style = net.as_inputs(x_train, "x_train")
+    y, y_given = net.as_targets(y_train, len(x), "y_train")
+    net.input_range = data.value_range(x)
+    if validation_split:
+        if validation_data is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        x, y, validation_data = data.split_off(x, y, validation_split)
+    builtin = all(is_builtin(layer) for layer in net.layers)
+    if builtin and seed_style:
+        x = x.reshape(len(x), -1)
+    rng = np.random.default_rng(seed) if seed is not None else net.rng
+    for layer in net.layers:
+        if isinstance(layer, DropoutLayer):
+            layer.rng = rng
+    net.optimizer = optimizers.get(optimizer, learning_rate)
+    step = net.optimizer.lr if learning_rate is None else learning_rate  # seed-style layers' own SGD
+    labels = as_labels(y) if net.criterion.fuses_with_softmax else None
+    last = net.layers[-1]
+    fused = builtin and labels is not None and isinstance(last, ActivationLayer) and last.name == "softmax"
+    val = None
+    if validation_data is not None:
+        vx, _ = net.as_inputs(validation_data[0], "validation_data[0]")
+        vy, vy_given = net.as_targets(validation_data[1], len(vx), "validation_data[1]")
+        val = (vx, vy)
+    if builtin:  # the compiled loop trusts these shapes: check them against the network's output
+        out_shape = np.shape(net.forward(x[:1]))[1:]
+        data.check_targets(out_shape, y, labels, "y_train", y_given)
+        if val is not None:
+            vlabels = as_labels(vy) if labels is not None else None
+            data.check_targets(out_shape, vy, vlabels, "validation_data[1]", vy_given)
+    kind = accuracy_kind(net.criterion.classification, y)
+    targets = labels if fused else y
+    run = Run(x, y, targets, fused, kind, net.optimizer, step, batch_size, epochs, shuffle, rng)
+    return run, val, builtin
 
 
 def non_finite(fault: int, where: str) -> FloatingPointError:
