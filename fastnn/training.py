@@ -23,7 +23,6 @@ from . import data, optimizers
 from . import plan as plan_mod
 from .callbacks import StopTraining
 from .compiled import CompiledNetwork, engine_loss
-from .data import stacked
 from .layers import ActivationLayer, DropoutLayer, is_builtin
 from .scoring import accuracy_kind, as_labels, correct
 
@@ -219,7 +218,7 @@ def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, bool]:
 def scores(net: Any, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str, float]:
     """Loss (and accuracy) of the network on prepared arrays."""
     out = net.predict(x)
-    out = stacked(out) if isinstance(out, list) else out
+    out = data.stacked(out) if isinstance(out, list) else out
     out = out.reshape(len(x), -1)
     target = y if y.ndim == 1 else y.reshape(len(y), -1)
     loss, _ = loss_and_grad(net, target, out, None)
