@@ -159,13 +159,7 @@ def _moons_row() -> Row:
 
     from .seeds import seed003 as S3
 
-    arch = [
-        {"input_dim": 2, "output_dim": 25, "activation": "relu"},
-        {"input_dim": 25, "output_dim": 50, "activation": "relu"},
-        {"input_dim": 50, "output_dim": 50, "activation": "relu"},
-        {"input_dim": 50, "output_dim": 25, "activation": "relu"},
-        {"input_dim": 25, "output_dim": 1, "activation": "sigmoid"},
-    ]
+    arch = S3.NN_ARCHITECTURE
     x, y = make_moons(n_samples=1000, noise=0.2, random_state=100)
     x, y = x[:900], y[:900].reshape(-1, 1).astype(np.float64)
     iterations = 200
@@ -189,10 +183,10 @@ def _moons_row() -> Row:
     def theirs() -> Callable[[], Any]:
         torch.manual_seed(0)
         nn = torch.nn
-        sizes = [2, 25, 50, 50, 25, 1]
         layers: list = []
-        for i in range(5):
-            layers += [nn.Linear(sizes[i], sizes[i + 1]).double(), nn.ReLU() if i < 4 else nn.Sigmoid()]
+        for spec in arch:
+            activation = nn.ReLU() if spec["activation"] == "relu" else nn.Sigmoid()
+            layers += [nn.Linear(spec["input_dim"], spec["output_dim"]).double(), activation]
         model = nn.Sequential(*layers)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)

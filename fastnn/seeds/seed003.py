@@ -2,6 +2,15 @@
 
 import numpy as np
 
+# The notebook's make_moons network.
+NN_ARCHITECTURE = [
+    {"input_dim": 2, "output_dim": 25, "activation": "relu"},
+    {"input_dim": 25, "output_dim": 50, "activation": "relu"},
+    {"input_dim": 50, "output_dim": 50, "activation": "relu"},
+    {"input_dim": 50, "output_dim": 25, "activation": "relu"},
+    {"input_dim": 25, "output_dim": 1, "activation": "sigmoid"},
+]
+
 
 def init_layers(nn_architecture, seed=99):
     np.random.seed(seed)
