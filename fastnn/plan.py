@@ -16,16 +16,9 @@ from kernels.losses import BCE_EPS
 
 from . import engine as E
 from . import optimizers as O
-from .layers import ActivationLayer, ConvLayer, DropoutLayer, FCLayer, FlattenLayer, MaxPoolLayer
+from .ops.base import compiled_form
+from .ops.program import F_D0, F_IW, F_KIND, F_NEED_DX, F_PB, F_PW, ROW, NotCompiled
 
-_ACTIVATION_OPS = {
-    "tanh": E.OP_TANH,
-    "sigmoid": E.OP_SIGMOID,
-    "relu": E.OP_RELU,
-    "leaky_relu": E.OP_LEAKY,
-    "softmax": E.OP_SOFTMAX,
-    "linear": E.OP_RESHAPE,
-}
 _OPTIMIZERS = {O.SGD: E.OPT_SGD, O.Momentum: E.OPT_MOMENTUM, O.RMSProp: E.OPT_RMSPROP, O.Adam: E.OPT_ADAM}
 
 
@@ -42,69 +35,34 @@ class Plan:
         self.sizes = np.array([int(np.prod(s)) for s in self.sample_shapes], dtype=np.int64)
 
 
-def _layer_op(layer: Any, shape: tuple[int, ...], pw: int, iwork: int) -> tuple[list[int], float, tuple, int]:
-    """(row, alpha, output shape, iwork used per sample) for one layer on per-sample input ``shape``."""
-    row = [0] * E.ROW
-    if type(layer) is FCLayer:
-        n_in, n_out = layer.weights.shape
-        if shape != (n_in,):
-            raise ValueError(f"FCLayer expects {n_in} features per sample; got {shape}")
-        row[E.F_CODE], row[E.F_PW], row[E.F_PB], row[E.F_D0], row[E.F_D1] = (
-            E.OP_DENSE,
-            pw,
-            pw + n_in * n_out,
-            n_in,
-            n_out,
-        )
-        return row, 0.0, (n_out,), 0
-    if type(layer) is ConvLayer:
-        if shape != layer.input_shape:
-            raise ValueError(f"ConvLayer expects images {layer.input_shape}; got {shape}")
-        (h, w, c), (kh, kw), f = layer.input_shape, layer.kernel_shape, layer.layer_depth
-        row[E.F_CODE], row[E.F_PW], row[E.F_PB] = E.OP_CONV, pw, pw + kh * kw * c * f
-        row[E.F_D0 : E.F_D5 + 1] = [h, w, c, kh, kw, f]
-        return row, 0.0, layer.output_shape, 0
-    if type(layer) is MaxPoolLayer:
-        if len(shape) != 3 or shape[0] % layer.size or shape[1] % layer.size:
-            raise ValueError(f"MaxPoolLayer({layer.size}) needs (h, w, c) divisible by {layer.size}; got {shape}")
-        h, w, c = shape
-        out = (h // layer.size, w // layer.size, c)
-        row[E.F_CODE], row[E.F_PW] = E.OP_MAXPOOL, iwork
-        row[E.F_D0 : E.F_D3 + 1] = [h, w, c, layer.size]
-        return row, 0.0, out, int(np.prod(out))
-    if type(layer) is FlattenLayer:
-        row[E.F_CODE] = E.OP_RESHAPE
-        return row, 0.0, (int(np.prod(shape)),), 0
-    if type(layer) is DropoutLayer and layer.rate == 0.0:
-        row[E.F_CODE] = E.OP_RESHAPE
-        return row, 0.0, shape, 0
-    if isinstance(layer, ActivationLayer) and layer.builtin is not None and layer.name in _ACTIVATION_OPS:
-        row[E.F_CODE], row[E.F_D0] = _ACTIVATION_OPS[layer.name], shape[-1] if shape else 1
-        return row, float(layer.alpha), shape, 0
-    raise TypeError(f"{type(layer).__name__} is not compiled")
-
-
 def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
-    """The program for these layers on samples of ``sample_shape``, or None if a layer is not supported."""
+    """The program for these layers on samples of ``sample_shape``, or None if a layer has no
+    compiled form (or a shape does not fit: the layer path then reports it)."""
     rows, alphas, shapes, params = [], [], [tuple(sample_shape)], []
     pw = iwork = 0
     for layer in layers:
-        try:
-            row, alpha, out, used = _layer_op(layer, shapes[-1], pw, iwork)
-        except (TypeError, ValueError):
+        if not compiled_form(layer):
             return None
-        for name in getattr(layer, "param_names", ()):
+        try:
+            enc = layer.encode(shapes[-1])
+        except (NotCompiled, ValueError):
+            return None
+        row = [0] * ROW
+        row[F_KIND], row[F_IW] = enc.kind, iwork
+        row[F_D0 : F_D0 + len(enc.dims)] = enc.dims
+        for field_, name in zip((F_PW, F_PB), getattr(layer, "param_names", ()), strict=False):
+            row[field_] = pw
             params.append((layer, name))
             pw += getattr(layer, name).size
         rows.append(row)
-        alphas.append(alpha)
-        shapes.append(tuple(out))
-        iwork += used
+        alphas.append(enc.alpha)
+        shapes.append(tuple(enc.output_shape))
+        iwork += enc.int_work
     # Layers before the first one with parameters need no input gradient.
     first_param = next((i for i, layer in enumerate(layers) if getattr(layer, "param_names", ())), len(layers))
     for i, row in enumerate(rows):
-        row[E.F_NEED_DX] = int(i > first_param)
-    return Plan(np.array(rows, dtype=np.int64).reshape(-1, E.ROW), np.array(alphas), shapes, iwork, params)
+        row[F_NEED_DX] = int(i > first_param)
+    return Plan(np.array(rows, dtype=np.int64).reshape(-1, ROW), np.array(alphas), shapes, iwork, params)
 
 
 class FlatParameters:

@@ -9,9 +9,12 @@ from collections.abc import Iterator
 import kernels
 from kernels import reference
 
-from . import activations, layers, losses, optimizers, training
+from . import activations, losses, ops, optimizers, training
 
-_MODULES = (activations, layers, losses, optimizers, training)
+# Every module that calls the kernels as ``K.name(...)``: the op homes among them found by looking.
+_MODULES = (activations, losses, optimizers, training) + tuple(
+    m for m in (ops.base, *ops.MODULES) if getattr(m, "K", None) is kernels
+)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,11 @@ array: ``tanh_backward(y, dy) = dy * (1 - y*y)``.
 tanh, sigmoid and softmax use the vectorisable exp/tanh of :mod:`kernels._scalar` (numba's own
 ``np.tanh``/``np.exp`` are scalar libm calls, ~10x slower than numpy's SIMD ufuncs); they agree
 with numpy to within 2-3 ulp.
+
+The elementwise kernels work on *spans*: a 1-D buffer, an offset into it, and a count. Layers pass
+their arrays with offset 0; the compiled training loop (:mod:`fastnn.ops.activation`) passes
+offsets into its flat workspace, so both run the same loop. Offsets are cast to unsigned integers
+so that numba needs no negative-index wraparound and LLVM vectorises the loop.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import numpy as np
 from . import _scalar
 from ._checks import float_array, float_arrays, real_scalar, same_shape
 from .config import jit
+
+u64 = np.uint64
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -35,15 +42,16 @@ def _alpha(alpha) -> float:
 
 
 @jit
-def _tanh_into(x, out):
-    for i in range(x.size):
-        out[i] = _scalar.tanh(x[i])
+def _tanh_span(xb, xo, yb, yo, n):
+    xo, yo, n = u64(xo), u64(yo), u64(n)
+    for k in range(n):
+        yb[yo + k] = _scalar.tanh(xb[xo + k])
 
 
 @jit
 def _tanh(x):
     out = np.empty_like(x)
-    _tanh_into(x, out)
+    _tanh_span(x, 0, out, 0, x.size)
     return out
 
 
@@ -54,16 +62,18 @@ def tanh(x: np.ndarray) -> np.ndarray:
 
 
 @jit
-def _tanh_backward_into(y, dy, out):
-    one = y.dtype.type(1)
-    for i in range(y.size):
-        out[i] = dy[i] * (one - y[i] * y[i])
+def _tanh_backward_span(yb, yo, gb, go, xb, xo, n):
+    yo, go, xo, n = u64(yo), u64(go), u64(xo), u64(n)
+    one = yb.dtype.type(1)
+    for k in range(n):
+        v = yb[yo + k]
+        xb[xo + k] = gb[go + k] * (one - v * v)
 
 
 @jit
 def _tanh_backward(y, dy):
     out = np.empty_like(dy)
-    _tanh_backward_into(y, dy, out)
+    _tanh_backward_span(y, 0, dy, 0, out, 0, y.size)
     return out
 
 
@@ -77,15 +87,16 @@ def tanh_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 
 
 @jit
-def _sigmoid_into(x, out):
-    for i in range(x.size):
-        out[i] = _scalar.sigmoid(x[i])
+def _sigmoid_span(xb, xo, yb, yo, n):
+    xo, yo, n = u64(xo), u64(yo), u64(n)
+    for k in range(n):
+        yb[yo + k] = _scalar.sigmoid(xb[xo + k])
 
 
 @jit
 def _sigmoid(x):
     out = np.empty_like(x)
-    _sigmoid_into(x, out)
+    _sigmoid_span(x, 0, out, 0, x.size)
     return out
 
 
@@ -96,16 +107,18 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 @jit
-def _sigmoid_backward_into(y, dy, out):
-    one = y.dtype.type(1)
-    for i in range(y.size):
-        out[i] = dy[i] * y[i] * (one - y[i])
+def _sigmoid_backward_span(yb, yo, gb, go, xb, xo, n):
+    yo, go, xo, n = u64(yo), u64(go), u64(xo), u64(n)
+    one = yb.dtype.type(1)
+    for k in range(n):
+        v = yb[yo + k]
+        xb[xo + k] = gb[go + k] * v * (one - v)
 
 
 @jit
 def _sigmoid_backward(y, dy):
     out = np.empty_like(dy)
-    _sigmoid_backward_into(y, dy, out)
+    _sigmoid_backward_span(y, 0, dy, 0, out, 0, y.size)
     return out
 
 
@@ -119,44 +132,51 @@ def sigmoid_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 
 
 @jit
-def _relu_into(x, out):
-    zero = x.dtype.type(0)
-    for i in range(x.size):
-        v = x[i]
-        out[i] = v if not v <= zero else zero  # NaN passes through, as in np.maximum(x, 0)
+def _relu_span(xb, xo, yb, yo, n):
+    xo, yo, n = u64(xo), u64(yo), u64(n)
+    zero = xb.dtype.type(0)
+    for k in range(n):
+        v = xb[xo + k]
+        yb[yo + k] = v if not v <= zero else zero  # NaN passes through, as in np.maximum(x, 0)
 
 
 @jit
 def _relu(x):
     out = np.empty_like(x)
-    _relu_into(x, out)
+    _relu_span(x, 0, out, 0, x.size)
     return out
 
 
 @jit
-def _leaky_relu_into(x, alpha, out):
-    for i in range(x.size):
-        v = x[i]
-        out[i] = v if not v <= 0 else v * alpha
+def _leaky_relu_span(xb, xo, yb, yo, n, alpha):
+    xo, yo, n = u64(xo), u64(yo), u64(n)
+    a = xb.dtype.type(alpha)
+    for k in range(n):
+        v = xb[xo + k]
+        yb[yo + k] = v if not v <= 0 else v * a
 
 
 @jit
 def _leaky_relu(x, alpha):
     out = np.empty_like(x)
-    _leaky_relu_into(x, alpha, out)
+    _leaky_relu_span(x, 0, out, 0, x.size, alpha)
     return out
 
 
 @jit
-def _leaky_relu_backward_into(y, dy, alpha, out):
-    for i in range(y.size):
-        out[i] = dy[i] if y[i] > 0 else dy[i] * alpha
+def _leaky_relu_backward_span(yb, yo, gb, go, xb, xo, n, alpha):
+    """Also ReLU's backward (alpha 0): the gradient passes where the output is positive."""
+    yo, go, xo, n = u64(yo), u64(go), u64(xo), u64(n)
+    a = gb.dtype.type(alpha)
+    for k in range(n):
+        g = gb[go + k]
+        xb[xo + k] = g if yb[yo + k] > 0 else g * a
 
 
 @jit
 def _leaky_relu_backward(y, dy, alpha):
     out = np.empty_like(dy)
-    _leaky_relu_backward_into(y, dy, alpha, out)
+    _leaky_relu_backward_span(y, 0, dy, 0, out, 0, y.size, alpha)
     return out
 
 

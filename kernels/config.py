@@ -138,7 +138,7 @@ def _jitted_sources() -> list[Path]:
     the twins or the checks leaves the cache valid."""
     found = [Path(__file__).resolve()]
     for package in _PACKAGES:
-        for path in sorted(package.glob("*.py")):
+        for path in sorted(package.rglob("*.py")):  # subpackages too (fastnn.ops)
             text = path.read_text(encoding="utf-8")
             if path not in found and ("@jit" in text or "serial_and_parallel(" in text):
                 found.append(path)
@@ -151,7 +151,7 @@ _JITTED_SOURCES = _jitted_sources()
 def _sources_hash() -> str:
     digest = hashlib.sha256()
     for path in _JITTED_SOURCES:
-        digest.update(path.name.encode())
+        digest.update(f"{path.parent.name}/{path.name}".encode())
         digest.update(path.read_bytes() if path.exists() else b"")
     return digest.hexdigest()
 

@@ -2,7 +2,16 @@
 
 Shapes follow the seed tutorials: samples are rows. ``x`` (N, I), ``w`` (I, O), ``b`` (O,) or
 (1, O), ``dy`` (N, O). Products use BLAS (``np.dot`` inside numba) once they are big enough to
-amortise the call, and plain loops below that, where BLAS's own overhead dominates.
+amortise the call (``SMALL_PRODUCT`` multiply-adds), and plain loops below that, where BLAS's own
+overhead dominates.
+
+The loops are written once (``_nn_loops``, ``_tn_loops``, ``_nt_loops``) over 1-D buffers and
+offsets, and compiled twice: with unsigned offsets numba needs no negative-index wraparound and
+LLVM vectorises the inner loop (the ``*_into`` kernels on arrays, which layers call); with signed
+offsets the loop stays scalar, which is faster for the few elements of a per-sample tutorial
+layer (``dense_*_flat``, which the compiled training loop calls on its flat workspace up to
+``TINY_PRODUCT`` multiply-adds, where creating array views would cost more than the arithmetic).
+Both round alike: every output element accumulates its products in the same order, with FMA.
 """
 
 from __future__ import annotations
@@ -12,49 +21,156 @@ import numpy as np
 from ._checks import float_arrays
 from .config import jit
 
-# Below this many multiply-adds a triple loop beats a BLAS call (measured in benchmarks/).
-SMALL_PRODUCT = 4096
+SMALL_PRODUCT = 4096  # up to this many multiply-adds loops beat a BLAS call (measured in benchmarks/)
+TINY_PRODUCT = 256  # up to this many the training loop runs the flat, scalar loops
+
+u64 = np.uint64
 
 
-# Every kernel writes into an output it is given (``*_into``); the allocating versions wrap them.
-# The compiled training loop calls the ``*_into`` forms on its workspace, so both compute alike.
+@jit(inline=True)
+def _nn_loops(ab, bb, ob, at):
+    # out (m, n) = a (m, k) @ b (k, n). Row i of out accumulates a[i, p] * b[p, :] for p in order:
+    # with FMA this rounds exactly as OpenBLAS's gemm kernels do for the shapes sent here.
+    ao, bo, oo, m, k, n = at
+    for i in range(m):
+        oi = oo + i * n
+        for j in range(n):
+            ob[oi + j] = 0.0
+        for p in range(k):
+            aip = ab[ao + i * k + p]
+            bp = bo + p * n
+            for j in range(n):
+                ob[oi + j] += aip * bb[bp + j]
+
+
+@jit(inline=True)
+def _tn_loops(ab, bb, ob, at):
+    # out (m, n) = a.T @ b for a (k, m), b (k, n): the weight gradient x.T @ dy.
+    ao, bo, oo, m, k, n = at
+    for i in range(m):
+        oi = oo + i * n
+        for j in range(n):
+            ob[oi + j] = 0.0
+        for p in range(k):
+            aip = ab[ao + p * m + i]
+            bp = bo + p * n
+            for j in range(n):
+                ob[oi + j] += aip * bb[bp + j]
+
+
+@jit(inline=True)
+def _nt_loops(ab, bb, ob, at):
+    # out (m, n) = a @ b.T for a (m, k), b (n, k): the input gradient dy @ w.T.
+    ao, bo, oo, m, k, n = at
+    for i in range(m):
+        oi = oo + i * n
+        for j in range(n):
+            ob[oi + j] = 0.0
+        for p in range(k):
+            aip = ab[ao + i * k + p]
+            for j in range(n):
+                ob[oi + j] += aip * bb[bo + j * k + p]
+
+
+@jit(inline=True)
+def _unsigned(at):
+    ao, bo, oo, m, k, n = at
+    return u64(ao), u64(bo), u64(oo), u64(m), u64(k), u64(n)
+
+
+@jit(inline=True)
+def _add_row(bb, bo, ob, oo, m, n):
+    # out (m, n) += b (n,) on every row.
+    for i in range(m):
+        for j in range(n):
+            ob[oo + i * n + j] += bb[bo + j]
+
+
+@jit(inline=True)
+def _column_sums(ab, ao, ob, oo, m, n):
+    # out (n,) = a (m, n).sum(axis=0), rows added in order.
+    for j in range(n):
+        ob[oo + j] = 0.0
+    for i in range(m):
+        for j in range(n):
+            ob[oo + j] += ab[ao + i * n + j]
+
+
+# -- flat: offsets into shared buffers (the training loop's workspace and parameters) ------------
+# forward ``at`` = (xo, wo, bo, yo, rows, inputs, outputs);
+# backward ``at`` = (xo, wo, dyo, dwo, dbo, dxo, rows, inputs, outputs, need_dx).
+
+
+@jit(inline=True)
+def is_tiny(rows, inputs, outputs):
+    return rows * inputs * outputs <= TINY_PRODUCT
 
 
 @jit(contract=True)
-def _matmul_loops_into(a, b, out):
-    # Row i of out accumulates a[i, p] * b[p, :] for p in order: with FMA this rounds exactly
-    # as OpenBLAS's gemm kernels do for the small shapes sent here.
-    m, k = a.shape
-    n = b.shape[1]
-    out[:] = 0
-    for i in range(m):
-        for p in range(k):
-            aip = a[i, p]
-            for j in range(n):
-                out[i, j] += aip * b[p, j]
+def dense_forward_flat(xb, wb, bb, yb, at):
+    """y = x @ w + b, each operand at its offset in ``at`` of its buffer."""
+    xo, wo, bo, yo, nb, n_in, n_out = at
+    _nn_loops(xb, wb, yb, (xo, wo, yo, nb, n_in, n_out))
+    _add_row(bb, bo, yb, yo, nb, n_out)
+
+
+@jit(contract=True)
+def dense_backward_flat(xb, wb, dyb, gb, dxb, at):
+    """dw = x.T @ dy and db = dy summed over rows, into ``gb``; dx = dy @ w.T if ``need_dx``."""
+    xo, wo, dyo, dwo, dbo, dxo, nb, n_in, n_out, need_dx = at
+    _tn_loops(xb, dyb, gb, (xo, dyo, dwo, n_in, nb, n_out))
+    _column_sums(dyb, dyo, gb, dbo, nb, n_out)
+    if need_dx:
+        _nt_loops(dyb, wb, dxb, (dyo, wo, dxo, nb, n_out, n_in))
+
+
+# -- arrays: what the layers call (and the training loop above TINY_PRODUCT) ---------------------
+
+
+@jit(contract=True)
+def _product_into(a, b, out, b_transposed):
+    """out = a @ b, or a @ b.T: a (m, k), b (k, n) or (n, k), out (m, n), all C-contiguous."""
+    m, k, n = a.shape[0], a.shape[1], out.shape[1]
+    if m * k * n > SMALL_PRODUCT and b_transposed:
+        np.dot(a, b.T, out)
+    elif m * k * n > SMALL_PRODUCT:
+        np.dot(a, b, out)
+    elif b_transposed:
+        _nt_loops(a.reshape(-1), b.reshape(-1), out.reshape(-1), _unsigned((0, 0, 0, m, k, n)))
+    else:
+        _nn_loops(a.reshape(-1), b.reshape(-1), out.reshape(-1), _unsigned((0, 0, 0, m, k, n)))
+
+
+@jit(contract=True)
+def _weight_gradient_into(x, dy, dw):
+    """dw = x.T @ dy: x (N, I), dy (N, O), dw (I, O)."""
+    nb, n_in, n_out = x.shape[0], x.shape[1], dy.shape[1]
+    if nb * n_in * n_out > SMALL_PRODUCT:
+        np.dot(x.T, dy, dw)
+    else:
+        _tn_loops(x.reshape(-1), dy.reshape(-1), dw.reshape(-1), _unsigned((0, 0, 0, n_in, nb, n_out)))
 
 
 @jit
-def _matmul_into(a, b, out):
-    if a.shape[0] * a.shape[1] * b.shape[1] <= SMALL_PRODUCT:
-        _matmul_loops_into(a, b, out)
-    else:
-        np.dot(a, b, out)  # transposed (Fortran-ordered) operands go to BLAS as they are
+def _dense_forward_into(x, w, b, y):
+    _product_into(x, w, y, False)
+    _add_row(b, 0, y.reshape(-1), 0, y.shape[0], y.shape[1])
+
+
+@jit
+def _dense_backward_into(x, w, dy, dw, db, dx):
+    """dw, db and (when dx has rows) dx of a dense layer, into the arrays given."""
+    _weight_gradient_into(x, dy, dw)
+    _column_sums(dy.reshape(-1), 0, db, 0, dy.shape[0], dy.shape[1])
+    if dx.shape[0]:
+        _product_into(dy, w, dx, True)
 
 
 @jit
 def _matmul(a, b):
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _matmul_into(a, b, out)
+    _product_into(a, b, out, False)
     return out
-
-
-@jit
-def _dense_forward_into(x, w, b, out):
-    _matmul_into(x, w, out)
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[i, j] += b[j]
 
 
 @jit
@@ -65,21 +181,11 @@ def _dense_forward(x, w, b):
 
 
 @jit
-def _column_sums_into(dy, db):
-    db[:] = 0
-    for i in range(dy.shape[0]):
-        for j in range(dy.shape[1]):
-            db[j] += dy[i, j]
-
-
-@jit
 def _dense_backward(x, w, dy):
     dx = np.empty((dy.shape[0], w.shape[0]), dtype=dy.dtype)
     dw = np.empty_like(w)
     db = np.empty(w.shape[1], dtype=dy.dtype)
-    _matmul_into(x.T, dy, dw)
-    _column_sums_into(dy, db)
-    _matmul_into(dy, w.T, dx)
+    _dense_backward_into(x, w, dy, dw, db, dx)
     return dx, dw, db
 
 

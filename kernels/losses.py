@@ -13,6 +13,8 @@ from ._checks import float_array, float_arrays, real_array, same_shape
 from .config import jit
 
 # Predictions are clipped to [eps, 1 - eps] before log() so the loss and its gradient stay finite.
+u64 = np.uint64
+
 BCE_EPS = {np.dtype(np.float32): 1e-7, np.dtype(np.float64): 1e-12}
 
 
@@ -22,27 +24,38 @@ def _pair(y_true, y_pred):
     return y_true.reshape(-1), y_pred.reshape(-1), y_pred.shape
 
 
+# The MSE kernels work on spans (a buffer and an offset) as kernels.dense's do: the training
+# loop's targets and predictions sit at offsets in its workspaces.
+
+
+@jit(inline=True)
+def _mse_span(tb, to, pb, po, n):
+    to, po, n = u64(to), u64(po), u64(n)
+    s = 0.0
+    for i in range(n):
+        d = np.float64(tb[to + i]) - np.float64(pb[po + i])
+        s += d * d
+    return s / n
+
+
+@jit(inline=True)
+def _mse_backward_span(tb, to, pb, po, ob, oo, n):
+    to, po, oo, n = u64(to), u64(po), u64(oo), u64(n)
+    two = pb.dtype.type(2)
+    size = pb.dtype.type(n)
+    for i in range(n):
+        ob[oo + i] = two * (pb[po + i] - tb[to + i]) / size
+
+
 @jit
 def _mse(t, p):
-    s = 0.0
-    for i in range(t.size):
-        d = np.float64(t[i]) - np.float64(p[i])
-        s += d * d
-    return s / t.size
-
-
-@jit
-def _mse_backward_into(t, p, out):
-    two = p.dtype.type(2)
-    n = p.dtype.type(p.size)
-    for i in range(p.size):
-        out[i] = two * (p[i] - t[i]) / n
+    return _mse_span(t, 0, p, 0, t.size)
 
 
 @jit
 def _mse_backward(t, p):
     out = np.empty_like(p)
-    _mse_backward_into(t, p, out)
+    _mse_backward_span(t, 0, p, 0, out, 0, p.size)
     return out
 
 

@@ -72,13 +72,30 @@ CASES = {
     "cnn-pool-ce-adam-batch": dict(
         layers=lambda s: _cnn(s, pool=True), loss="cross_entropy", task="images", opt="adam", bs=8, shuffle=True
     ),
+    # Two max-pools in one batch: each keeps its own argmax in the integer workspace.
+    "cnn-two-pools-ce-sgd-batch": dict(
+        layers=lambda s: [
+            ConvLayer((13, 13, 2), (2, 2), 4, rng=s),
+            ReLU(),
+            MaxPoolLayer(2),
+            MaxPoolLayer(3),
+            FlattenLayer(),
+            FCLayer(16, 3, rng=s + 1),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="images13",
+        opt="sgd",
+        bs=8,
+    ),
 }
 
 
 def _data(task, dtype, n=37):
     rng = np.random.default_rng(11)
-    if task in ("images", "big-images"):
-        x = rng.standard_normal((n, 12, 12, 3) if task == "big-images" else (n, 6, 6, 2))
+    if task in ("images", "big-images", "images13"):
+        shape = {"images": (n, 6, 6, 2), "big-images": (n, 12, 12, 3), "images13": (n, 13, 13, 2)}[task]
+        x = rng.standard_normal(shape)
         return x.astype(dtype), rng.integers(0, 3, n)
     x = rng.standard_normal((n, 2)).astype(dtype)
     if task == "binary":

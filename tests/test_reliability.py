@@ -355,3 +355,15 @@ def test_load_tells_a_npy_array_and_random_bytes_from_a_model(tmp_path):
     with pytest.raises(ValueError, match=r"not an \.npz archive") as info:
         Network.load(tmp_path / "noise.npz")
     assert "pickle" not in str(info.value)
+
+
+def test_every_file_with_jitted_code_keys_the_cache():
+    """An edit to any file that compiles code must change the cache key, subpackages included
+    (fastnn/ops was once left out: edited steps ran stale machine code)."""
+    from kernels import config
+
+    files = [p for package in ("kernels", "fastnn") for p in (ROOT / package).rglob("*.py")]
+    jitted = {p.resolve() for p in files if "@jit" in p.read_text()}
+    assert jitted, "no jitted sources found"
+    assert jitted <= set(config._JITTED_SOURCES)
+    assert any(p.parent.name == "ops" for p in jitted)

@@ -1,0 +1,129 @@
+"""Fully connected layers: ``FCLayer`` (alias ``Dense``), its program row and engine steps.
+
+Row dimensions: F_D0 = inputs per sample, F_D1 = outputs. Parameters: ``weights`` (in, out) at
+F_PW, ``bias`` (1, out) at F_PB. The steps call the span kernels of :mod:`kernels.dense` that the
+layer's own ``forward``/``backward`` call (through ``kernels.dense_forward``/``dense_backward``),
+so both paths run the same loops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import kernels as K
+from kernels import dense as KD
+from kernels._checks import positive_int
+from kernels.config import jit
+
+from .base import Initializer, Layer
+from .program import F_D0, F_D1, F_NEED_DX, F_PB, F_PW, Encoding
+
+KIND = 1
+
+
+def _one_of(shape: Any, size: Any, shape_name: str, size_name: str) -> tuple[Any, str]:
+    """(value, the name it was given as): the first API version's ``*_shape`` (also any positional
+    value) or the second's ``*_size``."""
+    if shape is not None and size is not None:
+        raise TypeError(f"give {shape_name} or {size_name}, not both; got {shape!r} and {size!r}")
+    if shape is None and size is None:
+        raise TypeError(f"missing {size_name} (or {shape_name}): the number of features")
+    return (shape, shape_name) if shape is not None else (size, size_name)
+
+
+def _size(shape: Any, name: str) -> int:
+    """A feature count given as an int or as the seed's shape tuple (1, n)."""
+    if isinstance(shape, (tuple, list)):
+        if not shape:
+            raise ValueError(f"{name} must be a positive int or a shape like (1, n); got {shape!r}")
+        shape = shape[-1]
+    return positive_int(shape, name)
+
+
+class FCLayer(Layer):
+    """Fully connected: ``y = x @ weights + bias``; x (N, in) -> y (N, out).
+
+    Both published versions of seed 000 construct: ``FCLayer((1, 2), (1, 3))`` /
+    ``FCLayer(input_shape=(1, 2), output_shape=(1, 3))`` and ``FCLayer(2, 3)`` /
+    ``FCLayer(input_size=2, output_size=3)``. ``weights`` (in, out) and ``bias`` (1, out) start
+    uniform in [-0.5, 0.5) from numpy's global generator like the seed, unless ``initializer``
+    ("xavier", "he", "normal", callable) or ``rng`` (seed or Generator) is given.
+    """
+
+    param_names = ("weights", "bias")
+
+    def __init__(
+        self,
+        input_shape: Any = None,
+        output_shape: Any = None,
+        *,
+        input_size: Any = None,
+        output_size: Any = None,
+        initializer: Initializer = None,
+        rng: Any = None,
+    ):
+        super().__init__()
+        n_in = _size(*_one_of(input_shape, input_size, "input_shape", "input_size"))
+        n_out = _size(*_one_of(output_shape, output_size, "output_shape", "output_size"))
+        self.input_shape, self.output_shape = (1, n_in), (1, n_out)
+        self.initialize(((n_in, n_out), (1, n_out)), n_in, n_out, initializer, rng)
+
+    def forward(self, x, training=False):
+        x = self._check_input(x)
+        self.input = x
+        self.output = K.dense_forward(x, self.weights, self.bias)
+        return self.output
+
+    def backward(self, dy):
+        dx, dw, db = K.dense_backward(self.input, self.weights, dy)
+        self.grads = {"weights": dw, "bias": db.reshape(1, -1)}
+        return dx
+
+    def _check_input(self, x):
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.weights.shape[0]:
+            raise ValueError(f"FCLayer input must have shape (batch, {self.weights.shape[0]}); got {x.shape}")
+        return x
+
+    def config(self):
+        return {"input_shape": self.weights.shape[0], "output_shape": self.weights.shape[1]}
+
+    def encode(self, shape):
+        n_in, n_out = self.weights.shape
+        if shape != (n_in,):
+            raise ValueError(f"FCLayer expects {n_in} features per sample; got {shape}")
+        return Encoding(KIND, (n_in, n_out), (n_out,))
+
+
+Dense = FCLayer
+
+
+@jit(inline=True)
+def forward(ops, offs, i, params, acts, nb):
+    n_in, n_out = ops[i, F_D0], ops[i, F_D1]
+    xo, yo, pw, pb = offs[i], offs[i + 1], ops[i, F_PW], ops[i, F_PB]
+    if KD.is_tiny(nb, n_in, n_out):
+        KD.dense_forward_flat(acts, params, params, acts, (xo, pw, pb, yo, nb, n_in, n_out))
+        return
+    x = acts[xo : xo + nb * n_in].reshape(nb, n_in)
+    y = acts[yo : yo + nb * n_out].reshape(nb, n_out)
+    KD._dense_forward_into(x, params[pw : pw + n_in * n_out].reshape(n_in, n_out), params[pb : pb + n_out], y)
+
+
+@jit(inline=True)
+def backward(ops, offs, i, params, grads, acts, dacts, nb):
+    n_in, n_out = ops[i, F_D0], ops[i, F_D1]
+    xo, yo, pw, pb = offs[i], offs[i + 1], ops[i, F_PW], ops[i, F_PB]
+    need_dx = ops[i, F_NEED_DX] != 0
+    if KD.is_tiny(nb, n_in, n_out):
+        KD.dense_backward_flat(acts, params, dacts, grads, dacts, (xo, pw, yo, pw, pb, xo, nb, n_in, n_out, need_dx))
+        return
+    x, w = acts[xo : xo + nb * n_in].reshape(nb, n_in), params[pw : pw + n_in * n_out].reshape(n_in, n_out)
+    dy = dacts[yo : yo + nb * n_out].reshape(nb, n_out)
+    dx = dacts[xo : xo + (nb * n_in if need_dx else 0)].reshape(-1, n_in)
+    KD._dense_backward_into(x, w, dy, grads[pw : pw + w.size].reshape(n_in, n_out), grads[pb : pb + n_out], dx)
+
+
+__all__ = ["Dense", "FCLayer"]

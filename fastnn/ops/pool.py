@@ -1,0 +1,81 @@
+"""Pooling over non-overlapping windows: ``MaxPoolLayer``, its program row and engine steps.
+
+Row dimensions: F_D0 = which pooling (``MAX``), F_D1..F_D3 = input height, width, channels,
+F_D4 = window size. Max pooling keeps each window's argmax in the integer workspace at F_IW.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import kernels as K
+from kernels import pool as KP
+from kernels._checks import positive_int
+from kernels.config import jit
+
+from .base import Layer, image_batch
+from .program import F_D1, F_D2, F_D3, F_D4, F_IW, F_NEED_DX, Encoding
+
+KIND = 3
+MAX = 0
+
+
+class MaxPoolLayer(Layer):
+    """Max over non-overlapping size x size windows: (N, h, w, c) -> (N, h/size, w/size, c)."""
+
+    def __init__(self, size: int = 2) -> None:
+        super().__init__()
+        self.size = positive_int(size, "size")
+
+    def forward(self, x, training=False):
+        xb, self._unbatched = image_batch(x, "MaxPoolLayer")
+        self.input = x
+        y, self._argmax = K.maxpool2d_forward(xb, self.size)
+        self._in_shape = xb.shape
+        self.output = y[0] if self._unbatched else y
+        return self.output
+
+    def backward(self, dy):
+        dy = np.asarray(dy)
+        dx = K.maxpool2d_backward(self._argmax, dy[None] if self._unbatched else dy, self._in_shape)
+        return dx[0] if self._unbatched else dx
+
+    def encode(self, shape):
+        size = self.size
+        if len(shape) != 3 or shape[0] % size or shape[1] % size:
+            raise ValueError(f"MaxPoolLayer({size}) needs (h, w, c) divisible by {size}; got {shape}")
+        h, w, c = shape
+        out = (h // size, w // size, c)
+        return Encoding(KIND, (MAX, h, w, c, size), out, int_work=int(np.prod(out)))
+
+    def config(self):
+        return {"size": self.size}
+
+
+@jit
+def forward(program, i, params, work, nb):
+    ops, offs = program.ops, program.offs
+    h, w, c, size = ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4]
+    shape = (nb, h // size, w // size, c)
+    n_out = nb * program.sizes[i + 1]
+    x = work.acts[offs[i] : offs[i] + nb * h * w * c].reshape(nb, h, w, c)
+    y = work.acts[offs[i + 1] : offs[i + 1] + n_out].reshape(shape)
+    arg = work.iwork[ops[i, F_IW] * nb : ops[i, F_IW] * nb + n_out].reshape(shape)
+    KP._maxpool2d_forward_into(x, size, y, arg)
+
+
+@jit
+def backward(program, i, state, work, nb):
+    ops, offs = program.ops, program.offs
+    if not ops[i, F_NEED_DX]:
+        return
+    h, w, c, size = ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4]
+    shape = (nb, h // size, w // size, c)
+    n_out = nb * program.sizes[i + 1]
+    dy = work.dacts[offs[i + 1] : offs[i + 1] + n_out].reshape(shape)
+    dx = work.dacts[offs[i] : offs[i] + nb * h * w * c].reshape(nb, h, w, c)
+    arg = work.iwork[ops[i, F_IW] * nb : ops[i, F_IW] * nb + n_out].reshape(shape)
+    KP._maxpool2d_backward_into(arg, dy, w, dx)
+
+
+__all__ = ["MaxPoolLayer"]

@@ -1,0 +1,39 @@
+"""How a layer is written into the compiled program that :mod:`fastnn.engine` runs.
+
+A network of built-in layers becomes one row of integers per layer. The fields every row has:
+
+========== ==============================================================================
+F_KIND     which op home runs the row (each module in :mod:`fastnn.ops` has its ``KIND``)
+F_PW       offset of the layer's first parameter (``weights``) in the flat parameter array
+F_PB       offset of its second parameter (``bias``)
+F_IW       offset of its per-batch integer workspace (max-pool's argmax), per sample
+F_NEED_DX  1 when the input gradient is needed (0 before the first layer with parameters)
+F_D0..F_D5 the op's own dimensions, documented in its module next to ``encode`` and the steps
+           that read them
+========== ==============================================================================
+
+Each op module holds, side by side: the layer class, its ``encode`` (shape rule and row), and its
+``forward``/``backward`` steps over the engine's workspace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+F_KIND, F_PW, F_PB, F_IW, F_NEED_DX, F_D0, F_D1, F_D2, F_D3, F_D4, F_D5 = range(11)
+ROW = 11
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """What a layer tells the program about itself for one per-sample input shape."""
+
+    kind: int
+    dims: tuple[int, ...]  # F_D0... (at most 6)
+    output_shape: tuple[int, ...]  # per sample
+    int_work: int = 0  # int64 workspace per sample
+    alpha: float = 0.0  # a real hyper-parameter (leaky ReLU's slope)
+
+
+class NotCompiled(TypeError):
+    """The layer, as configured, has no compiled form (training runs layer by layer)."""
