@@ -213,17 +213,8 @@ def _train(args: argparse.Namespace) -> int:
             f"the cached compiled code), then {np.median(steady) * 1e3:.1f} ms per epoch (median)"
         )
     if args.compare_reference:
-        _compare_reference(
-            ex,
-            args.seed,
-            dtype,
-            x_train,
-            y_train,
-            batch_size,
-            lr,
-            opt_name,
-            np.median(epoch_times[1:] or epoch_times) if epoch_times else None,
-        )
+        fast_epoch = np.median(epoch_times[1:] or epoch_times) if epoch_times else None
+        _compare_reference(ex, args.seed, dtype, (x_train, y_train), (batch_size, lr, opt_name), fast_epoch)
     if save:
         net.save(save)
         print(f"model written to {save}")
@@ -242,15 +233,15 @@ def _compare_reference(
     ex: Any,
     seed: int,
     dtype: np.dtype,
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    lr: float,
-    opt_name: str,
+    data: tuple[np.ndarray, np.ndarray],
+    training: tuple[int, float, str],
     fast_epoch: float | None,
 ) -> None:
+    """The same training on the reference path; ``training`` = (batch size, learning rate, optimizer)."""
     from . import optimizers
     from .refpath import reference_path
+
+    (x, y), (batch_size, lr, opt_name) = data, training
 
     net = ex.build(seed).astype(dtype)
     with reference_path():

@@ -92,15 +92,15 @@ def _optimizer_step(kind, state, t):
     c = params.dtype.type
     lr, a, b, eps = hyper[0], hyper[1], hyper[2], hyper[3]
     if kind == OPT_SGD:
-        KO._sgd(params, grads, c(lr))
+        KO._sgd(params, grads, (c(lr),))
     elif kind == OPT_MOMENTUM:
-        KO._momentum(params, grads, s1, c(lr), c(a))
+        KO._momentum(params, grads, s1, (c(lr), c(a)))
     elif kind == OPT_RMSPROP:
-        KO._rmsprop(params, grads, s1, c(lr), c(a), c(1.0 - a), c(eps))
+        KO._rmsprop(params, grads, s1, (c(lr), c(a), c(1.0 - a), c(eps)))
     else:
         c1 = 1.0 - a ** np.float64(t)
         c2 = 1.0 - b ** np.float64(t)
-        KO._adam(params, grads, s1, s2, c(lr), c(a), c(1.0 - a), c(b), c(1.0 - b), c(c1), c(c2), c(eps))
+        KO._adam(params, grads, s1, s2, (c(lr), c(a), c(1.0 - a), c(b), c(1.0 - b), c(c1), c(c2), c(eps)))
 
 
 @jit

@@ -166,6 +166,7 @@ class Network:
         y_train: Any,
         epochs: int,
         learning_rate: float | None = None,
+        *,
         batch_size: int = 1,
         optimizer: optimizers.Optimizer | str | None = None,
         shuffle: bool = False,

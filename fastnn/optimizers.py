@@ -133,7 +133,7 @@ class Adam(Optimizer):
 
     def _update(self, param, grad):
         m, v = self._slots(param, 2)
-        K.adam_step(param, grad, m, v, self.iterations, self.lr, self.beta1, self.beta2, self.eps)
+        K.adam_step(param, grad, m, v, self.iterations, self.lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps)
 
     def config(self):
         return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}

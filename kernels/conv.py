@@ -384,8 +384,12 @@ def _conv2d_backward_serial(x, w, dy, need_dx=True):
 
 
 @jit
-def _gemm_backward_chunk(x, dy, first, stop, kh, kw, w2t, dw_part, db_part, dx, need_dx):
-    """Images first..stop-1: dw_part += im2col(x).T @ dy, db_part += dy summed, dx = col2im(dy @ w.T)."""
+def _gemm_backward_chunk(x, dy, images, kernel, w2t, partial, dx, need_dx):
+    """Images first..stop-1 (``images``): dw_part += im2col(x).T @ dy, db_part += dy summed
+    (``partial`` = (dw_part, db_part)), dx = col2im(dy @ w.T); ``kernel`` = (kh, kw)."""
+    first, stop = images
+    kh, kw = kernel
+    dw_part, db_part = partial
     oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
     k = w2t.shape[1]
     patches = np.empty((oh * ow, k), dtype=x.dtype)
@@ -423,9 +427,8 @@ def _conv2d_backward_gemm(x, w, dy, need_dx=True):
     chunks, w2t, dwp, dbp = _gemm_backward_setup(x, w)
     dx = np.zeros_like(x)
     for t in numba.prange(chunks):
-        _gemm_backward_chunk(
-            x, dy, t * n_img // chunks, (t + 1) * n_img // chunks, kh, kw, w2t, dwp[t], dbp[t], dx, need_dx
-        )
+        images = (t * n_img // chunks, (t + 1) * n_img // chunks)
+        _gemm_backward_chunk(x, dy, images, (kh, kw), w2t, (dwp[t], dbp[t]), dx, need_dx)
     dw, db = _sum_chunks(dwp, dbp)
     return dx, dw.reshape(kh, kw, c, f), db
 

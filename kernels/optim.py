@@ -13,29 +13,35 @@ import numpy as np
 from ._checks import float_array, positive_int, real_scalar, state_array
 from .config import jit
 
+# Each loop takes its hyper-parameters as one tuple ``coef``, already in the parameter's dtype.
+
 
 @jit
-def _sgd(p, g, lr):
+def _sgd(p, g, coef):
+    (lr,) = coef
     for i in range(p.size):
         p[i] -= lr * g[i]
 
 
 @jit
-def _momentum(p, g, v, lr, mu):
+def _momentum(p, g, v, coef):
+    lr, mu = coef
     for i in range(p.size):
         v[i] = mu * v[i] + g[i]
         p[i] -= lr * v[i]
 
 
 @jit
-def _rmsprop(p, g, s, lr, rho, one_minus_rho, eps):
+def _rmsprop(p, g, s, coef):
+    lr, rho, one_minus_rho, eps = coef
     for i in range(p.size):
         s[i] = rho * s[i] + one_minus_rho * g[i] * g[i]
         p[i] -= lr * g[i] / (np.sqrt(s[i]) + eps)
 
 
 @jit
-def _adam(p, g, m, v, lr, b1, one_minus_b1, b2, one_minus_b2, c1, c2, eps):
+def _adam(p, g, m, v, coef):
+    lr, b1, one_minus_b1, b2, one_minus_b2, c1, c2, eps = coef
     for i in range(p.size):
         m[i] = b1 * m[i] + one_minus_b1 * g[i]
         v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i]
@@ -49,7 +55,7 @@ def _run(kernel, param, grad, states, scalars) -> None:
     flat = [
         a.reshape(-1) if c else np.ascontiguousarray(a).reshape(-1) for a, c in zip(arrays, contiguous, strict=True)
     ]
-    kernel(flat[0], grad.reshape(-1), *flat[1:], *(param.dtype.type(s) for s in scalars))
+    kernel(flat[0], grad.reshape(-1), *flat[1:], tuple(param.dtype.type(s) for s in scalars))
     for a, f, c in zip(arrays, flat, contiguous, strict=True):
         if not c:
             a[...] = f.reshape(a.shape)
@@ -102,6 +108,7 @@ def adam_step(
     v: np.ndarray,
     t: int,
     lr: float,
+    *,
     beta1: float = 0.9,
     beta2: float = 0.999,
     eps: float = 1e-8,

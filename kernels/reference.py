@@ -238,7 +238,7 @@ def rmsprop_step(param, grad, square_avg, lr, rho=0.9, eps=1e-8):
     param -= t(lr) * grad / (np.sqrt(square_avg) + t(eps))
 
 
-def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+def adam_step(param, grad, m, v, t, lr, *, beta1=0.9, beta2=0.999, eps=1e-8):
     param, grad = _param_grad(param, grad)
     t = positive_int(t, "t")
     c = param.dtype.type
