@@ -6,21 +6,8 @@ seed tutorials' classes; ``fastnn.activations`` and ``fastnn.losses`` hold their
 
 from . import activations, losses, optimizers
 from .gradcheck import gradcheck, gradcheck_loss
-from .layers import (
-    ActivationLayer,
-    ConvLayer,
-    Dense,
-    DropoutLayer,
-    FCLayer,
-    FlattenLayer,
-    Layer,
-    LeakyReLU,
-    MaxPoolLayer,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
-)
+from .layers import *  # noqa: F403
+from .layers import __all__ as _layers
 from .network import Network
 from .optimizers import SGD, Adam, Momentum, RMSProp
 
@@ -28,26 +15,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SGD",
-    "ActivationLayer",
     "Adam",
-    "ConvLayer",
-    "Dense",
-    "DropoutLayer",
-    "FCLayer",
-    "FlattenLayer",
-    "Layer",
-    "LeakyReLU",
-    "MaxPoolLayer",
     "Momentum",
     "Network",
     "RMSProp",
-    "ReLU",
-    "Sigmoid",
-    "Softmax",
-    "Tanh",
     "activations",
     "gradcheck",
     "gradcheck_loss",
     "losses",
     "optimizers",
 ]
+__all__ += [name for name in _layers if isinstance(globals()[name], type)]  # every layer class

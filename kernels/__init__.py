@@ -5,57 +5,12 @@ and :mod:`kernels.registry` pairs them for the tests, ``python -m fastnn validat
 benchmarks. Numba settings live in :mod:`kernels.config`.
 """
 
-from .activations import (
-    leaky_relu,
-    leaky_relu_backward,
-    relu,
-    relu_backward,
-    sigmoid,
-    sigmoid_backward,
-    softmax,
-    softmax_backward,
-    tanh,
-    tanh_backward,
-)
-from .conv import conv2d_backward, conv2d_forward, convolve2d, correlate2d
-from .dense import dense_backward, dense_forward, matmul
-from .losses import (
-    binary_cross_entropy,
-    binary_cross_entropy_backward,
-    mse,
-    mse_backward,
-    softmax_cross_entropy,
-)
-from .optim import adam_step, momentum_step, rmsprop_step, sgd_step
-from .pool import maxpool2d_backward, maxpool2d_forward
+from . import activations, conv, dense, losses, optim, pool
+from .activations import *  # noqa: F403
+from .conv import *  # noqa: F403
+from .dense import *  # noqa: F403
+from .losses import *  # noqa: F403
+from .optim import *  # noqa: F403
+from .pool import *  # noqa: F403
 
-__all__ = [
-    "adam_step",
-    "binary_cross_entropy",
-    "binary_cross_entropy_backward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "convolve2d",
-    "correlate2d",
-    "dense_backward",
-    "dense_forward",
-    "leaky_relu",
-    "leaky_relu_backward",
-    "matmul",
-    "maxpool2d_backward",
-    "maxpool2d_forward",
-    "momentum_step",
-    "mse",
-    "mse_backward",
-    "relu",
-    "relu_backward",
-    "rmsprop_step",
-    "sgd_step",
-    "sigmoid",
-    "sigmoid_backward",
-    "softmax",
-    "softmax_backward",
-    "softmax_cross_entropy",
-    "tanh",
-    "tanh_backward",
-]
+__all__ = sorted(name for m in (activations, conv, dense, losses, optim, pool) for name in m.__all__)

@@ -268,3 +268,18 @@ def softmax_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """``y * (dy - sum(dy * y, axis=-1))`` where ``y = softmax(x)`` (the Jacobian-vector product)."""
     y, dy = _pair(y, dy, min_ndim=1)
     return _softmax_backward(_rows(y), _rows(dy)).reshape(y.shape)
+
+
+# The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
+__all__ = [
+    "leaky_relu",
+    "leaky_relu_backward",
+    "relu",
+    "relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "softmax",
+    "softmax_backward",
+    "tanh",
+    "tanh_backward",
+]

@@ -495,3 +495,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.nd
         with blas_single_thread():
             return _conv2d_backward_gemm_parallel(x, w, dy)
     return _conv2d_backward_serial(x, w, dy)
+
+
+# The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
+__all__ = ["conv2d_backward", "conv2d_forward", "convolve2d", "correlate2d"]

@@ -223,3 +223,7 @@ def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.nda
     if dy.shape != expected:
         raise ValueError(f"dy must have shape {expected} (x rows, w columns); got {dy.shape}")
     return _dense_backward(x, w, dy)
+
+
+# The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
+__all__ = ["dense_backward", "dense_forward", "matmul"]

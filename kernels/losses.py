@@ -161,3 +161,7 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[np.fl
         raise ValueError(f"labels must lie in [0, {z.shape[1]}) for {z.shape[1]} classes; got range [{lo}, {hi}]")
     loss, dz = _softmax_cross_entropy(z, np.ascontiguousarray(lab, dtype=np.int64))
     return z.dtype.type(loss), dz
+
+
+# The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_backward", "mse", "mse_backward", "softmax_cross_entropy"]

@@ -130,3 +130,7 @@ def adam_step(
         raise ValueError("m and v must be separate arrays; they share memory")
     c1, c2 = 1.0 - beta1**t, 1.0 - beta2**t
     _run(_adam, param, grad, [m, v], [lr, beta1, 1.0 - beta1, beta2, 1.0 - beta2, c1, c2, eps])
+
+
+# The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
+__all__ = ["adam_step", "momentum_step", "rmsprop_step", "sgd_step"]

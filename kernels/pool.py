@@ -97,3 +97,7 @@ def maxpool2d_backward(argmax: np.ndarray, dy: np.ndarray, input_shape: tuple[in
     if lo < 0 or hi >= h * w:
         raise ValueError(f"argmax values must lie in [0, {h * w}) for {h}x{w} images; got range [{lo}, {hi}]")
     return _maxpool2d_backward(np.ascontiguousarray(arg, dtype=np.int64), dy, h, w)
+
+
+# The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
+__all__ = ["maxpool2d_backward", "maxpool2d_forward"]

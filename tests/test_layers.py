@@ -35,6 +35,7 @@ LAYERS = {
     "fc": (lambda: FCLayer(4, 3), lambda: _x(5, 4)),
     "fc-seed-shapes": (lambda: FCLayer((1, 4), (1, 3)), lambda: _x(1, 4)),
     "tanh": (lambda: ActivationLayer(A.tanh, A.tanh_prime), lambda: _x(5, 4)),
+    "tanh-class": (Tanh, lambda: _x(5, 4)),
     "sigmoid": (Sigmoid, lambda: _x(5, 4)),
     "relu": (ReLU, lambda: _x(5, 4)),
     "leaky_relu": (lambda: LeakyReLU(0.1), lambda: _x(5, 4)),
@@ -46,6 +47,13 @@ LAYERS = {
     "maxpool": (lambda: MaxPoolLayer(2), lambda: _x(2, 4, 6, 3)),
     "flatten": (FlattenLayer, lambda: _x(2, 3, 3, 2)),
 }
+
+
+def test_every_layer_type_has_a_gradcheck_case():
+    """A new layer class cannot land without a case above (training-mode dropout has its own test)."""
+    checked = {type(make()) for make, _ in LAYERS.values()} | {DropoutLayer}
+    missing = sorted(name for name, cls in fastnn.layers.LAYER_TYPES.items() if cls not in checked)
+    assert not missing, f"no gradcheck case for {missing}"
 
 
 @pytest.mark.parametrize("name", LAYERS)
