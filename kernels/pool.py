@@ -1,4 +1,4 @@
-"""Max pooling over non-overlapping size x size windows of channels-last batches (N, H, W, C)."""
+"""Max and average pooling over non-overlapping size x size windows of channels-last batches (N, H, W, C)."""
 
 from __future__ import annotations
 
@@ -99,5 +99,74 @@ def maxpool2d_backward(argmax: np.ndarray, dy: np.ndarray, input_shape: tuple[in
     return _maxpool2d_backward(np.ascontiguousarray(arg, dtype=np.int64), dy, h, w)
 
 
+@jit
+def _avgpool2d_forward_into(x, size, y):
+    n_img, oh, ow, c_in = y.shape
+    area = x.dtype.type(size * size)
+    for s in range(n_img):
+        for i in range(oh):
+            for j in range(ow):
+                r, q = i * size, j * size
+                for c in range(c_in):
+                    y[s, i, j, c] = x[s, r, q, c]
+                for a in range(size):
+                    for bb in range(size):
+                        if a == 0 and bb == 0:
+                            continue
+                        for c in range(c_in):
+                            y[s, i, j, c] += x[s, r + a, q + bb, c]
+                for c in range(c_in):
+                    y[s, i, j, c] /= area
+
+
+@jit
+def _avgpool2d_forward(x, size):
+    n_img, h, w, c_in = x.shape
+    y = np.empty((n_img, h // size, w // size, c_in), dtype=x.dtype)
+    _avgpool2d_forward_into(x, size, y)
+    return y
+
+
+@jit
+def _avgpool2d_backward_into(dy, size, dx):
+    n_img, oh, ow, c_in = dy.shape
+    area = dy.dtype.type(size * size)
+    for s in range(n_img):
+        for i in range(oh):
+            for a in range(size):
+                for j in range(ow):
+                    for bb in range(size):
+                        for c in range(c_in):
+                            dx[s, i * size + a, j * size + bb, c] = dy[s, i, j, c] / area
+
+
+@jit
+def _avgpool2d_backward(dy, size):
+    n_img, oh, ow, c_in = dy.shape
+    dx = np.empty((n_img, oh * size, ow * size, c_in), dtype=dy.dtype)
+    _avgpool2d_backward_into(dy, size, dx)
+    return dx
+
+
+def avgpool2d_forward(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean over non-overlapping size x size windows: x (N, H, W, C) -> (N, H/size, W/size, C).
+
+    Each window is summed in row-major order, then divided by size*size (as PyTorch's
+    ``AvgPool2d(size)`` on CPU does, channels last here)."""
+    size = positive_int(size, "size")
+    x = float_array(x, "x", ndim=4)
+    _, h, w, _ = x.shape
+    if h % size or w % size:
+        raise ValueError(f"x's height and width {h}x{w} must be divisible by size={size}; got x {x.shape}")
+    return _avgpool2d_forward(x, size)
+
+
+def avgpool2d_backward(dy: np.ndarray, size: int) -> np.ndarray:
+    """Spread dy (N, OH, OW, C) evenly over its windows: dx (N, OH*size, OW*size, C) = dy / size**2."""
+    size = positive_int(size, "size")
+    dy = float_array(dy, "dy", ndim=4)
+    return _avgpool2d_backward(dy, size)
+
+
 # The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
-__all__ = ["maxpool2d_backward", "maxpool2d_forward"]
+__all__ = ["avgpool2d_backward", "avgpool2d_forward", "maxpool2d_backward", "maxpool2d_forward"]

@@ -114,6 +114,18 @@ def maxpool2d_backward(argmax, dy, input_shape):
     return dx.reshape(n, h, w, c)
 
 
+def avgpool2d_forward(x, size):
+    x = float_array(x, "x", ndim=4)
+    n, h, w, c = x.shape
+    return x.reshape(n, h // size, size, w // size, size, c).mean(axis=(2, 4))
+
+
+def avgpool2d_backward(dy, size):
+    dy = float_array(dy, "dy", ndim=4)
+    spread = np.repeat(np.repeat(dy, size, axis=1), size, axis=2)
+    return spread / dy.dtype.type(size * size)
+
+
 # --------------------------------------------------------------------------- activations
 
 

@@ -187,6 +187,19 @@ def _pool_at(n, h, c, size, backward):
     return make
 
 
+def _make_avgpool_backward(rng, dtype):
+    (x, size), _ = _make_pool_forward(rng, dtype)
+    return (_normal(rng, (x.shape[0], x.shape[1] // size, x.shape[2] // size, x.shape[3]), dtype), size), {}
+
+
+def _avgpool_at(n, h, c, size, backward):
+    def make(rng, dtype):
+        shape = (n, h // size, h // size, c) if backward else (n, h, h, c)
+        return (_normal(rng, shape, dtype), size), {}
+
+    return make
+
+
 # --------------------------------------------------------------------------- activations
 
 
@@ -376,6 +389,20 @@ REGISTRY: tuple[Entry, ...] = (
         R.maxpool2d_backward,
         _make_pool_backward,
         {"64x24x24x16/2": _pool_at(64, 24, 16, 2, True)},
+    ),
+    Entry(
+        "avgpool2d_forward",
+        K.avgpool2d_forward,
+        R.avgpool2d_forward,
+        _make_pool_forward,
+        {"64x24x24x16/2": _avgpool_at(64, 24, 16, 2, False)},
+    ),
+    Entry(
+        "avgpool2d_backward",
+        K.avgpool2d_backward,
+        R.avgpool2d_backward,
+        _make_avgpool_backward,
+        {"64x24x24x16/2": _avgpool_at(64, 24, 16, 2, True)},
     ),
     Entry("tanh", K.tanh, R.tanh, _make_unary, {"1e5": _unary_at(_ELEMENTS)}),
     Entry(

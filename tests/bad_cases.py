@@ -145,6 +145,13 @@ LAYER_AND_NETWORK_CASES = [
         ["divisible", "size=2"],
     ),
     ("pool-size", lambda: fastnn.MaxPoolLayer(0), ValueError, ["size", ">= 1"]),
+    (
+        "avgpool-divisible",
+        lambda: fastnn.AvgPoolLayer(3).forward(np.ones((2, 6, 4, 1))),
+        ValueError,
+        ["divisible", "size=3", "6x4"],
+    ),
+    ("avgpool-size", lambda: fastnn.AvgPoolLayer(-1), ValueError, ["size", ">= 1"]),
     ("dropout-rate-1", lambda: fastnn.DropoutLayer(1.0), ValueError, ["rate", "< 1.0", "1.0"]),
     ("dropout-rate-nan", lambda: fastnn.DropoutLayer(float("nan")), ValueError, ["rate", "finite", "nan"]),
     ("dropout-rate-negative", lambda: fastnn.DropoutLayer(-0.1), ValueError, ["rate", ">= 0", "-0.1"]),

@@ -88,6 +88,21 @@ CASES = {
         opt="sgd",
         bs=8,
     ),
+    "cnn-avgpool-ce-momentum-batch": dict(
+        layers=lambda s: [
+            ConvLayer((13, 13, 2), (2, 2), 4, rng=s),
+            Tanh(),
+            fastnn.AvgPoolLayer(2),
+            fastnn.AvgPoolLayer(3),
+            FlattenLayer(),
+            FCLayer(16, 3, rng=s + 1),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="images13",
+        opt="momentum",
+        bs=8,
+    ),
 }
 
 

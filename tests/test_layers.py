@@ -45,6 +45,8 @@ LAYERS = {
     "conv-unbatched": (lambda: ConvLayer((6, 5, 2), (3, 2), 3), lambda: _x(6, 5, 2)),
     "conv-1x1": (lambda: ConvLayer((4, 4, 3), (1, 1), 2), lambda: _x(2, 4, 4, 3)),
     "maxpool": (lambda: MaxPoolLayer(2), lambda: _x(2, 4, 6, 3)),
+    "avgpool": (lambda: fastnn.AvgPoolLayer(2), lambda: _x(2, 4, 6, 3)),
+    "avgpool-unbatched-size-3": (lambda: fastnn.AvgPoolLayer(3), lambda: _x(6, 3, 2)),
     "flatten": (FlattenLayer, lambda: _x(2, 3, 3, 2)),
 }
 

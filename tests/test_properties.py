@@ -166,6 +166,8 @@ def test_maxpool(data, dtype, n, oh, ow, c, size):
     _, arg = R.maxpool2d_forward(x, size)
     dy = data.draw(arrays((n, oh, ow, c), dtype, scale=1.0), label="dy")
     check(K.maxpool2d_backward, R.maxpool2d_backward, [arg, dy, x.shape], dtype=dtype)
+    check(K.avgpool2d_forward, R.avgpool2d_forward, [x, size], scales="terms")
+    check(K.avgpool2d_backward, R.avgpool2d_backward, [dy, size], dtype=dtype)
 
 
 # --------------------------------------------------------------------------- losses and steps
@@ -210,7 +212,8 @@ def test_optimizer_steps(data, dtype, lr, mu, t):
 
 @st.composite
 def layer_cases(draw):
-    kind = draw(st.sampled_from(["dense", "conv", "pool", "flatten", "tanh", "sigmoid", "relu", "leaky", "softmax"]))
+    kinds = ["dense", "conv", "pool", "avgpool", "flatten", "tanh", "sigmoid", "relu", "leaky", "softmax"]
+    kind = draw(st.sampled_from(kinds))
     n = draw(dims(1, 4))
     if kind == "dense":
         i, o = draw(dims(1, 12)), draw(dims(1, 12))
@@ -218,9 +221,10 @@ def layer_cases(draw):
     if kind == "conv":
         _, h, w, c, f, kh, kw = draw(conv_shapes())
         return fastnn.ConvLayer((h, w, c), (kh, kw), f, rng=draw(st.integers(0, 99))), (n, h, w, c)
-    if kind == "pool":
+    if kind in ("pool", "avgpool"):
         size = draw(dims(1, 3))
-        return fastnn.MaxPoolLayer(size), (n, draw(dims(1, 3)) * size, draw(dims(1, 3)) * size, draw(dims(1, 3)))
+        layer = fastnn.MaxPoolLayer(size) if kind == "pool" else fastnn.AvgPoolLayer(size)
+        return layer, (n, draw(dims(1, 3)) * size, draw(dims(1, 3)) * size, draw(dims(1, 3)))
     if kind == "flatten":
         return fastnn.FlattenLayer(), (n, draw(dims(1, 4)), draw(dims(1, 4)), draw(dims(1, 3)))
     layer = {

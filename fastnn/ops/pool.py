@@ -1,7 +1,9 @@
-"""Pooling over non-overlapping windows: ``MaxPoolLayer``, its program row and engine steps.
+"""Pooling over non-overlapping windows: ``MaxPoolLayer`` and ``AvgPoolLayer``, their program
+rows and engine steps.
 
-Row dimensions: F_D0 = which pooling (``MAX``), F_D1..F_D3 = input height, width, channels,
-F_D4 = window size. Max pooling keeps each window's argmax in the integer workspace at F_IW.
+Row dimensions: F_D0 = which pooling (``MAX``, ``AVG``), F_D1..F_D3 = input height, width,
+channels, F_D4 = window size. Max pooling keeps each window's argmax in the integer workspace at
+F_IW; average pooling needs none.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from kernels._checks import positive_int
 from kernels.config import jit
 
 from .base import Layer, image_batch
-from .program import F_D1, F_D2, F_D3, F_D4, F_IW, F_NEED_DX, Encoding
+from .program import F_D0, F_D1, F_D2, F_D3, F_D4, F_IW, F_NEED_DX, Encoding
 
 KIND = 3
-MAX = 0
+MAX, AVG = range(2)
 
 
 class MaxPoolLayer(Layer):
@@ -41,15 +43,48 @@ class MaxPoolLayer(Layer):
         return dx[0] if self._unbatched else dx
 
     def encode(self, shape):
-        size = self.size
-        if len(shape) != 3 or shape[0] % size or shape[1] % size:
-            raise ValueError(f"MaxPoolLayer({size}) needs (h, w, c) divisible by {size}; got {shape}")
-        h, w, c = shape
-        out = (h // size, w // size, c)
-        return Encoding(KIND, (MAX, h, w, c, size), out, int_work=int(np.prod(out)))
+        h, w, c, out = _pooled(self, shape)
+        return Encoding(KIND, (MAX, h, w, c, self.size), out, int_work=int(np.prod(out)))
 
     def config(self):
         return {"size": self.size}
+
+
+class AvgPoolLayer(Layer):
+    """Mean over non-overlapping size x size windows: (N, h, w, c) -> (N, h/size, w/size, c), as
+    PyTorch's ``AvgPool2d(size)`` (channels last)."""
+
+    def __init__(self, size: int = 2) -> None:
+        super().__init__()
+        self.size = positive_int(size, "size")
+
+    def forward(self, x, training=False):
+        xb, self._unbatched = image_batch(x, "AvgPoolLayer")
+        self.input = x
+        y = K.avgpool2d_forward(xb, self.size)
+        self.output = y[0] if self._unbatched else y
+        return self.output
+
+    def backward(self, dy):
+        dy = np.asarray(dy)
+        dx = K.avgpool2d_backward(dy[None] if self._unbatched else dy, self.size)
+        return dx[0] if self._unbatched else dx
+
+    def encode(self, shape):
+        h, w, c, out = _pooled(self, shape)
+        return Encoding(KIND, (AVG, h, w, c, self.size), out)
+
+    def config(self):
+        return {"size": self.size}
+
+
+def _pooled(layer, shape):
+    """(h, w, c, output shape) of a pooling layer on per-sample ``shape``."""
+    size = layer.size
+    if len(shape) != 3 or shape[0] % size or shape[1] % size:
+        raise ValueError(f"{type(layer).__name__}({size}) needs (h, w, c) divisible by {size}; got {shape}")
+    h, w, c = shape
+    return h, w, c, (h // size, w // size, c)
 
 
 @jit
@@ -60,6 +95,9 @@ def forward(program, i, params, work, nb):
     n_out = nb * program.sizes[i + 1]
     x = work.acts[offs[i] : offs[i] + nb * h * w * c].reshape(nb, h, w, c)
     y = work.acts[offs[i + 1] : offs[i + 1] + n_out].reshape(shape)
+    if ops[i, F_D0] == AVG:
+        KP._avgpool2d_forward_into(x, size, y)
+        return
     arg = work.iwork[ops[i, F_IW] * nb : ops[i, F_IW] * nb + n_out].reshape(shape)
     KP._maxpool2d_forward_into(x, size, y, arg)
 
@@ -74,8 +112,11 @@ def backward(program, i, state, work, nb):
     n_out = nb * program.sizes[i + 1]
     dy = work.dacts[offs[i + 1] : offs[i + 1] + n_out].reshape(shape)
     dx = work.dacts[offs[i] : offs[i] + nb * h * w * c].reshape(nb, h, w, c)
+    if ops[i, F_D0] == AVG:
+        KP._avgpool2d_backward_into(dy, size, dx)
+        return
     arg = work.iwork[ops[i, F_IW] * nb : ops[i, F_IW] * nb + n_out].reshape(shape)
     KP._maxpool2d_backward_into(arg, dy, w, dx)
 
 
-__all__ = ["MaxPoolLayer"]
+__all__ = ["AvgPoolLayer", "MaxPoolLayer"]
