@@ -168,5 +168,73 @@ def avgpool2d_backward(dy: np.ndarray, size: int) -> np.ndarray:
     return _avgpool2d_backward(dy, size)
 
 
+@jit
+def _global_avgpool2d_forward_into(x, y):
+    n_img, h, w, c_in = x.shape
+    area = x.dtype.type(h * w)
+    for s in range(n_img):
+        for c in range(c_in):
+            y[s, c] = x[s, 0, 0, c]
+        for r in range(h):
+            for q in range(w):
+                if r == 0 and q == 0:
+                    continue
+                for c in range(c_in):
+                    y[s, c] += x[s, r, q, c]
+        for c in range(c_in):
+            y[s, c] /= area
+
+
+@jit
+def _global_avgpool2d_forward(x):
+    y = np.empty((x.shape[0], x.shape[3]), dtype=x.dtype)
+    _global_avgpool2d_forward_into(x, y)
+    return y
+
+
+@jit
+def _global_avgpool2d_backward_into(dy, dx):
+    n_img, h, w, c_in = dx.shape
+    area = dy.dtype.type(h * w)
+    for s in range(n_img):
+        for r in range(h):
+            for q in range(w):
+                for c in range(c_in):
+                    dx[s, r, q, c] = dy[s, c] / area
+
+
+@jit
+def _global_avgpool2d_backward(dy, h, w):
+    dx = np.empty((dy.shape[0], h, w, dy.shape[1]), dtype=dy.dtype)
+    _global_avgpool2d_backward_into(dy, dx)
+    return dx
+
+
+def global_avgpool2d_forward(x: np.ndarray) -> np.ndarray:
+    """Mean over each image's whole plane: x (N, H, W, C) -> (N, C), summed in row-major order
+    then divided by H*W (PyTorch: ``AdaptiveAvgPool2d(1)`` then flatten, channels last here)."""
+    x = float_array(x, "x", ndim=4)
+    return _global_avgpool2d_forward(x)
+
+
+def global_avgpool2d_backward(dy: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """dy (N, C) spread evenly over images of ``size`` = (H, W): dx (N, H, W, C) = dy / (H*W)."""
+    try:
+        h, w = (positive_int(v, "size") for v in size)
+    except TypeError:
+        raise TypeError(f"size must be (height, width), two positive integers; got {size!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"size must be (height, width), two positive integers; got {size!r} ({exc})") from None
+    dy = float_array(dy, "dy", ndim=2)
+    return _global_avgpool2d_backward(dy, h, w)
+
+
 # The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
-__all__ = ["avgpool2d_backward", "avgpool2d_forward", "maxpool2d_backward", "maxpool2d_forward"]
+__all__ = [
+    "avgpool2d_backward",
+    "avgpool2d_forward",
+    "global_avgpool2d_backward",
+    "global_avgpool2d_forward",
+    "maxpool2d_backward",
+    "maxpool2d_forward",
+]

@@ -126,6 +126,16 @@ def avgpool2d_backward(dy, size):
     return spread / dy.dtype.type(size * size)
 
 
+def global_avgpool2d_forward(x):
+    return float_array(x, "x", ndim=4).mean(axis=(1, 2))
+
+
+def global_avgpool2d_backward(dy, size):
+    dy = float_array(dy, "dy", ndim=2)
+    h, w = size
+    return np.broadcast_to(dy[:, None, None, :] / dy.dtype.type(h * w), (dy.shape[0], h, w, dy.shape[1])).copy()
+
+
 # --------------------------------------------------------------------------- activations
 
 

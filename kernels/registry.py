@@ -200,6 +200,22 @@ def _avgpool_at(n, h, c, size, backward):
     return make
 
 
+def _make_global_pool_forward(rng, dtype):
+    return (_pool_input(rng, dtype, _dim(rng, 1, 3), _dim(rng, 1, 6), _dim(rng, 1, 6), _dim(rng, 1, 4), 1),), {}
+
+
+def _make_global_pool_backward(rng, dtype):
+    n, c = _dim(rng, 1, 3), _dim(rng, 1, 4)
+    return (_normal(rng, (n, c), dtype), (_dim(rng, 1, 6), _dim(rng, 1, 6))), {}
+
+
+def _global_pool_at(n, h, c, backward):
+    def make(rng, dtype):
+        return ((_normal(rng, (n, c), dtype), (h, h)) if backward else (_normal(rng, (n, h, h, c), dtype),)), {}
+
+    return make
+
+
 # --------------------------------------------------------------------------- activations
 
 
@@ -403,6 +419,20 @@ REGISTRY: tuple[Entry, ...] = (
         R.avgpool2d_backward,
         _make_avgpool_backward,
         {"64x24x24x16/2": _avgpool_at(64, 24, 16, 2, True)},
+    ),
+    Entry(
+        "global_avgpool2d_forward",
+        K.global_avgpool2d_forward,
+        R.global_avgpool2d_forward,
+        _make_global_pool_forward,
+        {"64x8x8x64": _global_pool_at(64, 8, 64, False)},
+    ),
+    Entry(
+        "global_avgpool2d_backward",
+        K.global_avgpool2d_backward,
+        R.global_avgpool2d_backward,
+        _make_global_pool_backward,
+        {"64x8x8x64": _global_pool_at(64, 8, 64, True)},
     ),
     Entry("tanh", K.tanh, R.tanh, _make_unary, {"1e5": _unary_at(_ELEMENTS)}),
     Entry(

@@ -41,6 +41,7 @@ IMAGE = [
     ("conv + flatten with shapes", lambda: [ConvLayer((6, 5, 2), (3, 2), 3), FlattenLayer((4, 4, 3), (1, 48))]),
     ("pool", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.MaxPoolLayer(2), FlattenLayer()]),
     ("avgpool", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.AvgPoolLayer(2), FlattenLayer()]),
+    ("global avgpool", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.GlobalAvgPoolLayer()]),
     ("dropout", lambda: [ConvLayer((6, 5, 2), (3, 2), 3), fastnn.DropoutLayer(0.3), FlattenLayer()]),
 ]
 

@@ -103,6 +103,19 @@ CASES = {
         opt="momentum",
         bs=8,
     ),
+    "cnn-global-avgpool-ce-adam-batch": dict(
+        layers=lambda s: [
+            ConvLayer((6, 6, 2), (3, 3), 5, rng=s),
+            ReLU(),
+            fastnn.GlobalAvgPoolLayer(),
+            FCLayer(5, 3, rng=s + 1),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="images",
+        opt="adam",
+        bs=6,
+    ),
 }
 
 

@@ -47,6 +47,8 @@ LAYERS = {
     "maxpool": (lambda: MaxPoolLayer(2), lambda: _x(2, 4, 6, 3)),
     "avgpool": (lambda: fastnn.AvgPoolLayer(2), lambda: _x(2, 4, 6, 3)),
     "avgpool-unbatched-size-3": (lambda: fastnn.AvgPoolLayer(3), lambda: _x(6, 3, 2)),
+    "global-avgpool": (fastnn.GlobalAvgPoolLayer, lambda: _x(3, 4, 5, 2)),
+    "global-avgpool-unbatched-1x1": (fastnn.GlobalAvgPoolLayer, lambda: _x(1, 1, 3)),
     "flatten": (FlattenLayer, lambda: _x(2, 3, 3, 2)),
 }
 

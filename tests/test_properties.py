@@ -168,6 +168,9 @@ def test_maxpool(data, dtype, n, oh, ow, c, size):
     check(K.maxpool2d_backward, R.maxpool2d_backward, [arg, dy, x.shape], dtype=dtype)
     check(K.avgpool2d_forward, R.avgpool2d_forward, [x, size], scales="terms")
     check(K.avgpool2d_backward, R.avgpool2d_backward, [dy, size], dtype=dtype)
+    check(K.global_avgpool2d_forward, R.global_avgpool2d_forward, [x], scales="terms")
+    dy2 = data.draw(arrays((n, c), dtype, scale=1.0), label="dy2")
+    check(K.global_avgpool2d_backward, R.global_avgpool2d_backward, [dy2, x.shape[1:3]], dtype=dtype)
 
 
 # --------------------------------------------------------------------------- losses and steps
@@ -212,7 +215,7 @@ def test_optimizer_steps(data, dtype, lr, mu, t):
 
 @st.composite
 def layer_cases(draw):
-    kinds = ["dense", "conv", "pool", "avgpool", "flatten", "tanh", "sigmoid", "relu", "leaky", "softmax"]
+    kinds = ["dense", "conv", "pool", "avgpool", "global", "flatten", "tanh", "sigmoid", "relu", "leaky", "softmax"]
     kind = draw(st.sampled_from(kinds))
     n = draw(dims(1, 4))
     if kind == "dense":
@@ -227,6 +230,8 @@ def layer_cases(draw):
         return layer, (n, draw(dims(1, 3)) * size, draw(dims(1, 3)) * size, draw(dims(1, 3)))
     if kind == "flatten":
         return fastnn.FlattenLayer(), (n, draw(dims(1, 4)), draw(dims(1, 4)), draw(dims(1, 3)))
+    if kind == "global":
+        return fastnn.GlobalAvgPoolLayer(), (n, draw(dims(1, 5)), draw(dims(1, 5)), draw(dims(1, 3)))
     layer = {
         "tanh": fastnn.Tanh,
         "sigmoid": fastnn.Sigmoid,

@@ -48,3 +48,17 @@ def test_avgpool_matches_torch(n, oh, ow, c, size):
     yt.backward(torch.tensor(np.ascontiguousarray(dy.transpose(0, 3, 1, 2))))
     _close(y, _nhwc(yt), "forward")
     _close(dx, _nhwc(xt.grad), "input gradient")
+
+
+@pytest.mark.parametrize("n, h, w, c", [(1, 1, 1, 1), (1, 3, 2, 4), (5, 7, 6, 3), (2, 1, 9, 2)])
+def test_global_avgpool_matches_torch(n, h, w, c):
+    rng = np.random.default_rng(n * 1000 + h * 100 + w * 10 + c)
+    x, dy = rng.standard_normal((n, h, w, c)), rng.standard_normal((n, c))
+    layer = fastnn.GlobalAvgPoolLayer()
+    y = layer.forward(x)
+    dx = layer.backward(dy)
+    xt = _nchw(x)
+    yt = torch.flatten(torch.nn.AdaptiveAvgPool2d(1)(xt), 1)
+    yt.backward(torch.tensor(dy))
+    _close(y, yt.detach().numpy(), "forward")
+    _close(dx, _nhwc(xt.grad), "input gradient")

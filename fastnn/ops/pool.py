@@ -1,9 +1,9 @@
-"""Pooling over non-overlapping windows: ``MaxPoolLayer`` and ``AvgPoolLayer``, their program
-rows and engine steps.
+"""Pooling: ``MaxPoolLayer`` and ``AvgPoolLayer`` over non-overlapping windows, and
+``GlobalAvgPoolLayer`` over whole images; their program rows and engine steps.
 
-Row dimensions: F_D0 = which pooling (``MAX``, ``AVG``), F_D1..F_D3 = input height, width,
-channels, F_D4 = window size. Max pooling keeps each window's argmax in the integer workspace at
-F_IW; average pooling needs none.
+Row dimensions: F_D0 = which pooling (``MAX``, ``AVG``, ``GLOBAL``), F_D1..F_D3 = input height,
+width, channels, F_D4 = window size (the image for GLOBAL). Max pooling keeps each window's argmax
+in the integer workspace at F_IW; the averages need none.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .base import Layer, image_batch
 from .program import F_D0, F_D1, F_D2, F_D3, F_D4, F_IW, F_NEED_DX, Encoding
 
 KIND = 3
-MAX, AVG = range(2)
+MAX, AVG, GLOBAL = range(3)
 
 
 class MaxPoolLayer(Layer):
@@ -78,6 +78,31 @@ class AvgPoolLayer(Layer):
         return {"size": self.size}
 
 
+class GlobalAvgPoolLayer(Layer):
+    """Mean over each image's whole plane: (N, h, w, c) -> (N, c), as PyTorch's
+    ``AdaptiveAvgPool2d(1)`` followed by flattening; one unbatched image (h, w, c) -> (1, c)."""
+
+    def forward(self, x, training=False):
+        xb, _ = image_batch(x, "GlobalAvgPoolLayer")
+        self.input = x
+        self._plane = xb.shape[1:3]
+        self.output = K.global_avgpool2d_forward(xb)
+        return self.output
+
+    def backward(self, dy):
+        dx = K.global_avgpool2d_backward(np.asarray(dy), self._plane)
+        return dx[0] if np.ndim(self.input) == 3 else dx
+
+    def encode(self, shape):
+        if len(shape) != 3:
+            raise ValueError(f"GlobalAvgPoolLayer needs images (h, w, c); got {shape}")
+        h, w, c = shape
+        return Encoding(KIND, (GLOBAL, h, w, c), (c,))
+
+    def config(self):
+        return {}
+
+
 def _pooled(layer, shape):
     """(h, w, c, output shape) of a pooling layer on per-sample ``shape``."""
     size = layer.size
@@ -91,9 +116,12 @@ def _pooled(layer, shape):
 def forward(program, i, params, work, nb):
     ops, offs = program.ops, program.offs
     h, w, c, size = ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4]
-    shape = (nb, h // size, w // size, c)
     n_out = nb * program.sizes[i + 1]
     x = work.acts[offs[i] : offs[i] + nb * h * w * c].reshape(nb, h, w, c)
+    if ops[i, F_D0] == GLOBAL:
+        KP._global_avgpool2d_forward_into(x, work.acts[offs[i + 1] : offs[i + 1] + n_out].reshape(nb, c))
+        return
+    shape = (nb, h // size, w // size, c)
     y = work.acts[offs[i + 1] : offs[i + 1] + n_out].reshape(shape)
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_forward_into(x, size, y)
@@ -108,10 +136,13 @@ def backward(program, i, state, work, nb):
     if not ops[i, F_NEED_DX]:
         return
     h, w, c, size = ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4]
-    shape = (nb, h // size, w // size, c)
     n_out = nb * program.sizes[i + 1]
-    dy = work.dacts[offs[i + 1] : offs[i + 1] + n_out].reshape(shape)
     dx = work.dacts[offs[i] : offs[i] + nb * h * w * c].reshape(nb, h, w, c)
+    if ops[i, F_D0] == GLOBAL:
+        KP._global_avgpool2d_backward_into(work.dacts[offs[i + 1] : offs[i + 1] + n_out].reshape(nb, c), dx)
+        return
+    shape = (nb, h // size, w // size, c)
+    dy = work.dacts[offs[i + 1] : offs[i + 1] + n_out].reshape(shape)
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_backward_into(dy, size, dx)
         return
@@ -119,4 +150,4 @@ def backward(program, i, state, work, nb):
     KP._maxpool2d_backward_into(arg, dy, w, dx)
 
 
-__all__ = ["AvgPoolLayer", "MaxPoolLayer"]
+__all__ = ["AvgPoolLayer", "GlobalAvgPoolLayer", "MaxPoolLayer"]
