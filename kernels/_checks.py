@@ -167,3 +167,29 @@ def state_array(x: Any, name: str, like: np.ndarray, like_name: str) -> np.ndarr
     if not x.flags.writeable:
         raise ValueError(f"{name} must be writeable (it is updated in place)")
     return x
+
+
+def _ints(values: Any, name: str, low: int, given: Any) -> tuple[int, ...]:
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be an int or a tuple of ints; got {given!r}")
+        if v < low:
+            raise ValueError(f"{name} must be >= {low}; got {given!r}")
+        out.append(int(v))
+    return tuple(out)
+
+
+def conv_geometry(stride: Any, padding: Any) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    """((sh, sw), (top, bottom, left, right)) from ``stride`` (an int or a pair, >= 1) and
+    ``padding`` (an int, a pair (ph, pw) or (top, bottom, left, right), all >= 0)."""
+    s = (stride, stride) if not isinstance(stride, (tuple, list)) else tuple(stride)
+    if len(s) != 2:
+        raise ValueError(f"stride must be an int or a pair (sh, sw); got {stride!r}")
+    p = (padding, padding) if not isinstance(padding, (tuple, list)) else tuple(padding)
+    if len(p) not in (2, 4):
+        raise ValueError(f"padding must be an int, (ph, pw) or (top, bottom, left, right); got {padding!r}")
+    p = _ints(p, "padding", 0, padding)
+    pads = (p[0], p[0], p[1], p[1]) if len(p) == 2 else p
+    sh, sw = _ints(s, "stride", 1, stride)
+    return (sh, sw), pads

@@ -2,11 +2,13 @@
 
 ``correlate2d`` / ``convolve2d``: single-channel 2-D, drop-ins for ``scipy.signal``'s: the same
 signature and defaults (mode "full"), every mode and boundary ("fill" with any fill value, "wrap",
-"symm"). ``conv2d_forward`` / ``conv2d_backward``: batched,
-channels-last, stride 1 -- the seed ConvLayer's arithmetic with its two bias bugs fixed.
+"symm"). ``conv2d_forward`` / ``conv2d_backward``: batched, channels-last, with PyTorch's
+stride and zero padding -- the seed ConvLayer's arithmetic (stride 1, no padding) with its two
+bias bugs fixed.
 
-Layouts: images (N, H, W, C), filters (KH, KW, C, F), outputs (N, H-KH+1, W-KW+1, F). The
-channel axes are innermost so the inner loops run over contiguous memory and vectorise.
+Layouts: images (N, H, W, C), filters (KH, KW, C, F), outputs (N, OH, OW, F); OH = H-KH+1 at
+stride 1 without padding. The channel axes are innermost so the inner loops run over contiguous
+memory and vectorise.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from ._checks import float_arrays
+from ._checks import conv_geometry, float_arrays
 from .config import blas_single_thread, jit, serial_and_parallel
 
 MODES = ("valid", "full", "same")
@@ -213,17 +215,20 @@ def convolve2d(
 
 
 # --------------------------------------------------------------------------- batched layer
+# ``stride`` = (sh, sw) everywhere below; x is already padded (see :func:`pad_images`).
 
 
 @jit
-def _forward_one(x, w, b, out):
+def _forward_one(x, w, b, out, stride):
     """One image: x (H, W, C), w (KH, KW, C, F), b (F,) -> out (OH, OW, F), overwritten."""
     kh, kw, c_in, f_out = w.shape
     oh, ow = out.shape[0], out.shape[1]
+    sh, sw = stride
     for i in range(oh):
         for j in range(ow):
             for f in range(f_out):
                 out[i, j, f] = b[f]
+        r = i * sh
         for m in range(kh):
             for n in range(kw):
                 # Two output pixels per pass: half the loop overhead of the short filter loop; each
@@ -231,7 +236,7 @@ def _forward_one(x, w, b, out):
                 for j in range(0, ow - 1, 2):
                     o0, o1 = out[i, j], out[i, j + 1]
                     for c in range(c_in):
-                        x0, x1 = x[i + m, j + n, c], x[i + m, j + 1 + n, c]
+                        x0, x1 = x[r + m, j * sw + n, c], x[r + m, (j + 1) * sw + n, c]
                         wr = w[m, n, c]
                         for f in range(f_out):
                             o0[f] += x0 * wr[f]
@@ -239,84 +244,97 @@ def _forward_one(x, w, b, out):
                 if ow % 2:
                     j = ow - 1
                     for c in range(c_in):
-                        xv = x[i + m, j + n, c]
+                        xv = x[r + m, j * sw + n, c]
                         for f in range(f_out):
                             out[i, j, f] += xv * w[m, n, c, f]
 
 
 @jit
-def _conv2d_forward_serial_into(x, w, b, out):
+def _conv2d_forward_serial_into(x, w, b, out, stride):
     for s in range(x.shape[0]):
-        _forward_one(x[s], w, b, out[s])
+        _forward_one(x[s], w, b, out[s], stride)
 
 
 @jit
-def _conv2d_forward_serial(x, w, b):
+def output_size(h, wd, kernel, stride):
+    """(OH, OW) of a valid convolution of (already padded) h x wd images."""
+    kh, kw = kernel
+    sh, sw = stride
+    return (h - kh) // sh + 1, (wd - kw) // sw + 1
+
+
+@jit
+def _conv2d_forward_serial(x, w, b, stride):
     n_img, h, wd, _ = x.shape
     kh, kw, _, f_out = w.shape
-    out = np.empty((n_img, h - kh + 1, wd - kw + 1, f_out), dtype=x.dtype)
-    _conv2d_forward_serial_into(x, w, b, out)
+    oh, ow = output_size(h, wd, (kh, kw), stride)
+    out = np.empty((n_img, oh, ow, f_out), dtype=x.dtype)
+    _conv2d_forward_serial_into(x, w, b, out, stride)
     return out
 
 
 @jit
-def _im2col(x, kh, kw, patches):
-    """patches[i*OW + j, (m*KW + n)*C + c] = x[i+m, j+n, c] for one image x (H, W, C).
+def _im2col(x, kernel, stride, patches):
+    """patches[i*OW + j, (m*KW + n)*C + c] = x[i*sh + m, j*sw + n, c] for one image x (H, W, C).
 
-    For fixed (i, j, m) the KW*C values are one contiguous run of x's row i+m: copied as such.
+    For fixed (i, j, m) the KW*C values are one contiguous run of x's row i*sh + m: copied as such.
     """
     h, w, c = x.shape
-    oh, ow = h - kh + 1, w - kw + 1
+    kh, kw = kernel
+    sh, sw = stride
+    oh, ow = output_size(h, w, kernel, stride)
     run = kw * c
     rows = x.reshape(h, w * c)
     for i in range(oh):
         for j in range(ow):
             r = i * ow + j
             for m in range(kh):
-                src = rows[i + m, j * c : j * c + run]
+                src = rows[i * sh + m, j * sw * c : j * sw * c + run]
                 dst = patches[r, m * run : (m + 1) * run]
                 for q in range(run):
                     dst[q] = src[q]
 
 
 @jit
-def _col2im_add(dpatches, kh, kw, dx):
-    """The adjoint of _im2col: dx[i+m, j+n, c] += dpatches[i*OW + j, (m*KW + n)*C + c]."""
+def _col2im_add(dpatches, kernel, stride, dx):
+    """The adjoint of _im2col: dx[i*sh + m, j*sw + n, c] += dpatches[i*OW + j, (m*KW + n)*C + c]."""
     h, w, c = dx.shape
-    oh, ow = h - kh + 1, w - kw + 1
+    kh, kw = kernel
+    sh, sw = stride
+    oh, ow = output_size(h, w, kernel, stride)
     run = kw * c
     rows = dx.reshape(h, w * c)
     for i in range(oh):
         for j in range(ow):
             r = i * ow + j
             for m in range(kh):
-                dst = rows[i + m, j * c : j * c + run]
+                dst = rows[i * sh + m, j * sw * c : j * sw * c + run]
                 src = dpatches[r, m * run : (m + 1) * run]
                 for q in range(run):
                     dst[q] += src[q]
 
 
 @jit
-def _gemm_forward_image(x, kh, kw, w2, b, patches, out):
-    """One image x (H, W, C): out (OH*OW, F) = im2col(x) @ w2 + b."""
-    _im2col(x, kh, kw, patches)
+def _gemm_forward_image(x, w2, b, patches, out, geometry):
+    """One image x (H, W, C): out (OH*OW, F) = im2col(x) @ w2 + b; ``geometry`` = (kernel, stride)."""
+    _im2col(x, geometry[0], geometry[1], patches)
     np.dot(patches, w2, out)
     for r in range(out.shape[0]):
         for q in range(out.shape[1]):
             out[r, q] += b[q]
 
 
-def _conv2d_forward_gemm(x, w, b):
+def _conv2d_forward_gemm(x, w, b, stride):
     """Large batches: per image, im2col then one BLAS product (patches @ w), images in parallel
     (``_conv2d_forward_gemm_parallel``) or in turn (the compiled training loop's)."""
     n_img, h, wd, c = x.shape
     kh, kw, _, f = w.shape
-    oh, ow = h - kh + 1, wd - kw + 1
+    oh, ow = output_size(h, wd, (kh, kw), stride)
     w2 = w.reshape(kh * kw * c, f)
     out = np.empty((n_img, oh * ow, f), dtype=x.dtype)
     for s in numba.prange(n_img):
         patches = np.empty((oh * ow, kh * kw * c), dtype=x.dtype)
-        _gemm_forward_image(x[s], kh, kw, w2, b, patches, out[s])
+        _gemm_forward_image(x[s], w2, b, patches, out[s], ((kh, kw), stride))
     return out.reshape(n_img, oh, ow, f)
 
 
@@ -324,33 +342,37 @@ _conv2d_forward_gemm, _conv2d_forward_gemm_parallel = serial_and_parallel(_conv2
 
 
 @jit
-def _backward_one(x, wt, dy, dx, dw, db, need_dx):
-    """One image; accumulates into dx (H, W, C), dw (KH, KW, C, F) and db (F,).
+def _backward_one(x, wt, dy, grads, dx, need_dx, stride):
+    """One image; accumulates into dx (H, W, C) and ``grads`` = (dw (KH, KW, C, F), db (F,)).
 
     ``wt`` is w transposed to (KH, KW, F, C) so the dx update runs over contiguous channels.
     ``need_dx`` False skips dx (a network's first layer): dw and db are computed identically.
     """
+    dw, db = grads
     kh, kw, f_out, c_in = wt.shape
     oh, ow = dy.shape[0], dy.shape[1]
+    sh, sw = stride
     for i in range(oh):
         for j in range(ow):
             for f in range(f_out):
                 db[f] += dy[i, j, f]
+        r = i * sh
         for m in range(kh):
             for n in range(kw):
                 for j in range(ow):
-                    # dw[m, n, c, :] += x[i+m, j+n, c] * dy[i, j, :]
+                    q = j * sw + n
+                    # dw[m, n, c, :] += x[r+m, q, c] * dy[i, j, :]
                     for c in range(c_in):
-                        xv = x[i + m, j + n, c]
+                        xv = x[r + m, q, c]
                         for f in range(f_out):
                             dw[m, n, c, f] += xv * dy[i, j, f]
                     if not need_dx:
                         continue
-                    # dx[i+m, j+n, :] += sum_f dy[i, j, f] * w[m, n, :, f]  (the full convolution)
+                    # dx[r+m, q, :] += sum_f dy[i, j, f] * w[m, n, :, f]  (the full convolution)
                     for f in range(f_out):
                         g = dy[i, j, f]
                         for c in range(c_in):
-                            dx[i + m, j + n, c] += g * wt[m, n, f, c]
+                            dx[r + m, q, c] += g * wt[m, n, f, c]
 
 
 @jit
@@ -364,31 +386,33 @@ def _sum_chunks(dwp, dbp):
 
 
 @jit
-def _conv2d_backward_serial_into(x, w, dy, dx, dw, db, need_dx):
+def _conv2d_backward_serial_into(x, w, dy, grads, dx, need_dx, stride):
+    """dx (when ``need_dx``), and ``grads`` = (dw, db), all overwritten."""
+    dw, db = grads
     wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
     if need_dx:
         dx[:] = 0
     dw[:] = 0
     db[:] = 0
     for s in range(x.shape[0]):
-        _backward_one(x[s], wt, dy[s], dx[s], dw, db, need_dx)
+        _backward_one(x[s], wt, dy[s], grads, dx[s], need_dx, stride)
 
 
 @jit
-def _conv2d_backward_serial(x, w, dy, need_dx=True):
+def _conv2d_backward_serial(x, w, dy, stride):
     dx = np.zeros_like(x)
     dw = np.empty_like(w)
     db = np.empty(w.shape[3], dtype=w.dtype)
-    _conv2d_backward_serial_into(x, w, dy, dx, dw, db, need_dx)
+    _conv2d_backward_serial_into(x, w, dy, (dw, db), dx, True, stride)
     return dx, dw, db
 
 
 @jit
-def _gemm_backward_chunk(x, dy, images, kernel, w2t, partial, dx, need_dx):
+def _gemm_backward_chunk(x, dy, images, geometry, w2t, partial, dx, need_dx):
     """Images first..stop-1 (``images``): dw_part += im2col(x).T @ dy, db_part += dy summed
-    (``partial`` = (dw_part, db_part)), dx = col2im(dy @ w.T); ``kernel`` = (kh, kw)."""
+    (``partial`` = (dw_part, db_part)), dx = col2im(dy @ w.T); ``geometry`` = (kernel, stride)."""
     first, stop = images
-    kh, kw = kernel
+    kernel, stride = geometry
     dw_part, db_part = partial
     oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
     k = w2t.shape[1]
@@ -396,7 +420,7 @@ def _gemm_backward_chunk(x, dy, images, kernel, w2t, partial, dx, need_dx):
     dpatches = np.empty((oh * ow, k), dtype=x.dtype)
     dw_one = np.empty((k, f), dtype=x.dtype)
     for s in range(first, stop):
-        _im2col(x[s], kh, kw, patches)
+        _im2col(x[s], kernel, stride, patches)
         d = dy[s].reshape(oh * ow, f)
         np.dot(patches.T, d, dw_one)
         dw_part += dw_one
@@ -405,7 +429,7 @@ def _gemm_backward_chunk(x, dy, images, kernel, w2t, partial, dx, need_dx):
                 db_part[q] += d[r, q]
         if need_dx:
             np.dot(d, w2t, dpatches)
-            _col2im_add(dpatches, kh, kw, dx[s])
+            _col2im_add(dpatches, kernel, stride, dx[s])
 
 
 @jit
@@ -418,7 +442,7 @@ def _gemm_backward_setup(x, w):
     return chunks, w2t, np.zeros((chunks, k, f), dtype=w.dtype), np.zeros((chunks, f), dtype=w.dtype)
 
 
-def _conv2d_backward_gemm(x, w, dy, need_dx=True):
+def _conv2d_backward_gemm(x, w, dy, need_dx, stride):
     """Large batches: per image, dw += patches.T @ dy and dx = col2im(dy @ w.T), in batch chunks
     with one partial dw/db per chunk (no shared writes), summed at the end -- the chunks in parallel
     (``_conv2d_backward_gemm_parallel``) or in turn (the same chunks, so the same sums)."""
@@ -428,7 +452,7 @@ def _conv2d_backward_gemm(x, w, dy, need_dx=True):
     dx = np.zeros_like(x)
     for t in numba.prange(chunks):
         images = (t * n_img // chunks, (t + 1) * n_img // chunks)
-        _gemm_backward_chunk(x, dy, images, (kh, kw), w2t, (dwp[t], dbp[t]), dx, need_dx)
+        _gemm_backward_chunk(x, dy, images, ((kh, kw), stride), w2t, (dwp[t], dbp[t]), dx, need_dx)
     dw, db = _sum_chunks(dwp, dbp)
     return dx, dw.reshape(kh, kw, c, f), db
 
@@ -436,65 +460,98 @@ def _conv2d_backward_gemm(x, w, dy, need_dx=True):
 _conv2d_backward_gemm, _conv2d_backward_gemm_parallel = serial_and_parallel(_conv2d_backward_gemm)
 
 
-def _conv_inputs(x, w, extra, extra_name: str, extra_ndim: int):
+@jit
+def pad_images(x, pads):
+    """x (N, H, W, C) with zeros around each image: ``pads`` = (top, bottom, left, right)."""
+    top, bottom, left, right = pads
+    n, h, wd, c = x.shape
+    out = np.zeros((n, h + top + bottom, wd + left + right, c), dtype=x.dtype)
+    out[:, top : top + h, left : left + wd, :] = x
+    return out
+
+
+@jit
+def crop_images(dx_padded, pads, out):
+    """out (N, H, W, C) = the part of dx_padded that ``pad_images`` copied x into."""
+    top, left = pads[0], pads[2]
+    out[:] = dx_padded[:, top : top + out.shape[1], left : left + out.shape[2], :]
+
+
+def _conv_inputs(x, w, extra, extra_name: str, extra_ndim: int, pads=(0, 0, 0, 0)):
     x, w, extra = float_arrays({"x": x, "w": w, extra_name: extra}, {"x": 4, "w": 4, extra_name: extra_ndim})
     _, h, wd, c = x.shape
     kh, kw, wc, _ = w.shape
     if wc != c:
         raise ValueError(f"w must have {c} input channels (axis 2) to match x {x.shape}; got w {w.shape}")
-    if kh > h or kw > wd:
-        raise ValueError(f"w's kernel {kh}x{kw} must fit inside x's {h}x{wd} images (x {x.shape}, w {w.shape})")
+    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
+    if kh > hp or kw > wp:
+        padded = f" padded to {hp}x{wp}" if any(pads) else ""
+        raise ValueError(f"w's kernel {kh}x{kw} must fit inside x's {h}x{wd} images{padded} (x {x.shape}, w {w.shape})")
     return x, w, extra
 
 
 @jit
-def use_gemm_path(n, h, wd, c, kh, kw, f):
+def use_gemm_path(n, out_size, c, kernel, f):
     """Large convolutions go to the im2col + BLAS kernels (parallel over images), small ones to
     the direct loops, whose per-call cost is lower. The training engine decides the same way."""
-    return n * (h - kh + 1) * (wd - kw + 1) * kh * kw * c * f >= PARALLEL_MIN_MACS
+    return n * out_size[0] * out_size[1] * kernel[0] * kernel[1] * c * f >= PARALLEL_MIN_MACS
 
 
-def _gemm_path(x: np.ndarray, w: np.ndarray) -> bool:
+def _gemm_path(x: np.ndarray, w: np.ndarray, stride: tuple[int, int]) -> bool:
     n, h, wd, c = x.shape
     kh, kw, _, f = w.shape
-    return bool(use_gemm_path(n, h, wd, c, kh, kw, f))
+    return bool(use_gemm_path(n, output_size(h, wd, (kh, kw), stride), c, (kh, kw), f))
 
 
-def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Valid cross-correlation of a batch: x (N, H, W, C), w (KH, KW, C, F), b (F,) -> (N, OH, OW, F).
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1, padding: Any = 0) -> np.ndarray:
+    """Cross-correlation of a batch: x (N, H, W, C), w (KH, KW, C, F), b (F,) -> (N, OH, OW, F).
 
-    out[s, i, j, f] = b[f] + sum_{m, n, c} x[s, i+m, j+n, c] * w[m, n, c, f], OH = H-KH+1,
-    OW = W-KW+1. The bias is added once per output channel (the seed added it once per input
-    channel).
+    out[s, i, j, f] = b[f] + sum_{m, n, c} xp[s, i*sh+m, j*sw+n, c] * w[m, n, c, f], where xp is x
+    with ``padding`` zeros around each image (an int, (ph, pw), or (top, bottom, left, right)) and
+    ``stride`` = sh or (sh, sw): OH = (H + top + bottom - KH) // sh + 1 (as PyTorch's conv2d,
+    channels last). The bias is added once per output channel (the seed added it per input channel).
     """
-    x, w, b = _conv_inputs(x, w, b, "b", 1)
+    stride, pads = conv_geometry(stride, padding)
+    x, w, b = _conv_inputs(x, w, b, "b", 1, pads)
     if b.shape != (w.shape[3],):
         raise ValueError(f"b must have shape ({w.shape[3]},), one bias per filter of w {w.shape}; got {b.shape}")
-    if _gemm_path(x, w):
+    xp = pad_images(x, pads) if any(pads) else x
+    if _gemm_path(xp, w, stride):
         with blas_single_thread():
-            return _conv2d_forward_gemm_parallel(x, w, b)
-    return _conv2d_forward_serial(x, w, b)
+            return _conv2d_forward_gemm_parallel(xp, w, b, stride)
+    return _conv2d_forward_serial(xp, w, b, stride)
 
 
-def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of :func:`conv2d_forward` for the upstream gradient dy (N, OH, OW, F).
+def conv2d_backward(
+    x: np.ndarray, w: np.ndarray, dy: np.ndarray, stride: Any = 1, padding: Any = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`conv2d_forward` (same ``stride`` and ``padding``) for the upstream
+    gradient dy (N, OH, OW, F).
 
-    Returns ``(dx, dw, db)``: dx (N, H, W, C), the full convolution of dy with w; dw (KH, KW, C, F),
-    the valid correlation of x with dy; db (F,), dy summed over N, OH and OW (the seed multiplied
-    it by the number of filters).
+    Returns ``(dx, dw, db)``: dx (N, H, W, C), the full convolution of dy with w (cropped to x when
+    padded); dw (KH, KW, C, F), the correlation of x with dy; db (F,), dy summed over N, OH and OW
+    (the seed multiplied it by the number of filters).
     """
-    x, w, dy = _conv_inputs(x, w, dy, "dy", 4)
+    stride, pads = conv_geometry(stride, padding)
+    x, w, dy = _conv_inputs(x, w, dy, "dy", 4, pads)
     n, h, wd, _ = x.shape
     kh, kw, _, f = w.shape
-    expected = (n, h - kh + 1, wd - kw + 1, f)
-    if dy.shape != expected:
+    oh, ow = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
+    if dy.shape != (n, oh, ow, f):
         raise ValueError(
-            f"dy must have shape {expected} (the forward output for x {x.shape}, w {w.shape}); got {dy.shape}"
+            f"dy must have shape {(n, oh, ow, f)} (the forward output for x {x.shape}, w {w.shape}); got {dy.shape}"
         )
-    if _gemm_path(x, w):
+    xp = pad_images(x, pads) if any(pads) else x
+    if _gemm_path(xp, w, stride):
         with blas_single_thread():
-            return _conv2d_backward_gemm_parallel(x, w, dy)
-    return _conv2d_backward_serial(x, w, dy)
+            dxp, dw, db = _conv2d_backward_gemm_parallel(xp, w, dy, True, stride)
+    else:
+        dxp, dw, db = _conv2d_backward_serial(xp, w, dy, stride)
+    if not any(pads):
+        return dxp, dw, db
+    dx = np.empty_like(x)
+    crop_images(dxp, pads, dx)
+    return dx, dw, db
 
 
 # The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).

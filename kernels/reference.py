@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from ._checks import float_array, float_arrays, positive_int, real_array, state_array
+from ._checks import conv_geometry, float_array, float_arrays, positive_int, real_array, state_array
 from .losses import BCE_EPS
 
 
@@ -58,8 +58,7 @@ def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
     return _scipy_2d(signal.convolve2d, in1, in2, mode, boundary, fillvalue)
 
 
-def conv2d_forward(x, w, b):
-    x, w, b = _floats(x, w, b)
+def _conv2d_forward_valid(x, w, b):
     n, h, wd, depth = x.shape
     kh, kw, _, filters = w.shape
     out = np.zeros((n, h - kh + 1, wd - kw + 1, filters), dtype=x.dtype)
@@ -71,8 +70,7 @@ def conv2d_forward(x, w, b):
     return out
 
 
-def conv2d_backward(x, w, dy):
-    x, w, dy = _floats(x, w, dy)
+def _conv2d_backward_valid(x, w, dy):
     n, _, _, depth = x.shape
     filters = w.shape[3]
     dx = np.zeros_like(x)
@@ -85,6 +83,31 @@ def conv2d_backward(x, w, dy):
                 dw[:, :, d, k] += signal.correlate2d(x[s, :, :, d], dy[s, :, :, k], "valid")
             db[k] += np.sum(dy[s, :, :, k])  # the seed multiplied this by layer_depth
     return dx, dw, db
+
+
+def _padded(x, pads):
+    top, bottom, left, right = pads
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+
+def conv2d_forward(x, w, b, stride=1, padding=0):
+    # Stride: every sh-th row and sw-th column of the stride-1 result; padding: np.pad with zeros.
+    (sh, sw), pads = conv_geometry(stride, padding)
+    x, w, b = _floats(x, w, b)
+    return _conv2d_forward_valid(_padded(x, pads), w, b)[:, ::sh, ::sw, :]
+
+
+def conv2d_backward(x, w, dy, stride=1, padding=0):
+    # The stride-1 gradients with dy spread back onto the rows and columns the stride kept (zeros
+    # elsewhere), then the padding cropped off dx.
+    (sh, sw), (top, bottom, left, right) = conv_geometry(stride, padding)
+    x, w, dy = _floats(x, w, dy)
+    xp = _padded(x, (top, bottom, left, right))
+    kh, kw = w.shape[:2]
+    full = np.zeros((x.shape[0], xp.shape[1] - kh + 1, xp.shape[2] - kw + 1, dy.shape[3]), dtype=dy.dtype)
+    full[:, ::sh, ::sw, :] = dy
+    dxp, dw, db = _conv2d_backward_valid(xp, w, full)
+    return dxp[:, top : top + x.shape[1], left : left + x.shape[2], :], dw, db
 
 
 # --------------------------------------------------------------------------- pooling

@@ -135,15 +135,34 @@ def _conv_shapes(rng):
     return n, h, w, c, f, kh, kw
 
 
+def _conv_geometry(rng, h, w, kh, kw):
+    """Half the calls keep the seed's stride 1 without padding; the rest draw a stride and a
+    padding (an int, a pair or four sides) as PyTorch allows. Returns (kwargs, output height, width)."""
+    if rng.random() < 0.5:
+        return {}, h - kh + 1, w - kw + 1
+    stride = (_dim(rng, 1, 3), _dim(rng, 1, 3))
+    pick = rng.random()
+    pads = (_dim(rng, 0, 2),) * 4 if pick < 0.3 else tuple(_dim(rng, 0, 2) for _ in range(4))
+    padding = pads[0] if pick < 0.3 else (pads if pick < 0.7 else (pads[0], pads[2]))
+    if isinstance(padding, tuple) and len(padding) == 2:
+        pads = (padding[0], padding[0], padding[1], padding[1])
+    oh = (h + pads[0] + pads[1] - kh) // stride[0] + 1
+    ow = (w + pads[2] + pads[3] - kw) // stride[1] + 1
+    return {"stride": stride, "padding": padding}, oh, ow
+
+
 def _make_conv_forward(rng, dtype):
     n, h, w, c, f, kh, kw = _conv_shapes(rng)
-    return (_normal(rng, (n, h, w, c), dtype), _normal(rng, (kh, kw, c, f), dtype), _normal(rng, (f,), dtype)), {}
+    kwargs, _, _ = _conv_geometry(rng, h, w, kh, kw)
+    x, wt = _normal(rng, (n, h, w, c), dtype), _normal(rng, (kh, kw, c, f), dtype)
+    return (x, wt, _normal(rng, (f,), dtype)), kwargs
 
 
 def _make_conv_backward(rng, dtype):
     n, h, w, c, f, kh, kw = _conv_shapes(rng)
-    dy = _normal(rng, (n, h - kh + 1, w - kw + 1, f), dtype)
-    return (_normal(rng, (n, h, w, c), dtype), _normal(rng, (kh, kw, c, f), dtype), dy), {}
+    kwargs, oh, ow = _conv_geometry(rng, h, w, kh, kw)
+    dy = _normal(rng, (n, oh, ow, f), dtype)
+    return (_normal(rng, (n, h, w, c), dtype), _normal(rng, (kh, kw, c, f), dtype), dy), kwargs
 
 
 def _conv_at(n, h, c, k, f, backward):

@@ -42,6 +42,10 @@ IMAGE = [
     ("pool", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.MaxPoolLayer(2), FlattenLayer()]),
     ("avgpool", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.AvgPoolLayer(2), FlattenLayer()]),
     ("global avgpool", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.GlobalAvgPoolLayer()]),
+    (
+        "conv stride + same",
+        lambda: [ConvLayer((6, 6, 2), (2, 2), 3, padding="same"), ConvLayer((6, 6, 3), (3, 3), 2, 2, 1)],
+    ),
     ("dropout", lambda: [ConvLayer((6, 5, 2), (3, 2), 3), fastnn.DropoutLayer(0.3), FlattenLayer()]),
 ]
 

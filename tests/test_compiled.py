@@ -103,6 +103,34 @@ CASES = {
         opt="momentum",
         bs=8,
     ),
+    "cnn-strided-same-ce-sgd-batch": dict(
+        layers=lambda s: [
+            ConvLayer((6, 6, 2), (2, 2), 3, padding="same", rng=s),
+            ReLU(),
+            ConvLayer((6, 6, 3), (3, 3), 4, stride=2, padding=1, rng=s + 1),
+            Tanh(),
+            FlattenLayer(),
+            FCLayer(36, 3, rng=s + 2),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="images",
+        opt="sgd",
+        bs=4,
+    ),
+    "cnn-gemm-strided-padded-ce-adam-batch16": dict(
+        layers=lambda s: [
+            ConvLayer((12, 12, 3), (3, 3), 8, stride=(2, 1), padding=(1, 2), rng=s),
+            ReLU(),
+            FlattenLayer(),
+            FCLayer(6 * 14 * 8, 3, rng=s + 1),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="big-images",
+        opt="adam",
+        bs=16,
+    ),
     "cnn-global-avgpool-ce-adam-batch": dict(
         layers=lambda s: [
             ConvLayer((6, 6, 2), (3, 3), 5, rng=s),

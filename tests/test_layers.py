@@ -44,6 +44,8 @@ LAYERS = {
     "conv": (lambda: ConvLayer((6, 5, 2), (3, 2), 3), lambda: _x(2, 6, 5, 2)),
     "conv-unbatched": (lambda: ConvLayer((6, 5, 2), (3, 2), 3), lambda: _x(6, 5, 2)),
     "conv-1x1": (lambda: ConvLayer((4, 4, 3), (1, 1), 2), lambda: _x(2, 4, 4, 3)),
+    "conv-stride-padding": (lambda: ConvLayer((7, 6, 2), (3, 2), 3, (2, 3), (1, 2)), lambda: _x(2, 7, 6, 2)),
+    "conv-same-even": (lambda: ConvLayer((5, 4, 1), (2, 2), 2, padding="same"), lambda: _x(3, 5, 4, 1)),
     "maxpool": (lambda: MaxPoolLayer(2), lambda: _x(2, 4, 6, 3)),
     "avgpool": (lambda: fastnn.AvgPoolLayer(2), lambda: _x(2, 4, 6, 3)),
     "avgpool-unbatched-size-3": (lambda: fastnn.AvgPoolLayer(3), lambda: _x(6, 3, 2)),

@@ -62,3 +62,51 @@ def test_global_avgpool_matches_torch(n, h, w, c):
     yt.backward(torch.tensor(dy))
     _close(y, yt.detach().numpy(), "forward")
     _close(dx, _nhwc(xt.grad), "input gradient")
+
+
+def _conv_cases():
+    """(image (h, w, c), kernel, filters, stride, padding, batch): stride > 1, 'same' with odd and
+    even kernels, asymmetric pairs, batch 1, 1x1 images, and random ones."""
+    cases = [
+        ((1, 1, 1), (1, 1), 1, 1, 0, 1),
+        ((1, 1, 2), (1, 1), 3, 1, "same", 2),
+        ((5, 5, 2), (3, 3), 4, 1, "same", 1),
+        ((6, 7, 1), (2, 2), 2, 1, "same", 3),
+        ((6, 5, 3), (4, 3), 2, 1, "same", 2),
+        ((9, 8, 2), (3, 3), 3, 2, 0, 2),
+        ((9, 8, 2), (3, 2), 3, (2, 3), (1, 2), 1),
+        ((7, 7, 1), (5, 5), 2, 3, 2, 2),
+        ((4, 4, 2), (3, 3), 2, 1, "valid", 1),
+        ((12, 12, 3), (3, 3), 8, 2, 1, 20),  # enough work for the im2col + BLAS path
+    ]
+    rng = np.random.default_rng(11)
+    for _ in range(8):
+        h, w, c = (int(v) for v in rng.integers(1, 9, 3))
+        kh, kw = int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))
+        stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+        cases.append(((h, w, c), (kh, kw), int(rng.integers(1, 4)), stride, padding, int(rng.integers(1, 4))))
+    return cases
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's note on its own copy
+@pytest.mark.parametrize("image, kernel, filters, stride, padding, n", _conv_cases())
+def test_conv_matches_torch(image, kernel, filters, stride, padding, n):
+    rng = np.random.default_rng(sum(image) * 31 + sum(kernel))
+    layer = fastnn.ConvLayer(image, kernel, filters, stride, padding, rng=rng)
+    x = rng.standard_normal((n, *image))
+    y = layer.forward(x)
+    dy = rng.standard_normal(y.shape)
+    dx = layer.backward(dy)
+
+    conv = torch.nn.Conv2d(image[2], filters, kernel, stride=stride, padding=padding, dtype=torch.float64)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor(layer.weights.transpose(3, 2, 0, 1)))
+        conv.bias.copy_(torch.tensor(layer.bias))
+    xt = _nchw(x)
+    yt = conv(xt)
+    yt.backward(torch.tensor(np.ascontiguousarray(dy.transpose(0, 3, 1, 2))))
+    _close(y, _nhwc(yt), "forward")
+    _close(dx, _nhwc(xt.grad), "input gradient")
+    _close(layer.grads["weights"], conv.weight.grad.numpy().transpose(2, 3, 1, 0), "weight gradient")
+    _close(layer.grads["bias"], conv.bias.grad.numpy(), "bias gradient")

@@ -1,7 +1,8 @@
 """2-D convolution: ``ConvLayer``, its program row and engine steps.
 
 Row dimensions: F_D0..F_D2 = input height, width, channels; F_D3, F_D4 = kernel height, width;
-F_D5 = filters. Parameters: ``weights`` (kh, kw, c, filters) at F_PW, ``bias`` (filters,) at F_PB.
+F_D5 = filters; F_D6, F_D7 = stride; F_D8..F_D11 = padding (top, bottom, left, right).
+Parameters: ``weights`` (kh, kw, c, filters) at F_PW, ``bias`` (filters,) at F_PB.
 The engine runs the serial kernels of :mod:`kernels.conv` (numba's parallel ones may only be
 called from Python, see :func:`kernels.config.jit`).
 """
@@ -14,28 +15,73 @@ import numpy as np
 
 import kernels as K
 from kernels import conv as KC
-from kernels._checks import positive_int
+from kernels._checks import conv_geometry, positive_int
 from kernels.config import jit
 
 from .base import Initializer, Layer, image_batch
-from .program import F_D0, F_D1, F_D2, F_D3, F_D4, F_D5, F_NEED_DX, F_PB, F_PW, Encoding
+from .program import (
+    F_D0,
+    F_D1,
+    F_D2,
+    F_D3,
+    F_D4,
+    F_D5,
+    F_D6,
+    F_D7,
+    F_D8,
+    F_D9,
+    F_D10,
+    F_D11,
+    F_NEED_DX,
+    F_PB,
+    F_PW,
+    Encoding,
+)
 
 KIND = 2
 
 
-class ConvLayer(Layer):
-    """2-D convolution (cross-correlation), stride 1, no padding, channels last.
+def _padding(padding: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) for ``padding``: "valid" (none), "same" (stride 1 only; an even
+    kernel's extra row/column of padding goes bottom/right, as PyTorch does) or what
+    :func:`kernels._checks.conv_geometry` takes."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0, 0, 0)
+        if mode != "same":
+            raise ValueError(f"padding must be 'valid', 'same', an int or a tuple of ints; got {padding!r}")
+        if stride != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1 (as in PyTorch); got stride {stride}")
+        (kh, kw) = kernel
+        return ((kh - 1) // 2, kh - 1 - (kh - 1) // 2, (kw - 1) // 2, kw - 1 - (kw - 1) // 2)
+    return conv_geometry(stride, padding)[1]
 
-    ``ConvLayer(input_shape=(h, w, d), kernel_shape=(m, n), layer_depth)`` as in seed 000: x (N, h, w, d)
-    or one image (h, w, d) -> (N, h-m+1, w-n+1, layer_depth). ``weights`` (m, n, d, layer_depth),
-    ``bias`` (layer_depth,). The seed's two bias bugs are fixed: the bias is added once per output
-    channel (not once per input channel) and its gradient is not multiplied by ``layer_depth``.
+
+class ConvLayer(Layer):
+    """2-D convolution (cross-correlation), channels last, with PyTorch's stride and zero padding.
+
+    ``ConvLayer(input_shape=(h, w, d), kernel_shape=(m, n), layer_depth)`` as in seed 000 (stride 1,
+    no padding): x (N, h, w, d) or one image (h, w, d) -> (N, h-m+1, w-n+1, layer_depth).
+    ``stride``: an int or (sh, sw); ``padding``: an int, (ph, pw), "valid" (= 0) or "same" (stride
+    1; the output keeps the input's height and width). Output height (h + 2*ph - m) // sh + 1.
+    ``weights`` (m, n, d, layer_depth), ``bias`` (layer_depth,). The seed's two bias bugs are fixed:
+    the bias is added once per output channel (not once per input channel) and its gradient is not
+    multiplied by ``layer_depth``.
     """
 
     param_names = ("weights", "bias")
 
     def __init__(
-        self, input_shape: Any, kernel_shape: Any, layer_depth: int, *, initializer: Initializer = None, rng: Any = None
+        self,
+        input_shape: Any,
+        kernel_shape: Any,
+        layer_depth: int,
+        stride: Any = 1,
+        padding: Any = 0,
+        *,
+        initializer: Initializer = None,
+        rng: Any = None,
     ) -> None:
         super().__init__()
         try:
@@ -47,10 +93,16 @@ class ConvLayer(Layer):
                 f"got {input_shape!r}, {kernel_shape!r} ({exc})"
             ) from None
         depth = positive_int(layer_depth, "layer_depth")
-        if m > h or n > w:
-            raise ValueError(f"kernel_shape {(m, n)} must fit inside input_shape {(h, w, d)}")
+        self.stride = conv_geometry(stride, 0)[0]
+        self.padding = _padding(padding, (m, n), self.stride)
+        top, bottom, left, right = self.padding
+        hp, wp = h + top + bottom, w + left + right
+        if m > hp or n > wp:
+            padded = f" padded to {hp}x{wp}" if any(self.padding) else ""
+            raise ValueError(f"kernel_shape {(m, n)} must fit inside input_shape {(h, w, d)}{padded}")
         self.input_shape, self.kernel_shape, self.layer_depth, self.input_depth = (h, w, d), (m, n), depth, d
-        self.output_shape = (h - m + 1, w - n + 1, depth)
+        oh, ow = (hp - m) // self.stride[0] + 1, (wp - n) // self.stride[1] + 1
+        self.output_shape = (oh, ow, depth)
         self.initialize(((m, n, d, depth), (depth,)), m * n * d, m * n * depth, initializer, rng)
 
     def forward(self, x, training=False):
@@ -58,13 +110,14 @@ class ConvLayer(Layer):
         if xb.shape[1:] != self.input_shape:
             raise ValueError(f"ConvLayer input images must have shape {self.input_shape}; got {xb.shape[1:]}")
         self.input, self._xb = x, xb
-        y = K.conv2d_forward(xb, self.weights, self.bias)
+        y = K.conv2d_forward(xb, self.weights, self.bias, self.stride, self.padding)
         self.output = y[0] if self._unbatched else y
         return self.output
 
     def backward(self, dy):
         dy = np.asarray(dy)
-        dx, dw, db = K.conv2d_backward(self._xb, self.weights, dy[None] if self._unbatched else dy)
+        dy = dy[None] if self._unbatched else dy
+        dx, dw, db = K.conv2d_backward(self._xb, self.weights, dy, self.stride, self.padding)
         self.grads = {"weights": dw, "bias": db}
         return dx[0] if self._unbatched else dx
 
@@ -72,48 +125,73 @@ class ConvLayer(Layer):
         if shape != self.input_shape:
             raise ValueError(f"ConvLayer expects images {self.input_shape}; got {shape}")
         (h, w, c), (kh, kw) = self.input_shape, self.kernel_shape
-        return Encoding(KIND, (h, w, c, kh, kw, self.layer_depth), self.output_shape)
+        return Encoding(KIND, (h, w, c, kh, kw, self.layer_depth, *self.stride, *self.padding), self.output_shape)
 
     def config(self):
-        return {
+        cfg: dict[str, Any] = {
             "input_shape": list(self.input_shape),
             "kernel_shape": list(self.kernel_shape),
             "layer_depth": self.layer_depth,
         }
+        if self.stride != (1, 1):
+            cfg["stride"] = list(self.stride)
+        if any(self.padding):
+            cfg["padding"] = list(self.padding)
+        return cfg
+
+
+@jit
+def _geometry(ops, i):
+    """((h, w, c), (kh, kw), filters, stride, padding) of row i."""
+    image = (ops[i, F_D0], ops[i, F_D1], ops[i, F_D2])
+    stride = (ops[i, F_D6], ops[i, F_D7])
+    pads = (ops[i, F_D8], ops[i, F_D9], ops[i, F_D10], ops[i, F_D11])
+    return image, (ops[i, F_D3], ops[i, F_D4]), ops[i, F_D5], stride, pads
 
 
 @jit
 def forward(program, i, params, work, nb):
-    ops, offs, acts = program.ops, program.offs, work.acts
-    h, wd, c, kh, kw, f = ops[i, F_D0], ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4], ops[i, F_D5]
+    ops, offs = program.ops, program.offs
+    (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
     w = params[ops[i, F_PW] : ops[i, F_PW] + kh * kw * c * f].reshape(kh, kw, c, f)
     b = params[ops[i, F_PB] : ops[i, F_PB] + f]
-    x = acts[offs[i] : offs[i] + nb * h * wd * c].reshape(nb, h, wd, c)
-    y = acts[offs[i + 1] : offs[i + 1] + nb * program.sizes[i + 1]]
-    if KC.use_gemm_path(nb, h, wd, c, kh, kw, f):
-        y[:] = KC._conv2d_forward_gemm(x, w, b).reshape(-1)
+    x = work.acts[offs[i] : offs[i] + nb * h * wd * c].reshape(nb, h, wd, c)
+    xp = KC.pad_images(x, pads) if pads[0] or pads[1] or pads[2] or pads[3] else x
+    oh, ow = KC.output_size(xp.shape[1], xp.shape[2], (kh, kw), stride)
+    y = work.acts[offs[i + 1] : offs[i + 1] + nb * oh * ow * f]
+    if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
+        y[:] = KC._conv2d_forward_gemm(xp, w, b, stride).reshape(-1)
     else:
-        KC._conv2d_forward_serial_into(x, w, b, y.reshape(nb, h - kh + 1, wd - kw + 1, f))
+        KC._conv2d_forward_serial_into(xp, w, b, y.reshape(nb, oh, ow, f), stride)
 
 
 @jit
 def backward(program, i, state, work, nb):
     ops, offs, params, grads = program.ops, program.offs, state.params, state.grads
-    h, wd, c, kh, kw, f = ops[i, F_D0], ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4], ops[i, F_D5]
+    (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
     pw, pb, need_dx = ops[i, F_PW], ops[i, F_PB], ops[i, F_NEED_DX] != 0
     w = params[pw : pw + kh * kw * c * f].reshape(kh, kw, c, f)
     gw = grads[pw : pw + w.size].reshape(kh, kw, c, f)
     x = work.acts[offs[i] : offs[i] + nb * h * wd * c].reshape(nb, h, wd, c)
-    dx = work.dacts[offs[i] : offs[i] + x.size]
-    dy = work.dacts[offs[i + 1] : offs[i + 1] + nb * program.sizes[i + 1]].reshape(nb, h - kh + 1, wd - kw + 1, f)
-    if KC.use_gemm_path(nb, h, wd, c, kh, kw, f):
-        gx, gw2, gb = KC._conv2d_backward_gemm(x, w, dy, need_dx)
+    dx = work.dacts[offs[i] : offs[i] + x.size].reshape(nb, h, wd, c)
+    padded = pads[0] or pads[1] or pads[2] or pads[3]
+    xp = KC.pad_images(x, pads) if padded else x
+    oh, ow = KC.output_size(xp.shape[1], xp.shape[2], (kh, kw), stride)
+    dy = work.dacts[offs[i + 1] : offs[i + 1] + nb * oh * ow * f].reshape(nb, oh, ow, f)
+    if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
+        gxp, gw2, gb = KC._conv2d_backward_gemm(xp, w, dy, need_dx, stride)
         gw[:] = gw2
         grads[pb : pb + f] = gb
-        if need_dx:
-            dx[:] = gx.reshape(-1)
-    else:
-        KC._conv2d_backward_serial_into(x, w, dy, dx.reshape(nb, h, wd, c), gw, grads[pb : pb + f], need_dx)
+    elif padded:
+        gxp = np.empty_like(xp)
+        KC._conv2d_backward_serial_into(xp, w, dy, (gw, grads[pb : pb + f]), gxp, need_dx, stride)
+    else:  # straight into the workspace
+        KC._conv2d_backward_serial_into(x, w, dy, (gw, grads[pb : pb + f]), dx, need_dx, stride)
+        return
+    if need_dx and padded:
+        KC.crop_images(gxp, pads, dx)
+    elif need_dx:
+        dx[:] = gxp
 
 
 __all__ = ["ConvLayer"]

@@ -8,7 +8,7 @@ F_PW       offset of the layer's first parameter (``weights``) in the flat param
 F_PB       offset of its second parameter (``bias``)
 F_IW       offset of its per-batch integer workspace (max-pool's argmax), per sample
 F_NEED_DX  1 when the input gradient is needed (0 before the first layer with parameters)
-F_D0..F_D5 the op's own dimensions, documented in its module next to ``encode`` and the steps
+F_D0..     the op's own dimensions (up to 12), documented in its module next to ``encode`` and the steps
            that read them
 ========== ==============================================================================
 
@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-F_KIND, F_PW, F_PB, F_IW, F_NEED_DX, F_D0, F_D1, F_D2, F_D3, F_D4, F_D5 = range(11)
-ROW = 11
+F_KIND, F_PW, F_PB, F_IW, F_NEED_DX = range(5)
+F_D0, F_D1, F_D2, F_D3, F_D4, F_D5, F_D6, F_D7, F_D8, F_D9, F_D10, F_D11 = range(5, 17)
+ROW = 17
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Encoding:
     """What a layer tells the program about itself for one per-sample input shape."""
 
     kind: int
-    dims: tuple[int, ...]  # F_D0... (at most 6)
+    dims: tuple[int, ...]  # F_D0... (at most 12)
     output_shape: tuple[int, ...]  # per sample
     int_work: int = 0  # int64 workspace per sample
     alpha: float = 0.0  # a real hyper-parameter (leaky ReLU's slope)
