@@ -58,14 +58,15 @@ class CompiledNetwork:
         offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
         acts = np.zeros(int(offs[-1]), dtype=dtype)
         self.data = E.Data(x.reshape(n, -1), y, labels)
-        self.program = E.Program(program.ops, program.alphas, offs, program.sizes)
-        self.state = E.State(flat.values, flat.grads, s1, s2, hyper)
+        self.program = E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
+        self.state = E.State(flat.values, flat.grads, s1, s2, hyper, flat.buffers)
         self.work = E.Work(
             acts,
             np.zeros_like(acts),
             np.zeros(max(program.iwork_per_sample * capacity, 1), dtype=np.int64),
             np.empty(capacity * y.shape[1], dtype=y.dtype),
             np.empty(capacity, dtype=np.int64),
+            np.zeros(max(program.float_work, 1), dtype=dtype),
         )
         self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, plan_mod.bce_eps(dtype))
 

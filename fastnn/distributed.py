@@ -5,7 +5,9 @@ the same shuffled order; each global batch is split into contiguous shards, one 
 rank computes the gradients of its shard (compiled or layer by layer), weights them by its share
 of the batch, and one ``Allreduce`` per step sums every gradient -- packed into one flat buffer
 together with the batch's loss, accuracy count and fault flag. All ranks then apply the same
-update, so replicas stay bit-identical. Only rank 0 prints. An exception on any rank aborts all
+update, so replicas stay bit-identical. Batch norm normalises each shard by its own statistics
+(PyTorch's DDP without SyncBatchNorm); its running statistics are averaged over the ranks after
+every epoch (:func:`average_buffers`). Only rank 0 prints. An exception on any rank aborts all
 ranks (``comm.Abort``) with its message instead of leaving the others waiting forever.
 
 ``pip install ".[mpi]"`` brings mpi4py and MPICH; run with ``mpiexec -n 2 python ...``.
@@ -117,6 +119,11 @@ def epochs(net: Any, run: Any, comm: Any, compiled: Any) -> Iterator[tuple[list[
             local = np.array_split(idx, size)[rank]
             share = len(local) / len(idx)
             if compiled is not None:
+                if 0 < len(local) < compiled.plan.min_batch:  # the layer path raises it from the layer
+                    raise ValueError(
+                        f"BatchNormLayer needs more than one value per channel while training: batch {b + 1} "
+                        f"gives rank {rank} a shard of {len(local)}; choose a larger batch_size"
+                    )
                 loss, right, fault = compiled.gradients(local) if len(local) else (0.0, 0.0, 0)
                 grads = [compiled.flat.grads]
                 if not len(local):
@@ -154,7 +161,26 @@ def epochs(net: Any, run: Any, comm: Any, compiled: Any) -> Iterator[tuple[list[
                 compiled.step()
             else:
                 run.optimizer.step(pairs)
+        average_buffers(net, comm)
         yield [total / n], [right_total]
+
+
+def average_buffers(net: Any, comm: Any) -> None:
+    """Batch norm's running statistics: each rank moves them by its own shards' statistics (the batch
+    statistics that normalise are per shard, as in PyTorch's DDP without SyncBatchNorm); at the end of
+    every epoch the ranks average them, one Allreduce, so the replicas agree again."""
+    from mpi4py import MPI
+
+    buffers = [getattr(layer, name) for layer in net.layers for name in getattr(layer, "buffer_names", ())]
+    if not buffers or comm.Get_size() == 1:
+        return
+    flat = np.concatenate([b.reshape(-1) for b in buffers]).astype(np.float64)
+    comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+    flat /= comm.Get_size()
+    offset = 0
+    for b in buffers:
+        b.reshape(-1)[...] = flat[offset : offset + b.size]
+        offset += b.size
 
 
 def evaluate(net: Any, x: Any, y: Any, comm: Any) -> dict[str, float]:

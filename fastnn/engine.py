@@ -17,7 +17,7 @@ from kernels import losses as KL
 from kernels import optim as KO
 from kernels.config import jit
 
-from .ops import activation, conv, dense, pool, reshape
+from .ops import activation, conv, dense, norm, pool, reshape
 from .ops.program import F_KIND
 
 # Losses, accuracy kinds, optimizers.
@@ -28,14 +28,16 @@ OPT_SGD, OPT_MOMENTUM, OPT_RMSPROP, OPT_ADAM = range(4)
 # What the loop works on, in named groups (numba passes namedtuples of arrays through as they are).
 # The training set: samples (n, features), targets (n, outputs), class labels (n,).
 Data = namedtuple("Data", ["x", "y", "labels"])
-# The network: one row per layer (fastnn.ops.program), leaky-ReLU slopes, each activation slot's
-# offset in the workspace (per batch) and its size per sample.
-Program = namedtuple("Program", ["ops", "alphas", "offs", "sizes"])
-# Flat parameters, their gradients, the optimizer's two state arrays and (lr, a, b, eps).
-State = namedtuple("State", ["params", "grads", "s1", "s2", "hyper"])
+# The network: one row per layer (fastnn.ops.program), leaky-ReLU slopes, two more reals per layer
+# (batch norm's momentum and eps), each activation slot's offset in the workspace (per batch) and
+# its size per sample.
+Program = namedtuple("Program", ["ops", "alphas", "reals", "offs", "sizes"])
+# Flat parameters, their gradients, the optimizer's two state arrays, (lr, a, b, eps), and the
+# buffers that training updates without gradients (batch norm's running statistics).
+State = namedtuple("State", ["params", "grads", "s1", "s2", "hyper", "buffers"])
 # Workspaces for one batch: activations, their gradients, integer work (max-pool argmax), the
-# batch's targets and labels.
-Work = namedtuple("Work", ["acts", "dacts", "iwork", "y_batch", "labels_batch"])
+# batch's targets and labels, float scratch (batch norm's batch statistics).
+Work = namedtuple("Work", ["acts", "dacts", "iwork", "y_batch", "labels_batch", "fwork"])
 # How to train: batch size, LOSS_*, ACC_*, OPT_* and the clip of binary cross-entropy.
 Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps"])
 # Per epoch: mean loss and correct count; status (epoch, batch, 0 loss / 1 gradient) when a
@@ -44,8 +46,9 @@ Log = namedtuple("Log", ["losses", "corrects", "status"])
 
 
 @jit(inline=True)
-def _forward(program, params, work, nb, n_ops):
+def _forward(program, state, work, nb, n_ops):
     ops, offs, sizes, alphas, acts = program.ops, program.offs, program.sizes, program.alphas, work.acts
+    params = state.params
     for i in range(n_ops):
         kind = ops[i, F_KIND]
         if kind == dense.KIND:
@@ -56,6 +59,8 @@ def _forward(program, params, work, nb, n_ops):
             pool.forward(program, i, params, work, nb)
         elif kind == activation.KIND:
             activation.forward(ops, offs, sizes, alphas, i, acts, nb)
+        elif kind == norm.KIND:
+            norm.forward(program, i, state, work, nb)
         else:
             reshape.forward(program, i, params, work, nb)
 
@@ -81,6 +86,8 @@ def _backward(program, state, work, nb, n_ops):
             pool.backward(program, i, state, work, nb)
         elif kind == activation.KIND:
             activation.backward(ops, offs, sizes, alphas, i, acts, dacts, nb)
+        elif kind == norm.KIND:
+            norm.backward(program, i, state, work, nb)
         else:
             reshape.backward(program, i, state, work, nb)
 
@@ -156,7 +163,7 @@ def _batch_gradients(data, idx, program, state, work, rules):
         for k in range(ny):
             y_flat[r * ny + k] = y[src, k]
         l_batch[r] = labels[src]
-    _forward(program, state.params, work, nb, last)
+    _forward(program, state, work, nb, last)
     o_off, m = offs[last], nb * n_out
     if loss_kind == LOSS_MSE:
         loss = KL._mse_span(y_flat, 0, acts, o_off, m)

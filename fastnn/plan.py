@@ -17,7 +17,7 @@ from kernels.losses import BCE_EPS
 from . import engine as E
 from . import optimizers as O
 from .ops.base import compiled_form
-from .ops.program import F_D0, F_IW, F_KIND, F_NEED_DX, F_PB, F_PW, ROW, NotCompiled
+from .ops.program import F_BUF, F_D0, F_FW, F_IW, F_KIND, F_NEED_DX, F_PB, F_PW, ROW, NotCompiled
 
 _OPTIMIZERS = {O.SGD: E.OPT_SGD, O.Momentum: E.OPT_MOMENTUM, O.RMSProp: E.OPT_RMSPROP, O.Adam: E.OPT_ADAM}
 
@@ -26,9 +26,13 @@ _OPTIMIZERS = {O.SGD: E.OPT_SGD, O.Momentum: E.OPT_MOMENTUM, O.RMSProp: E.OPT_RM
 class Plan:
     ops: np.ndarray
     alphas: np.ndarray
+    reals: np.ndarray  # (layers, 2)
     sample_shapes: list[tuple[int, ...]]
     iwork_per_sample: int
     params: list[tuple[Any, str]] = field(default_factory=list)  # (layer, attribute) in flat order
+    buffers: list[tuple[Any, str]] = field(default_factory=list)  # the same for buffers
+    float_work: int = 0
+    min_batch: int = 1
     sizes: np.ndarray = field(init=False)  # elements per sample of every activation slot
 
     def __post_init__(self) -> None:
@@ -38,8 +42,9 @@ class Plan:
 def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
     """The program for these layers on samples of ``sample_shape``, or None if a layer has no
     compiled form (or a shape does not fit: the layer path then reports it)."""
-    rows, alphas, shapes, params = [], [], [tuple(sample_shape)], []
-    pw = iwork = 0
+    rows, alphas, reals, shapes, params, buffers = [], [], [], [tuple(sample_shape)], [], []
+    pw = iwork = pbuf = fwork = 0
+    min_batch = 1
     for layer in layers:
         if not compiled_form(layer):
             return None
@@ -54,38 +59,59 @@ def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
             row[field_] = pw
             params.append((layer, name))
             pw += getattr(layer, name).size
+        row[F_BUF], row[F_FW] = pbuf, fwork
+        for name in layer.buffer_names:
+            buffers.append((layer, name))
+            pbuf += getattr(layer, name).size
         rows.append(row)
         alphas.append(enc.alpha)
+        reals.append(enc.reals)
         shapes.append(tuple(enc.output_shape))
         iwork += enc.int_work
+        fwork += enc.float_work
+        min_batch = max(min_batch, enc.min_batch)
     # Layers before the first one with parameters need no input gradient.
     first_param = next((i for i, layer in enumerate(layers) if getattr(layer, "param_names", ())), len(layers))
     for i, row in enumerate(rows):
         row[F_NEED_DX] = int(i > first_param)
-    return Plan(np.array(rows, dtype=np.int64).reshape(-1, ROW), np.array(alphas), shapes, iwork, params)
+    ops = np.array(rows, dtype=np.int64).reshape(-1, ROW)
+    reals_ = np.array(reals, dtype=np.float64).reshape(-1, 2)
+    return Plan(ops, np.array(alphas), reals_, shapes, iwork, params, buffers, fwork, min_batch)
+
+
+def _flatten(named: list[tuple[Any, str]], dtype: np.dtype) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One array holding the named layer attributes, which become views into it (values unchanged)."""
+    arrays = [getattr(layer, name) for layer, name in named]
+    values = np.concatenate([a.reshape(-1) for a in arrays]).astype(dtype) if arrays else np.zeros(0, dtype)
+    views, offset = [], 0
+    for (layer, name), a in zip(named, arrays, strict=True):
+        view = values[offset : offset + a.size].reshape(a.shape)
+        setattr(layer, name, view)
+        views.append(view)
+        offset += a.size
+    return values, views
 
 
 class FlatParameters:
-    """All parameters of a plan in one array (and their gradients in another)."""
+    """All parameters of a plan in one array (and their gradients in another); buffers in a third."""
 
     def __init__(self, plan: Plan, dtype: np.dtype) -> None:
-        arrays = [getattr(layer, name) for layer, name in plan.params]
-        self.values = np.concatenate([a.reshape(-1) for a in arrays]).astype(dtype) if arrays else np.zeros(0, dtype)
+        self.values, self.views = _flatten(plan.params, dtype)
+        self.buffers, self.buffer_views = _flatten(plan.buffers, dtype)
         self.grads = np.zeros_like(self.values)
-        self.views: list[np.ndarray] = []
-        self.grad_views: list[np.ndarray] = []
+        self.grad_views = []
         offset = 0
-        for (layer, name), a in zip(plan.params, arrays, strict=True):
-            view = self.values[offset : offset + a.size].reshape(a.shape)
-            setattr(layer, name, view)
-            self.views.append(view)
-            self.grad_views.append(self.grads[offset : offset + a.size].reshape(a.shape))
-            offset += a.size
-        self.plan_params = list(plan.params)
+        for v in self.views:
+            self.grad_views.append(self.grads[offset : offset + v.size].reshape(v.shape))
+            offset += v.size
+        self.plan_params, self.plan_buffers = list(plan.params), list(plan.buffers)
 
     def still_bound(self, plan: Plan) -> bool:
-        return plan.params == self.plan_params and all(
-            getattr(layer, name) is view for (layer, name), view in zip(plan.params, self.views, strict=True)
+        named = [*zip(plan.params, self.views, strict=False), *zip(plan.buffers, self.buffer_views, strict=False)]
+        return (
+            plan.params == self.plan_params
+            and plan.buffers == self.plan_buffers
+            and all(getattr(layer, name) is view for (layer, name), view in named)
         )
 
     def publish_grads(self) -> None:

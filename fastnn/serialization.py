@@ -8,6 +8,7 @@ checks every field before anything is built.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import tempfile
@@ -27,7 +28,7 @@ def build_layer(spec: dict[str, Any]) -> Any:
     """A layer from its saved ``{"type", "config"}``, parameters zeroed (nothing random is drawn)."""
     layer_cls = LAYER_TYPES[spec["type"]]
     config = dict(spec["config"])
-    if layer_cls.param_names:
+    if "initializer" in inspect.signature(layer_cls).parameters:
         config["initializer"] = np.zeros
     return layer_cls(**config)
 
@@ -44,7 +45,7 @@ def _layer_spec(i: int, layer: Any) -> dict[str, Any]:
         rebuilt = build_layer(json.loads(json.dumps(spec)))
     except (TypeError, ValueError) as exc:  # a config its own constructor refuses: never write it
         raise ValueError(f"{what} cannot be saved: its config {spec['config']!r} does not rebuild it ({exc})") from None
-    for name in layer.param_names:
+    for name in layer.state_names:
         if getattr(rebuilt, name).shape != getattr(layer, name).shape:
             raise ValueError(f"{what} cannot be saved: its config rebuilds {name} with another shape")
     return spec
@@ -56,9 +57,9 @@ def write_network(net: Any, path: str | os.PathLike) -> None:
     specs = [_layer_spec(i, layer) for i, layer in enumerate(net.layers)]
     dtype = net.dtype or np.dtype(np.float64)
     arrays = {
-        f"layer{i}.{name}": np.asarray(value, dtype=dtype)
+        f"layer{i}.{name}": np.asarray(getattr(layer, name), dtype=dtype)
         for i, layer in enumerate(net.layers)
-        for name, value in layer.params().items()
+        for name in layer.state_names
     }
     meta = {
         "format": FORMAT,
@@ -152,7 +153,7 @@ def read_network(cls: Any, path: Any) -> Any:
             layer = build_layer(spec)
         except (TypeError, ValueError) as exc:
             raise _fail(path, f"layer {i} ({spec['type']}) config {spec['config']!r}: {exc}") from None
-        for name in layer.param_names:
+        for name in layer.state_names:
             key = f"layer{i}.{name}"
             expected_names.add(key)
             if key not in arrays:

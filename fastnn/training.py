@@ -187,6 +187,13 @@ def compiled_network(net: Any, run: Run, capacity: int) -> CompiledNetwork | Non
     program = plan_mod.make_plan(net.layers, run.x.shape[1:])
     if program is None:
         return None
+    n = len(run.x)
+    smallest = min(capacity, n % capacity or capacity)
+    if smallest < program.min_batch:  # the layer path would raise this from the layer's forward
+        raise ValueError(
+            f"BatchNormLayer needs more than one value per channel while training (as PyTorch): "
+            f"{n} samples in batches of {capacity} leave a batch of {smallest}; choose another batch_size"
+        )
     flat = _FLAT.get(net)
     if flat is None or not flat.still_bound(program) or flat.values.dtype != run.x.dtype:
         flat = _FLAT[net] = plan_mod.FlatParameters(program, run.x.dtype)

@@ -5,12 +5,13 @@ and :mod:`kernels.registry` pairs them for the tests, ``python -m fastnn validat
 benchmarks. Numba settings live in :mod:`kernels.config`.
 """
 
-from . import activations, conv, dense, losses, optim, pool
+from . import activations, conv, dense, losses, norm, optim, pool
 from .activations import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .dense import *  # noqa: F403
 from .losses import *  # noqa: F403
+from .norm import *  # noqa: F403
 from .optim import *  # noqa: F403
 from .pool import *  # noqa: F403
 
-__all__ = sorted(name for m in (activations, conv, dense, losses, optim, pool) for name in m.__all__)
+__all__ = sorted(name for m in (activations, conv, dense, losses, norm, optim, pool) for name in m.__all__)

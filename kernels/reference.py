@@ -159,6 +159,45 @@ def global_avgpool2d_backward(dy, size):
     return np.broadcast_to(dy[:, None, None, :] / dy.dtype.type(h * w), (dy.shape[0], h, w, dy.shape[1])).copy()
 
 
+# --------------------------------------------------------------------------- batch norm
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    x, gamma, beta = _floats(x, gamma, beta)
+    axes = tuple(range(x.ndim - 1))
+    mean = x.mean(axis=axes)
+    var = ((x - mean) ** 2).mean(axis=axes)
+    return (x - mean) / np.sqrt(var + x.dtype.type(eps)) * gamma + beta, mean, var
+
+
+def batchnorm_backward(x, gamma, mean, var, dy, eps=1e-5):
+    x, gamma, mean, var, dy = _floats(x, gamma, mean, var, dy)
+    axes = tuple(range(x.ndim - 1))
+    m = x.size // x.shape[-1]
+    invstd = 1 / np.sqrt(var + x.dtype.type(eps))
+    xhat = (x - mean) * invstd
+    dbeta, dgamma = dy.sum(axis=axes), (dy * xhat).sum(axis=axes)
+    dx = gamma * invstd / m * (m * dy - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_inference(x, gamma, beta, mean, var, eps=1e-5):
+    x, gamma, beta, mean, var = _floats(x, gamma, beta, mean, var)
+    return (x - mean) / np.sqrt(var + x.dtype.type(eps)) * gamma + beta
+
+
+def batchnorm_inference_backward(x, dy, gamma, mean, var, eps=1e-5):
+    x, dy, gamma, mean, var = _floats(x, dy, gamma, mean, var)
+    axes = tuple(range(x.ndim - 1))
+    invstd = 1 / np.sqrt(var + dy.dtype.type(eps))
+    return dy * gamma * invstd, (dy * (x - mean) * invstd).sum(axis=axes), dy.sum(axis=axes)
+
+
+def batchnorm_update_running(running_mean, running_var, mean, var, momentum, count):
+    running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+    running_var[...] = (1 - momentum) * running_var + momentum * var * (count / (count - 1))
+
+
 # --------------------------------------------------------------------------- activations
 
 

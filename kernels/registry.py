@@ -235,6 +235,64 @@ def _global_pool_at(n, h, c, backward):
     return make
 
 
+# --------------------------------------------------------------------------- batch norm
+
+
+def _norm_shape(rng):
+    """(N, C), or (N, H, W, C) images; at least 2 values per channel."""
+    c = _dim(rng, 1, 5)
+    if rng.random() < 0.5:
+        return (_dim(rng, 2, 9), c)
+    return (_dim(rng, 1, 3), _dim(rng, 1, 4), _dim(rng, 2, 4), c)
+
+
+def _norm_params(rng, dtype, c):
+    gamma = _normal(rng, (c,), dtype)
+    var = np.abs(_normal(rng, (c,), dtype)) + dtype.type(0.1)
+    return gamma, _normal(rng, (c,), dtype), _normal(rng, (c,), dtype), var.astype(dtype)
+
+
+def _make_bn_forward(rng, dtype):
+    shape = _norm_shape(rng)
+    gamma, beta, _, _ = _norm_params(rng, np.dtype(dtype), shape[-1])
+    return (_normal(rng, shape, dtype, scale=3.0), gamma, beta), {"eps": float(rng.choice([1e-5, 1e-3]))}
+
+
+def _make_bn_backward(rng, dtype):
+    (x, gamma, _), kw = _make_bn_forward(rng, dtype)
+    _, mean, var = R.batchnorm_forward(x, gamma, gamma, **kw)
+    return (x, gamma, mean, var, _normal(rng, x.shape, dtype)), kw
+
+
+def _make_bn_inference(rng, dtype):
+    shape = _norm_shape(rng)
+    gamma, beta, mean, var = _norm_params(rng, np.dtype(dtype), shape[-1])
+    return (_normal(rng, shape, dtype), gamma, beta, mean, var), {}
+
+
+def _make_bn_inference_backward(rng, dtype):
+    shape = _norm_shape(rng)
+    gamma, _, mean, var = _norm_params(rng, np.dtype(dtype), shape[-1])
+    return (_normal(rng, shape, dtype), _normal(rng, shape, dtype), gamma, mean, var), {}
+
+
+def _make_bn_running(rng, dtype):
+    c = _dim(rng, 1, 6)
+    gamma, beta, mean, var = _norm_params(rng, np.dtype(dtype), c)
+    return (gamma.copy(), np.abs(beta), mean, var, float(rng.uniform(0, 1)), _dim(rng, 2, 50)), {}
+
+
+def _bn_at(n, h, c, kind):
+    def make(rng, dtype):
+        x = _normal(rng, (n, h, h, c), dtype)
+        gamma, beta, mean, var = _norm_params(rng, np.dtype(dtype), c)
+        if kind == "forward":
+            return (x, gamma, beta), {}
+        return (x, gamma, mean, var, _normal(rng, x.shape, dtype)), {}
+
+    return make
+
+
 # --------------------------------------------------------------------------- activations
 
 
@@ -452,6 +510,34 @@ REGISTRY: tuple[Entry, ...] = (
         R.global_avgpool2d_backward,
         _make_global_pool_backward,
         {"64x8x8x64": _global_pool_at(64, 8, 64, True)},
+    ),
+    Entry(
+        "batchnorm_forward",
+        K.batchnorm_forward,
+        R.batchnorm_forward,
+        _make_bn_forward,
+        {"64x24x24x16": _bn_at(64, 24, 16, "forward")},
+    ),
+    Entry(
+        "batchnorm_backward",
+        K.batchnorm_backward,
+        R.batchnorm_backward,
+        _make_bn_backward,
+        {"64x24x24x16": _bn_at(64, 24, 16, "backward")},
+    ),
+    Entry("batchnorm_inference", K.batchnorm_inference, R.batchnorm_inference, _make_bn_inference),
+    Entry(
+        "batchnorm_inference_backward",
+        K.batchnorm_inference_backward,
+        R.batchnorm_inference_backward,
+        _make_bn_inference_backward,
+    ),
+    Entry(
+        "batchnorm_update_running",
+        K.batchnorm_update_running,
+        R.batchnorm_update_running,
+        _make_bn_running,
+        inplace=(0, 1),
     ),
     Entry("tanh", K.tanh, R.tanh, _make_unary, {"1e5": _unary_at(_ELEMENTS)}),
     Entry(

@@ -185,6 +185,29 @@ LAYER_AND_NETWORK_CASES = [
         ["divisible", "size=3", "6x4"],
     ),
     ("avgpool-size", lambda: fastnn.AvgPoolLayer(-1), ValueError, ["size", ">= 1"]),
+    (
+        "batchnorm-features",
+        lambda: fastnn.BatchNormLayer(3).forward(np.ones((2, 4))),
+        ValueError,
+        ["BatchNormLayer(3)", "(2, 4)"],
+    ),
+    (
+        "batchnorm-one-value-per-channel",
+        lambda: fastnn.BatchNormLayer(3).forward(np.ones((1, 3)), training=True),
+        ValueError,
+        ["more than one value per channel", "batch_size"],
+    ),
+    ("batchnorm-momentum", lambda: fastnn.BatchNormLayer(3, momentum=1.5), ValueError, ["momentum", "1.5"]),
+    ("batchnorm-eps", lambda: fastnn.BatchNormLayer(3, eps=0), ValueError, ["eps", "> 0"]),
+    ("batchnorm-num-features", lambda: fastnn.BatchNormLayer(0), ValueError, ["num_features", ">= 1"]),
+    (
+        "batchnorm-fit-batch-of-one",
+        lambda: fastnn.Network([fastnn.FCLayer(2, 3), fastnn.BatchNormLayer(3)])
+        .use("mse")
+        .fit(np.ones((5, 2)), np.ones((5, 3)), epochs=1, batch_size=2, verbose=False),
+        ValueError,
+        ["more than one value per channel", "batch of 1"],
+    ),
     ("dropout-rate-1", lambda: fastnn.DropoutLayer(1.0), ValueError, ["rate", "< 1.0", "1.0"]),
     ("dropout-rate-nan", lambda: fastnn.DropoutLayer(float("nan")), ValueError, ["rate", "finite", "nan"]),
     ("dropout-rate-negative", lambda: fastnn.DropoutLayer(-0.1), ValueError, ["rate", ">= 0", "-0.1"]),

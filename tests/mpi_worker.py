@@ -11,10 +11,12 @@ import fastnn
 from fastnn import distributed
 
 
-def build(seed=0):
+def build(seed=0, batchnorm=False):
+    norm = [fastnn.BatchNormLayer(4)] if batchnorm else []
     net = fastnn.Network(
         [
             fastnn.ConvLayer((8, 8, 1), (3, 3), 4, rng=seed),
+            *norm,
             fastnn.Tanh(),
             fastnn.FlattenLayer(),
             fastnn.Dense(144, 10, rng=seed + 1),
@@ -36,14 +38,14 @@ def main(mode, out_dir):
     comm = MPI.COMM_WORLD if mode != "self" else MPI.COMM_SELF
     rank = MPI.COMM_WORLD.Get_rank()
     x, y = data()
-    net = build()
+    net = build(batchnorm=mode.startswith("batchnorm"))
     if rank == 1 and mode == "fail":
 
         def callback(epoch, logs):
             raise RuntimeError("simulated failure on rank 1")
     else:
         callback = None
-    if mode == "layers":
+    if mode in ("layers", "batchnorm-layers"):
         import fastnn.training as training_module
 
         training_module.COMPILED_FIT = False
@@ -61,9 +63,11 @@ def main(mode, out_dir):
         callback=callback,
     )
     accuracy = distributed.evaluate(net, x, y, comm)["accuracy"]
+    buffers = [getattr(layer, name) for layer in net.layers for name in layer.buffer_names]
     np.savez(
         Path(out_dir) / f"rank{rank}.npz",
         *net.parameters(),
+        **{f"buffer{i}": b for i, b in enumerate(buffers)},
         loss=np.array(history["loss"]),
         accuracy=np.array(accuracy),
         compiled=np.array(net.last_fit_compiled),

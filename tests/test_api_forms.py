@@ -42,6 +42,7 @@ IMAGE = [
     ("pool", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.MaxPoolLayer(2), FlattenLayer()]),
     ("avgpool", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.AvgPoolLayer(2), FlattenLayer()]),
     ("global avgpool", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.GlobalAvgPoolLayer()]),
+    ("batchnorm", lambda: [ConvLayer((6, 6, 2), (3, 3), 3), fastnn.BatchNormLayer(3, 0.2, 1e-3), FlattenLayer()]),
     (
         "conv stride + same",
         lambda: [ConvLayer((6, 6, 2), (2, 2), 3, padding="same"), ConvLayer((6, 6, 3), (3, 3), 2, 2, 1)],

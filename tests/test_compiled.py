@@ -131,6 +131,30 @@ CASES = {
         opt="adam",
         bs=16,
     ),
+    # Every layer #13 added, in one CNN: stride, 'same', batch norm (images and features), average
+    # pooling, global average pooling.
+    "cnn-all-new-layers-ce-adam-batch": dict(
+        layers=lambda s: [
+            ConvLayer((6, 6, 2), (2, 2), 4, padding="same", rng=s),
+            fastnn.BatchNormLayer(4),
+            ReLU(),
+            fastnn.AvgPoolLayer(2),
+            ConvLayer((3, 3, 4), (3, 3), 6, stride=2, padding=1, rng=s + 1),
+            fastnn.BatchNormLayer(6, momentum=0.3),
+            Tanh(),
+            fastnn.GlobalAvgPoolLayer(),
+            FCLayer(6, 5, rng=s + 2),
+            fastnn.BatchNormLayer(5),
+            ReLU(),
+            FCLayer(5, 3, rng=s + 3),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="images",
+        opt="adam",
+        bs=5,  # 37 samples: the last batch holds 2 (batch norm over features needs 2)
+        shuffle=True,
+    ),
     "cnn-global-avgpool-ce-adam-batch": dict(
         layers=lambda s: [
             ConvLayer((6, 6, 2), (3, 3), 5, rng=s),
@@ -189,6 +213,9 @@ def test_compiled_fit_equals_layer_path(name, dtype, monkeypatch):
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert pa.dtype == dtype
         np.testing.assert_array_equal(pa, pb)
+    for la, lb in zip(a.layers, b.layers, strict=True):  # buffers too: batch norm's running statistics
+        for name in la.buffer_names:
+            np.testing.assert_array_equal(getattr(la, name), getattr(lb, name))
 
 
 def test_compiled_fit_continues_like_the_layer_path(monkeypatch):

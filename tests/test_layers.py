@@ -52,6 +52,7 @@ LAYERS = {
     "global-avgpool": (fastnn.GlobalAvgPoolLayer, lambda: _x(3, 4, 5, 2)),
     "global-avgpool-unbatched-1x1": (fastnn.GlobalAvgPoolLayer, lambda: _x(1, 1, 3)),
     "flatten": (FlattenLayer, lambda: _x(2, 3, 3, 2)),
+    "batchnorm-eval-features": (lambda: fastnn.BatchNormLayer(4), lambda: _x(5, 4)),
 }
 
 
@@ -82,6 +83,25 @@ def test_gradcheck_dropout_while_training_and_a_wrong_mask_fails():
 
     with pytest.raises(GradcheckError):
         gradcheck(IgnoresMask(0.5, rng=np.random.default_rng(3)), x, training=True)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (2, 3, 2, 4), (1, 2, 2, 3)])
+def test_gradcheck_batchnorm_while_training(shape):
+    """Training mode: the gradient flows through the batch's mean and variance too."""
+    layer = fastnn.BatchNormLayer(shape[-1], momentum=0.2)
+    layer.weights[:] = RNG.standard_normal(shape[-1])
+    layer.bias[:] = RNG.standard_normal(shape[-1])
+    assert gradcheck(layer, _x(*shape), training=True)
+
+
+def test_batchnorm_running_statistics_move_in_fit_and_serve_predict():
+    layer = fastnn.BatchNormLayer(3, momentum=0.5)
+    x = _x(8, 3) * 2 + 1
+    layer.forward(x, training=True)
+    np.testing.assert_allclose(layer.running_mean, 0.5 * x.mean(axis=0))
+    np.testing.assert_allclose(layer.running_var, 0.5 + 0.5 * x.var(axis=0, ddof=1))
+    y = layer.forward(x)  # inference: the running statistics, not the batch's
+    np.testing.assert_allclose(y, (x - layer.running_mean) / np.sqrt(layer.running_var + 1e-5))
 
 
 def test_gradcheck_can_fail():

@@ -78,3 +78,21 @@ def test_an_exception_on_one_rank_ends_all_ranks_with_its_message(tmp_path):
     assert proc.returncode != 0
     assert "fastnn rank 1 of 2: RuntimeError: simulated failure on rank 1" in proc.stderr
     assert not (tmp_path / "rank0.npz").exists()
+
+
+def test_batchnorm_replicas_agree_on_parameters_and_running_statistics(tmp_path):
+    """Each rank normalises its shard by the shard's statistics; gradients are averaged and the
+    running statistics averaged after every epoch, so both ranks end with the same model -- on the
+    compiled path and layer by layer alike."""
+    for mode in ("batchnorm", "batchnorm-layers"):
+        out = tmp_path / mode
+        out.mkdir()
+        proc = _mpirun(2, mode, out)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        ranks = [np.load(out / f"rank{r}.npz") for r in (0, 1)]
+        assert bool(ranks[0]["compiled"]) is (mode == "batchnorm")
+        names = sorted(k for k in ranks[0].files if k.startswith(("arr_", "buffer")))
+        assert {"buffer0", "buffer1"} <= set(names)
+        for k in names:
+            np.testing.assert_array_equal(ranks[0][k], ranks[1][k])
+        assert not np.allclose(ranks[0]["buffer0"], 0.0)  # the running mean moved

@@ -110,3 +110,34 @@ def test_conv_matches_torch(image, kernel, filters, stride, padding, n):
     _close(dx, _nhwc(xt.grad), "input gradient")
     _close(layer.grads["weights"], conv.weight.grad.numpy().transpose(2, 3, 1, 0), "weight gradient")
     _close(layer.grads["bias"], conv.bias.grad.numpy(), "bias gradient")
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (7, 1), (1, 1, 2, 2), (1, 3, 3, 2), (4, 5, 3, 6), (16, 10)])
+def test_batchnorm_matches_torch_in_training_and_inference(shape):
+    rng = np.random.default_rng(sum(shape))
+    c, images = shape[-1], len(shape) == 4
+    layer = fastnn.BatchNormLayer(c, momentum=0.3, eps=1e-3)
+    layer.weights[:], layer.bias[:] = rng.standard_normal(c), rng.standard_normal(c)
+    bn = (torch.nn.BatchNorm2d if images else torch.nn.BatchNorm1d)(c, momentum=0.3, eps=1e-3, dtype=torch.float64)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(layer.weights))
+        bn.bias.copy_(torch.tensor(layer.bias))
+    to_torch = _nchw if images else (lambda a: torch.tensor(a, requires_grad=True))
+    to_ours = _nhwc if images else (lambda t: t.detach().numpy())
+    for step in range(3):  # three training batches: the running statistics accumulate
+        x, dy = rng.standard_normal(shape) * 2 + step, rng.standard_normal(shape)
+        y = layer.forward(x, training=True)
+        dx = layer.backward(dy)
+        xt = to_torch(x)
+        yt = bn(xt)
+        yt.backward(to_torch(dy).detach())
+        _close(y, to_ours(yt), "forward (batch statistics)")
+        _close(dx, to_ours(xt.grad), "input gradient")
+        _close(layer.grads["weights"], bn.weight.grad.numpy(), "gamma gradient")
+        _close(layer.grads["bias"], bn.bias.grad.numpy(), "beta gradient")
+        bn.weight.grad, bn.bias.grad = None, None
+        _close(layer.running_mean, bn.running_mean.numpy(), "running mean")
+        _close(layer.running_var, bn.running_var.numpy(), "running variance (unbiased)")
+    bn.eval()
+    x = rng.standard_normal(shape)
+    _close(layer.forward(x), to_ours(bn(to_torch(x))), "inference (running statistics)")

@@ -6,11 +6,12 @@ module          layers                                               KIND
 ==============  ===================================================  ======
 ``dense``       FCLayer (Dense)                                      1
 ``conv``        ConvLayer                                            2
-``pool``        MaxPoolLayer                                         3
+``pool``        MaxPoolLayer, AvgPoolLayer, GlobalAvgPoolLayer       3
 ``activation``  ActivationLayer, Tanh, Sigmoid, ReLU, LeakyReLU,      4
                 Softmax
 ``reshape``     FlattenLayer, DropoutLayer (and the linear           5
                 activation's copy)
+``norm``        BatchNormLayer                                       6
 ==============  ===================================================  ======
 
 :mod:`fastnn.engine` dispatches on ``KIND`` with one line per module.
@@ -18,15 +19,16 @@ module          layers                                               KIND
 
 from __future__ import annotations
 
-from . import activation, conv, dense, pool, reshape
+from . import activation, conv, dense, norm, pool, reshape
 from .activation import *  # noqa: F403
 from .base import Layer, image_batch, init_array, is_builtin
 from .conv import *  # noqa: F403
 from .dense import *  # noqa: F403
+from .norm import *  # noqa: F403
 from .pool import *  # noqa: F403
 from .reshape import *  # noqa: F403
 
-MODULES = (dense, conv, pool, activation, reshape)
+MODULES = (dense, conv, pool, activation, reshape, norm)
 assert len({m.KIND for m in MODULES}) == len(MODULES), "every op module needs its own KIND"
 
 # Every layer class by name (for Network.load).

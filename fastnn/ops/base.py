@@ -80,7 +80,8 @@ class Layer:
     """Base class. Subclass it as in the seed (override ``forward_propagation`` and
     ``backward_propagation``) or as fastnn does (override ``forward`` and ``backward``)."""
 
-    param_names: tuple[str, ...] = ()
+    param_names: tuple[str, ...] = ()  # trained by the optimizer
+    buffer_names: tuple[str, ...] = ()  # state that is not trained (batch norm's running statistics)
 
     def __init__(self) -> None:
         self.input = None
@@ -118,9 +119,14 @@ class Layer:
         """(parameter, gradient) pairs from the last backward pass."""
         return [(getattr(self, name), self.grads[name]) for name in self.param_names]
 
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Everything a saved model holds for this layer: parameters, then buffers."""
+        return self.param_names + self.buffer_names
+
     def astype(self, dtype: Any) -> Layer:
-        """Convert the parameters to ``dtype`` (float32 or float64) in place of the old arrays."""
-        for name in self.param_names:
+        """Convert the parameters and buffers to ``dtype`` (float32 or float64) in place of the old arrays."""
+        for name in self.state_names:
             setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=dtype))
         self.grads = {}
         return self

@@ -8,6 +8,8 @@ F_PW       offset of the layer's first parameter (``weights``) in the flat param
 F_PB       offset of its second parameter (``bias``)
 F_IW       offset of its per-batch integer workspace (max-pool's argmax), per sample
 F_NEED_DX  1 when the input gradient is needed (0 before the first layer with parameters)
+F_BUF      offset of its buffers (batch norm's running statistics) in the flat buffer array
+F_FW       offset of its float scratch (batch norm's batch statistics) in the float workspace
 F_D0..     the op's own dimensions (up to 12), documented in its module next to ``encode`` and the steps
            that read them
 ========== ==============================================================================
@@ -20,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-F_KIND, F_PW, F_PB, F_IW, F_NEED_DX = range(5)
-F_D0, F_D1, F_D2, F_D3, F_D4, F_D5, F_D6, F_D7, F_D8, F_D9, F_D10, F_D11 = range(5, 17)
-ROW = 17
+F_KIND, F_PW, F_PB, F_IW, F_NEED_DX, F_BUF, F_FW = range(7)
+F_D0, F_D1, F_D2, F_D3, F_D4, F_D5, F_D6, F_D7, F_D8, F_D9, F_D10, F_D11 = range(7, 19)
+ROW = 19
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class Encoding:
     output_shape: tuple[int, ...]  # per sample
     int_work: int = 0  # int64 workspace per sample
     alpha: float = 0.0  # a real hyper-parameter (leaky ReLU's slope)
+    reals: tuple[float, float] = (0.0, 0.0)  # two more (batch norm's momentum and eps)
+    float_work: int = 0  # float scratch for the layer (not per sample)
+    min_batch: int = 1  # the fewest samples a training batch may hold
 
 
 class NotCompiled(TypeError):

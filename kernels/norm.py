@@ -1,0 +1,210 @@
+"""Batch normalisation over the last (channel) axis, as PyTorch's BatchNorm1d/BatchNorm2d.
+
+x is (..., C): every axis but the last is averaged over -- (N, C) or (N, H, W, C). Training uses
+the batch's statistics: mean and biased variance normalise, ``y = (x - mean) / sqrt(var + eps) *
+gamma + beta``; the running estimates move by ``momentum`` towards the batch mean and the
+*unbiased* variance. Inference uses the running estimates. Sums accumulate in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import float_arrays, real_scalar, state_array
+from .config import jit
+
+
+@jit
+def _stats(x2, mean, var):
+    """Column means and biased variances of x2 (M, C), two passes, float64 sums."""
+    m, c = x2.shape
+    acc = np.zeros(c)
+    for r in range(m):
+        for k in range(c):
+            acc[k] += x2[r, k]
+    for k in range(c):
+        mean[k] = acc[k] / m
+        acc[k] = 0.0
+    for r in range(m):
+        for k in range(c):
+            d = np.float64(x2[r, k]) - np.float64(mean[k])
+            acc[k] += d * d
+    for k in range(c):
+        var[k] = acc[k] / m
+
+
+@jit
+def _normalize_into(x2, params, stats, eps, y2):
+    """y2 = (x2 - mean) / sqrt(var + eps) * gamma + beta; ``params`` = (gamma, beta), ``stats`` = (mean, var)."""
+    gamma, beta = params
+    mean, var = stats
+    m, c = x2.shape
+    one = y2.dtype.type(1)
+    for k in range(c):
+        inv = one / np.sqrt(var[k] + y2.dtype.type(eps))
+        for r in range(m):
+            y2[r, k] = (x2[r, k] - mean[k]) * inv * gamma[k] + beta[k]
+
+
+@jit
+def _batchnorm_backward_into(x2, gamma, stats, eps, dy2, grads):
+    """``grads`` = (dx2, dgamma, dbeta), overwritten: the gradient through the batch statistics,
+    dx = invstd / M * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), dxhat = dy * gamma."""
+    dx2, dgamma, dbeta = grads
+    mean, var = stats
+    m, c = x2.shape
+    one = dx2.dtype.type(1)
+    for k in range(c):
+        inv = one / np.sqrt(var[k] + dx2.dtype.type(eps))
+        sum_dy = 0.0
+        sum_dy_xhat = 0.0
+        for r in range(m):
+            xhat = (x2[r, k] - mean[k]) * inv
+            sum_dy += dy2[r, k]
+            sum_dy_xhat += dy2[r, k] * xhat
+        dbeta[k] = sum_dy
+        dgamma[k] = sum_dy_xhat
+        g = gamma[k]
+        a = dx2.dtype.type(sum_dy / m)
+        b = dx2.dtype.type(sum_dy_xhat / m)
+        for r in range(m):
+            xhat = (x2[r, k] - mean[k]) * inv
+            dx2[r, k] = g * inv * (dy2[r, k] - a - xhat * b)
+
+
+@jit
+def _update_running_into(running, stats, momentum, count):
+    """running = (running_mean, running_var) <- (1 - momentum) * running + momentum * batch, the
+    variance unbiased (times count / (count - 1))."""
+    running_mean, running_var = running
+    mean, var = stats
+    t = running_mean.dtype.type
+    mo, keep = t(momentum), t(1.0 - momentum)
+    unbias = t(count / (count - 1.0))
+    for k in range(mean.size):
+        running_mean[k] = keep * running_mean[k] + mo * mean[k]
+        running_var[k] = keep * running_var[k] + mo * (var[k] * unbias)
+
+
+@jit
+def _inference_backward_into(x2, params, stats, eps, dy2, grads):
+    """With the statistics constant: dx = dy * gamma / sqrt(var + eps), dgamma = sum(dy * xhat),
+    dbeta = sum(dy); ``stats`` = (mean, var), ``grads`` = (dx2, dgamma, dbeta)."""
+    gamma = params
+    mean, var = stats
+    dx2, dgamma, dbeta = grads
+    one = dx2.dtype.type(1)
+    for k in range(dy2.shape[1]):
+        inv = one / np.sqrt(var[k] + dx2.dtype.type(eps))
+        scale = gamma[k] * inv
+        sum_dy = 0.0
+        sum_dy_xhat = 0.0
+        for r in range(dy2.shape[0]):
+            sum_dy += dy2[r, k]
+            sum_dy_xhat += dy2[r, k] * ((x2[r, k] - mean[k]) * inv)
+            dx2[r, k] = dy2[r, k] * scale
+        dgamma[k] = sum_dy_xhat
+        dbeta[k] = sum_dy
+
+
+def _channels(x: np.ndarray, name: str) -> np.ndarray:
+    if x.ndim < 2:
+        raise ValueError(f"{name} must be (batch, ..., channels) with at least 2 axes; got shape {x.shape}")
+    return x.reshape(-1, x.shape[-1])
+
+
+def _per_channel(c: int, **named: np.ndarray) -> None:
+    for name, a in named.items():
+        if a.shape != (c,):
+            raise ValueError(f"{name} must have shape ({c},), one value per channel; got {a.shape}")
+
+
+def _eps(eps) -> float:
+    return real_scalar(eps, "eps", low=0.0, low_open=True)
+
+
+def batchnorm_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training-mode batch norm: returns (y, mean, var) -- y like x, the batch mean and biased
+    variance per channel (C,). x (..., C); gamma, beta (C,)."""
+    eps = _eps(eps)
+    x, gamma, beta = float_arrays({"x": x, "gamma": gamma, "beta": beta})
+    x2 = _channels(x, "x")
+    _per_channel(x2.shape[1], gamma=gamma, beta=beta)
+    mean, var = np.empty(x2.shape[1], x.dtype), np.empty(x2.shape[1], x.dtype)
+    y = np.empty_like(x)
+    _stats(x2, mean, var)
+    _normalize_into(x2, (gamma, beta), (mean, var), eps, y.reshape(x2.shape))
+    return y, mean, var
+
+
+def batchnorm_backward(
+    x: np.ndarray, gamma: np.ndarray, mean: np.ndarray, var: np.ndarray, dy: np.ndarray, eps: float = 1e-5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`batchnorm_forward` given its (mean, var): returns (dx, dgamma, dbeta)."""
+    eps = _eps(eps)
+    x, gamma, mean, var, dy = float_arrays({"x": x, "gamma": gamma, "mean": mean, "var": var, "dy": dy})
+    if dy.shape != x.shape:
+        raise ValueError(f"dy must have x's shape {x.shape}; got {dy.shape}")
+    x2 = _channels(x, "x")
+    _per_channel(x2.shape[1], gamma=gamma, mean=mean, var=var)
+    dx = np.empty_like(x)
+    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
+    _batchnorm_backward_into(x2, gamma, (mean, var), eps, dy.reshape(x2.shape), (dx.reshape(x2.shape), dgamma, dbeta))
+    return dx, dgamma, dbeta
+
+
+def batchnorm_inference(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float = 1e-5
+) -> np.ndarray:
+    """Inference-mode batch norm with given (running) statistics: y like x."""
+    eps = _eps(eps)
+    x, gamma, beta, mean, var = float_arrays({"x": x, "gamma": gamma, "beta": beta, "mean": mean, "var": var})
+    x2 = _channels(x, "x")
+    _per_channel(x2.shape[1], gamma=gamma, beta=beta, mean=mean, var=var)
+    y = np.empty_like(x)
+    _normalize_into(x2, (gamma, beta), (mean, var), eps, y.reshape(x2.shape))
+    return y
+
+
+def batchnorm_inference_backward(
+    x: np.ndarray, dy: np.ndarray, gamma: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float = 1e-5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`batchnorm_inference` (the statistics are constants): returns
+    (dx, dgamma, dbeta) = (dy * gamma / sqrt(var + eps), sum(dy * xhat), sum(dy))."""
+    eps = _eps(eps)
+    x, dy, gamma, mean, var = float_arrays({"x": x, "dy": dy, "gamma": gamma, "mean": mean, "var": var})
+    if dy.shape != x.shape:
+        raise ValueError(f"dy must have x's shape {x.shape}; got {dy.shape}")
+    x2 = _channels(x, "x")
+    _per_channel(x2.shape[1], gamma=gamma, mean=mean, var=var)
+    dx = np.empty_like(x)
+    dgamma, dbeta = np.empty_like(gamma), np.empty_like(gamma)
+    grads = (dx.reshape(x2.shape), dgamma, dbeta)
+    _inference_backward_into(x2, gamma, (mean, var), eps, dy.reshape(x2.shape), grads)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_update_running(
+    running_mean: np.ndarray, running_var: np.ndarray, mean: np.ndarray, var: np.ndarray, momentum: float, count: int
+) -> None:
+    """Move the running estimates (in place) towards a batch's mean and variance (biased, over
+    ``count`` values per channel; stored unbiased): ``r = (1 - momentum) * r + momentum * batch``."""
+    momentum = real_scalar(momentum, "momentum", low=0.0, high=1.0)
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 2:
+        raise ValueError(f"count must be an int >= 2 (values per channel in the batch); got {count!r}")
+    running_mean = state_array(running_mean, "running_mean", running_mean, "running_mean")
+    running_var = state_array(running_var, "running_var", running_mean, "running_mean")
+    mean, var = float_arrays({"mean": mean, "var": var})
+    _per_channel(running_mean.size, mean=mean, var=var)
+    _update_running_into((running_mean, running_var), (mean, var), momentum, int(count))
+
+
+__all__ = [
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_inference",
+    "batchnorm_inference_backward",
+    "batchnorm_update_running",
+]
