@@ -28,6 +28,8 @@ from scipy import signal
 import kernels as K
 from kernels import reference as R
 
+from . import bench_layers
+
 try:  # the bench extra
     import torch
 except ImportError:
@@ -456,6 +458,7 @@ def rows(quick: bool = False) -> list[Row]:
     out: list[Row] = []
     for dt in (np.dtype(np.float64), np.dtype(np.float32)):
         out += _single_channel_rows(dt) + _conv_layer_rows(dt) + _dense_rows(dt) + _activation_rows(dt)
+        out += bench_layers.rows(dt, Row, torch is not None)
     out += _xor_rows() + _digits_rows()
     if not quick:  # MNIST-size work: minutes, so only in the full run
         from . import bench_mnist

@@ -34,16 +34,25 @@ def _stats(x2, mean, var):
 
 
 @jit
+def _inverse_std(var, eps, dtype_of):
+    """1 / sqrt(var + eps) per channel, in ``dtype_of``'s dtype."""
+    t = dtype_of.dtype.type
+    inv = np.empty(var.size, dtype=dtype_of.dtype)
+    for k in range(var.size):
+        inv[k] = t(1) / np.sqrt(var[k] + t(eps))
+    return inv
+
+
+@jit
 def _normalize_into(x2, params, stats, eps, y2):
-    """y2 = (x2 - mean) / sqrt(var + eps) * gamma + beta; ``params`` = (gamma, beta), ``stats`` = (mean, var)."""
+    """y2 = (x2 - mean) / sqrt(var + eps) * gamma + beta; ``params`` = (gamma, beta), ``stats`` = (mean, var).
+    Rows outer, channels inner: the inner loop runs over contiguous memory."""
     gamma, beta = params
     mean, var = stats
-    m, c = x2.shape
-    one = y2.dtype.type(1)
-    for k in range(c):
-        inv = one / np.sqrt(var[k] + y2.dtype.type(eps))
-        for r in range(m):
-            y2[r, k] = (x2[r, k] - mean[k]) * inv * gamma[k] + beta[k]
+    inv = _inverse_std(var, eps, y2)
+    for r in range(x2.shape[0]):
+        for k in range(x2.shape[1]):
+            y2[r, k] = (x2[r, k] - mean[k]) * inv[k] * gamma[k] + beta[k]
 
 
 @jit
@@ -53,23 +62,24 @@ def _batchnorm_backward_into(x2, gamma, stats, eps, dy2, grads):
     dx2, dgamma, dbeta = grads
     mean, var = stats
     m, c = x2.shape
-    one = dx2.dtype.type(1)
+    inv = _inverse_std(var, eps, dx2)
+    sum_dy = np.zeros(c)
+    sum_dy_xhat = np.zeros(c)
+    for r in range(m):
+        for k in range(c):
+            g = dy2[r, k]
+            sum_dy[k] += g
+            sum_dy_xhat[k] += g * ((x2[r, k] - mean[k]) * inv[k])
+    t = dx2.dtype.type
+    a, b, scale = np.empty(c, dx2.dtype), np.empty(c, dx2.dtype), np.empty(c, dx2.dtype)
     for k in range(c):
-        inv = one / np.sqrt(var[k] + dx2.dtype.type(eps))
-        sum_dy = 0.0
-        sum_dy_xhat = 0.0
-        for r in range(m):
-            xhat = (x2[r, k] - mean[k]) * inv
-            sum_dy += dy2[r, k]
-            sum_dy_xhat += dy2[r, k] * xhat
-        dbeta[k] = sum_dy
-        dgamma[k] = sum_dy_xhat
-        g = gamma[k]
-        a = dx2.dtype.type(sum_dy / m)
-        b = dx2.dtype.type(sum_dy_xhat / m)
-        for r in range(m):
-            xhat = (x2[r, k] - mean[k]) * inv
-            dx2[r, k] = g * inv * (dy2[r, k] - a - xhat * b)
+        dbeta[k] = sum_dy[k]
+        dgamma[k] = sum_dy_xhat[k]
+        a[k], b[k], scale[k] = t(sum_dy[k] / m), t(sum_dy_xhat[k] / m), gamma[k] * inv[k]
+    for r in range(m):
+        for k in range(c):
+            xhat = (x2[r, k] - mean[k]) * inv[k]
+            dx2[r, k] = scale[k] * (dy2[r, k] - a[k] - xhat * b[k])
 
 
 @jit
@@ -93,18 +103,19 @@ def _inference_backward_into(x2, params, stats, eps, dy2, grads):
     gamma = params
     mean, var = stats
     dx2, dgamma, dbeta = grads
-    one = dx2.dtype.type(1)
-    for k in range(dy2.shape[1]):
-        inv = one / np.sqrt(var[k] + dx2.dtype.type(eps))
-        scale = gamma[k] * inv
-        sum_dy = 0.0
-        sum_dy_xhat = 0.0
-        for r in range(dy2.shape[0]):
-            sum_dy += dy2[r, k]
-            sum_dy_xhat += dy2[r, k] * ((x2[r, k] - mean[k]) * inv)
-            dx2[r, k] = dy2[r, k] * scale
-        dgamma[k] = sum_dy_xhat
-        dbeta[k] = sum_dy
+    m, c = dy2.shape
+    inv = _inverse_std(var, eps, dx2)
+    sum_dy = np.zeros(c)
+    sum_dy_xhat = np.zeros(c)
+    for r in range(m):
+        for k in range(c):
+            g = dy2[r, k]
+            sum_dy[k] += g
+            sum_dy_xhat[k] += g * ((x2[r, k] - mean[k]) * inv[k])
+            dx2[r, k] = g * (gamma[k] * inv[k])
+    for k in range(c):
+        dgamma[k] = sum_dy_xhat[k]
+        dbeta[k] = sum_dy[k]
 
 
 def _channels(x: np.ndarray, name: str) -> np.ndarray:
