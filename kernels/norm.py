@@ -56,13 +56,9 @@ def _normalize_into(x2, params, stats, eps, y2):
 
 
 @jit
-def _batchnorm_backward_into(x2, gamma, stats, eps, dy2, grads):
-    """``grads`` = (dx2, dgamma, dbeta), overwritten: the gradient through the batch statistics,
-    dx = invstd / M * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), dxhat = dy * gamma."""
-    dx2, dgamma, dbeta = grads
-    mean, var = stats
+def _gradient_sums(x2, dy2, mean, inv):
+    """Per channel, in float64: sum(dy) and sum(dy * xhat), xhat = (x - mean) * inv."""
     m, c = x2.shape
-    inv = _inverse_std(var, eps, dx2)
     sum_dy = np.zeros(c)
     sum_dy_xhat = np.zeros(c)
     for r in range(m):
@@ -70,6 +66,18 @@ def _batchnorm_backward_into(x2, gamma, stats, eps, dy2, grads):
             g = dy2[r, k]
             sum_dy[k] += g
             sum_dy_xhat[k] += g * ((x2[r, k] - mean[k]) * inv[k])
+    return sum_dy, sum_dy_xhat
+
+
+@jit
+def _batchnorm_backward_into(x2, gamma, stats, eps, dy2, grads):
+    """``grads`` = (dx2, dgamma, dbeta), overwritten: the gradient through the batch statistics,
+    dx = invstd / M * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), dxhat = dy * gamma."""
+    dx2, dgamma, dbeta = grads
+    mean, var = stats
+    m, c = x2.shape
+    inv = _inverse_std(var, eps, dx2)
+    sum_dy, sum_dy_xhat = _gradient_sums(x2, dy2, mean, inv)
     t = dx2.dtype.type
     a, b, scale = np.empty(c, dx2.dtype), np.empty(c, dx2.dtype), np.empty(c, dx2.dtype)
     for k in range(c):
@@ -105,14 +113,10 @@ def _inference_backward_into(x2, params, stats, eps, dy2, grads):
     dx2, dgamma, dbeta = grads
     m, c = dy2.shape
     inv = _inverse_std(var, eps, dx2)
-    sum_dy = np.zeros(c)
-    sum_dy_xhat = np.zeros(c)
+    sum_dy, sum_dy_xhat = _gradient_sums(x2, dy2, mean, inv)
     for r in range(m):
         for k in range(c):
-            g = dy2[r, k]
-            sum_dy[k] += g
-            sum_dy_xhat[k] += g * ((x2[r, k] - mean[k]) * inv[k])
-            dx2[r, k] = g * (gamma[k] * inv[k])
+            dx2[r, k] = dy2[r, k] * (gamma[k] * inv[k])
     for k in range(c):
         dgamma[k] = sum_dy_xhat[k]
         dbeta[k] = sum_dy[k]

@@ -22,60 +22,65 @@ KIND = 3
 MAX, AVG, GLOBAL = range(3)
 
 
-class MaxPoolLayer(Layer):
-    """Max over non-overlapping size x size windows: (N, h, w, c) -> (N, h/size, w/size, c)."""
+class _WindowPool(Layer):
+    """Pooling over non-overlapping size x size windows: (N, h, w, c) -> (N, h/size, w/size, c), or
+    one unbatched image. Subclasses say which kernels (``_pool``, ``_unpool``) and which row code."""
+
+    code = MAX
 
     def __init__(self, size: int = 2) -> None:
         super().__init__()
         self.size = positive_int(size, "size")
 
     def forward(self, x, training=False):
-        xb, self._unbatched = image_batch(x, "MaxPoolLayer")
+        xb, self._unbatched = image_batch(x, type(self).__name__)
         self.input = x
-        y, self._argmax = K.maxpool2d_forward(xb, self.size)
         self._in_shape = xb.shape
+        y = self._pool(xb)
         self.output = y[0] if self._unbatched else y
         return self.output
 
     def backward(self, dy):
         dy = np.asarray(dy)
-        dx = K.maxpool2d_backward(self._argmax, dy[None] if self._unbatched else dy, self._in_shape)
+        dx = self._unpool(dy[None] if self._unbatched else dy)
         return dx[0] if self._unbatched else dx
 
     def encode(self, shape):
-        h, w, c, out = _pooled(self, shape)
-        return Encoding(KIND, (MAX, h, w, c, self.size), out, int_work=int(np.prod(out)))
+        size = self.size
+        if len(shape) != 3 or shape[0] % size or shape[1] % size:
+            raise ValueError(f"{type(self).__name__}({size}) needs (h, w, c) divisible by {size}; got {shape}")
+        h, w, c = shape
+        out = (h // size, w // size, c)
+        return Encoding(KIND, (self.code, h, w, c, size), out, int_work=int(np.prod(out)) if self.code == MAX else 0)
 
     def config(self):
         return {"size": self.size}
 
 
-class AvgPoolLayer(Layer):
+class MaxPoolLayer(_WindowPool):
+    """Max over non-overlapping size x size windows: (N, h, w, c) -> (N, h/size, w/size, c)."""
+
+    code = MAX
+
+    def _pool(self, xb):
+        y, self._argmax = K.maxpool2d_forward(xb, self.size)
+        return y
+
+    def _unpool(self, dy):
+        return K.maxpool2d_backward(self._argmax, dy, self._in_shape)
+
+
+class AvgPoolLayer(_WindowPool):
     """Mean over non-overlapping size x size windows: (N, h, w, c) -> (N, h/size, w/size, c), as
     PyTorch's ``AvgPool2d(size)`` (channels last)."""
 
-    def __init__(self, size: int = 2) -> None:
-        super().__init__()
-        self.size = positive_int(size, "size")
+    code = AVG
 
-    def forward(self, x, training=False):
-        xb, self._unbatched = image_batch(x, "AvgPoolLayer")
-        self.input = x
-        y = K.avgpool2d_forward(xb, self.size)
-        self.output = y[0] if self._unbatched else y
-        return self.output
+    def _pool(self, xb):
+        return K.avgpool2d_forward(xb, self.size)
 
-    def backward(self, dy):
-        dy = np.asarray(dy)
-        dx = K.avgpool2d_backward(dy[None] if self._unbatched else dy, self.size)
-        return dx[0] if self._unbatched else dx
-
-    def encode(self, shape):
-        h, w, c, out = _pooled(self, shape)
-        return Encoding(KIND, (AVG, h, w, c, self.size), out)
-
-    def config(self):
-        return {"size": self.size}
+    def _unpool(self, dy):
+        return K.avgpool2d_backward(dy, self.size)
 
 
 class GlobalAvgPoolLayer(Layer):
@@ -101,15 +106,6 @@ class GlobalAvgPoolLayer(Layer):
 
     def config(self):
         return {}
-
-
-def _pooled(layer, shape):
-    """(h, w, c, output shape) of a pooling layer on per-sample ``shape``."""
-    size = layer.size
-    if len(shape) != 3 or shape[0] % size or shape[1] % size:
-        raise ValueError(f"{type(layer).__name__}({size}) needs (h, w, c) divisible by {size}; got {shape}")
-    h, w, c = shape
-    return h, w, c, (h // size, w // size, c)
 
 
 @jit
