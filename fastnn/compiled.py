@@ -33,17 +33,10 @@ class CompiledNetwork:
     ``capacity`` samples (the last one may be smaller). The layers keep views into ``flat``'s
     arrays, so the engine and the layers share their parameters."""
 
-    def __init__(
-        self,
-        program: plan_mod.Plan,
-        flat: plan_mod.FlatParameters,
-        x: np.ndarray,
-        targets: np.ndarray,
-        loss_kind: int,
-        kind: str | None,
-        opt: Any,
-        capacity: int,
-    ) -> None:
+    def __init__(self, program: plan_mod.Plan, flat: plan_mod.FlatParameters, run: Any, loss_kind: int, capacity: int):
+        """``run``: the fit's :class:`fastnn.training.Run` (data, targets, accuracy kind, optimizer and
+        the generator dropout draws from)."""
+        x, targets, kind, opt = run.x, run.targets, run.kind, run.optimizer
         dtype = x.dtype
         flat.publish_grads()
         self.flat, self.plan, self.opt, self.capacity = flat, program, opt, capacity
@@ -57,7 +50,7 @@ class CompiledNetwork:
             labels = np.zeros(n, dtype=np.int64) if found is None else found
         offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
         acts = np.zeros(int(offs[-1]), dtype=dtype)
-        self.data = E.Data(x.reshape(n, -1), y, labels)
+        self.data = E.Data(x.reshape(n, -1), y, labels, run.rng)
         self.program = E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
         self.state = E.State(flat.values, flat.grads, s1, s2, hyper, flat.buffers)
         self.work = E.Work(
@@ -85,7 +78,10 @@ class CompiledNetwork:
         """Run ``epochs`` epochs in compiled calls: yields (losses, correct counts, fault) per call,
         fault being (epoch, batch, kind) of a non-finite value that stopped training, else None.
         Calls cover ~0.2 s of epochs each (responsive printing, little call overhead) unless
-        ``one_call_per_epoch``."""
+        ``one_call_per_epoch`` -- or the network draws random numbers (dropout) while shuffling: then
+        each epoch's order is drawn just before it, between the previous epoch's draws and its own,
+        as the layer path draws them from the same generator."""
+        one_call_per_epoch = one_call_per_epoch or (shuffle and self.plan.random)
         n = len(self.data.x)
         in_order = np.arange(n, dtype=np.int64)[None, :]
         done, chunk = 0, 1

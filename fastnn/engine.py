@@ -26,8 +26,9 @@ ACC_NONE, ACC_BINARY, ACC_CATEGORICAL = range(3)
 OPT_SGD, OPT_MOMENTUM, OPT_RMSPROP, OPT_ADAM = range(4)
 
 # What the loop works on, in named groups (numba passes namedtuples of arrays through as they are).
-# The training set: samples (n, features), targets (n, outputs), class labels (n,).
-Data = namedtuple("Data", ["x", "y", "labels"])
+# The training set: samples (n, features), targets (n, outputs), class labels (n,), and the
+# network's random generator (dropout draws from it).
+Data = namedtuple("Data", ["x", "y", "labels", "rng"])
 # The network: one row per layer (fastnn.ops.program), leaky-ReLU slopes, two more reals per layer
 # (batch norm's momentum and eps), each activation slot's offset in the workspace (per batch) and
 # its size per sample.
@@ -46,7 +47,7 @@ Log = namedtuple("Log", ["losses", "corrects", "status"])
 
 
 @jit(inline=True)
-def _forward(program, state, work, nb, n_ops):
+def _forward(program, state, work, nb, n_ops, rng):
     ops, offs, sizes, alphas, acts = program.ops, program.offs, program.sizes, program.alphas, work.acts
     params = state.params
     for i in range(n_ops):
@@ -62,7 +63,7 @@ def _forward(program, state, work, nb, n_ops):
         elif kind == norm.KIND:
             norm.forward(program, i, state, work, nb)
         else:
-            reshape.forward(program, i, params, work, nb)
+            reshape.forward(program, i, work, nb, rng)
 
 
 @jit(inline=True)
@@ -163,7 +164,7 @@ def _batch_gradients(data, idx, program, state, work, rules):
         for k in range(ny):
             y_flat[r * ny + k] = y[src, k]
         l_batch[r] = labels[src]
-    _forward(program, state, work, nb, last)
+    _forward(program, state, work, nb, last, data.rng)
     o_off, m = offs[last], nb * n_out
     if loss_kind == LOSS_MSE:
         loss = KL._mse_span(y_flat, 0, acts, o_off, m)

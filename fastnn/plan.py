@@ -33,6 +33,7 @@ class Plan:
     buffers: list[tuple[Any, str]] = field(default_factory=list)  # the same for buffers
     float_work: int = 0
     min_batch: int = 1
+    random: bool = False  # a layer draws from the network's generator in training
     sizes: np.ndarray = field(init=False)  # elements per sample of every activation slot
 
     def __post_init__(self) -> None:
@@ -44,7 +45,7 @@ def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
     compiled form (or a shape does not fit: the layer path then reports it)."""
     rows, alphas, reals, shapes, params, buffers = [], [], [], [tuple(sample_shape)], [], []
     pw = iwork = pbuf = fwork = 0
-    min_batch = 1
+    min_batch, random = 1, False
     for layer in layers:
         if not compiled_form(layer):
             return None
@@ -70,13 +71,14 @@ def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
         iwork += enc.int_work
         fwork += enc.float_work
         min_batch = max(min_batch, enc.min_batch)
+        random = random or enc.random
     # Layers before the first one with parameters need no input gradient.
     first_param = next((i for i, layer in enumerate(layers) if getattr(layer, "param_names", ())), len(layers))
     for i, row in enumerate(rows):
         row[F_NEED_DX] = int(i > first_param)
     ops = np.array(rows, dtype=np.int64).reshape(-1, ROW)
     reals_ = np.array(reals, dtype=np.float64).reshape(-1, 2)
-    return Plan(ops, np.array(alphas), reals_, shapes, iwork, params, buffers, fwork, min_batch)
+    return Plan(ops, np.array(alphas), reals_, shapes, iwork, params, buffers, fwork, min_batch, random)
 
 
 def _flatten(named: list[tuple[Any, str]], dtype: np.dtype) -> tuple[np.ndarray, list[np.ndarray]]:

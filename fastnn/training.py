@@ -197,7 +197,7 @@ def compiled_network(net: Any, run: Run, capacity: int) -> CompiledNetwork | Non
     flat = _FLAT.get(net)
     if flat is None or not flat.still_bound(program) or flat.values.dtype != run.x.dtype:
         flat = _FLAT[net] = plan_mod.FlatParameters(program, run.x.dtype)
-    return CompiledNetwork(program, flat, run.x, run.targets, loss_kind, run.kind, run.optimizer, capacity)
+    return CompiledNetwork(program, flat, run, loss_kind, capacity)
 
 
 def _compiled(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:

@@ -155,6 +155,32 @@ CASES = {
         bs=5,  # 37 samples: the last batch holds 2 (batch norm over features needs 2)
         shuffle=True,
     ),
+    # Dropout draws from the network's generator in the engine as the layer does, shuffling included.
+    "cnn-dropout-shuffle-ce-adam-batch": dict(
+        layers=lambda s: [
+            ConvLayer((6, 6, 2), (3, 3), 4, rng=s),
+            ReLU(),
+            fastnn.DropoutLayer(0.25),
+            FlattenLayer(),
+            FCLayer(64, 8, rng=s + 1),
+            ReLU(),
+            fastnn.DropoutLayer(0.5),
+            FCLayer(8, 3, rng=s + 2),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="images",
+        opt="adam",
+        bs=8,
+        shuffle=True,
+    ),
+    "mlp-dropout-mse-sgd-per-sample": dict(
+        layers=lambda s: [FCLayer(2, 7, rng=s), Tanh(), fastnn.DropoutLayer(0.3), FCLayer(7, 1, rng=s + 1)],
+        loss="mse",
+        task="binary",
+        opt="sgd",
+        bs=1,
+    ),
     "cnn-global-avgpool-ce-adam-batch": dict(
         layers=lambda s: [
             ConvLayer((6, 6, 2), (3, 3), 5, rng=s),

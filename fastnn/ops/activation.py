@@ -121,7 +121,7 @@ class ActivationLayer(Layer):
         if self.builtin is None:
             raise NotCompiled("an ActivationLayer with user functions is not compiled")
         if self.builtin.name == "linear":
-            return Encoding(reshape.KIND, (), shape)
+            return Encoding(reshape.KIND, (reshape.COPY,), shape)
         return Encoding(KIND, (FUNCTIONS[self.builtin.name], shape[-1] if shape else 1), shape, alpha=float(self.alpha))
 
     def config(self):

@@ -39,6 +39,7 @@ class Encoding:
     reals: tuple[float, float] = (0.0, 0.0)  # two more (batch norm's momentum and eps)
     float_work: int = 0  # float scratch for the layer (not per sample)
     min_batch: int = 1  # the fewest samples a training batch may hold
+    random: bool = False  # draws from the network's generator while training (dropout)
 
 
 class NotCompiled(TypeError):

@@ -1,5 +1,10 @@
-"""Layers that move values without arithmetic: ``FlattenLayer`` and ``DropoutLayer``, and the
-engine's copy step they share with the linear activation. Rows have no dimensions of their own.
+"""Layers that move values: ``FlattenLayer`` and ``DropoutLayer``, and the engine's copy step they
+share with the linear activation.
+
+Row dimensions: F_D0 = ``COPY`` or ``DROP``. Dropout keeps each element's keep flag (0/1) in the
+integer workspace at F_IW between forward and backward, its rate in the program's alphas, and draws
+its uniform numbers from the network's generator in the same order as the layer does, so the
+compiled loop and the layer path drop the same elements.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from kernels._checks import real_scalar, result_dtype
 from kernels.config import jit
 
 from .base import Layer
-from .program import F_NEED_DX, Encoding, NotCompiled
+from .program import F_D0, F_IW, F_NEED_DX, Encoding
 
 KIND = 5
+COPY, DROP = range(2)
 
 
 class FlattenLayer(Layer):
@@ -44,7 +50,7 @@ class FlattenLayer(Layer):
         return np.asarray(dy).reshape(self._in_shape)
 
     def encode(self, shape):
-        return Encoding(KIND, (), (int(np.prod(shape)),))
+        return Encoding(KIND, (COPY,), (int(np.prod(shape)),))
 
     def config(self):
         return {}
@@ -78,9 +84,9 @@ class DropoutLayer(Layer):
         return dy if self._mask is None else dy * self._mask
 
     def encode(self, shape):
-        if self.rate != 0.0:
-            raise NotCompiled("DropoutLayer with rate > 0 is not compiled yet")
-        return Encoding(KIND, (), shape)
+        if self.rate == 0.0:
+            return Encoding(KIND, (COPY,), shape)
+        return Encoding(KIND, (DROP,), shape, int_work=int(np.prod(shape)), alpha=self.rate, random=True)
 
     def config(self):
         return {"rate": self.rate}
@@ -95,14 +101,37 @@ def _copy(src, dst, n):
 
 
 @jit
-def forward(program, i, params, work, nb):
-    _copy((work.acts, program.offs[i]), (work.acts, program.offs[i + 1]), nb * program.sizes[i])
+def _drop(src, dst, keep, rate):
+    """dst = src * mask with mask = keep / (1 - rate) in src's dtype (0 where dropped), as the layer."""
+    (sb, so), (db, do) = src, dst
+    t = sb.dtype.type
+    for k in range(keep.size):
+        db[do + k] = sb[so + k] * (t(keep[k]) / t(1.0 - rate))
+
+
+@jit
+def forward(program, i, work, nb, rng):
+    offs, n = program.offs, nb * program.sizes[i]
+    if program.ops[i, F_D0] == COPY:
+        _copy((work.acts, offs[i]), (work.acts, offs[i + 1]), n)
+        return
+    rate = program.alphas[i]
+    keep = work.iwork[program.ops[i, F_IW] * nb : program.ops[i, F_IW] * nb + n]
+    for k in range(n):  # the layer's rng.random(x.shape) >= rate, element by element in C order
+        keep[k] = 1 if rng.random() >= rate else 0
+    _drop((work.acts, offs[i]), (work.acts, offs[i + 1]), keep, rate)
 
 
 @jit
 def backward(program, i, state, work, nb):
-    if program.ops[i, F_NEED_DX]:
-        _copy((work.dacts, program.offs[i + 1]), (work.dacts, program.offs[i]), nb * program.sizes[i])
+    ops, offs, n = program.ops, program.offs, nb * program.sizes[i]
+    if not ops[i, F_NEED_DX]:
+        return
+    if ops[i, F_D0] == COPY:
+        _copy((work.dacts, offs[i + 1]), (work.dacts, offs[i]), n)
+        return
+    keep = work.iwork[ops[i, F_IW] * nb : ops[i, F_IW] * nb + n]
+    _drop((work.dacts, offs[i + 1]), (work.dacts, offs[i]), keep, program.alphas[i])
 
 
 __all__ = ["DropoutLayer", "FlattenLayer"]
