@@ -107,21 +107,22 @@ def is_tiny(rows, inputs, outputs):
 
 
 @jit(contract=True)
-def dense_forward_flat(xb, wb, bb, yb, at):
-    """y = x @ w + b, each operand at its offset in ``at`` of its buffer."""
+def dense_forward_flat(acts, params, at):
+    """y = x @ w + b with x and y in ``acts``, w and b in ``params``, at the offsets in ``at``."""
     xo, wo, bo, yo, nb, n_in, n_out = at
-    _nn_loops(xb, wb, yb, (xo, wo, yo, nb, n_in, n_out))
-    _add_row(bb, bo, yb, yo, nb, n_out)
+    _nn_loops(acts, params, acts, (xo, wo, yo, nb, n_in, n_out))
+    _add_row(params, bo, acts, yo, nb, n_out)
 
 
 @jit(contract=True)
-def dense_backward_flat(xb, wb, dyb, gb, dxb, at):
-    """dw = x.T @ dy and db = dy summed over rows, into ``gb``; dx = dy @ w.T if ``need_dx``."""
+def dense_backward_flat(acts, dacts, params, grads, at):
+    """dw = x.T @ dy and db = dy summed over rows, into ``grads``; dx = dy @ w.T if ``need_dx``.
+    x in ``acts``, dy and dx in ``dacts``, w in ``params``."""
     xo, wo, dyo, dwo, dbo, dxo, nb, n_in, n_out, need_dx = at
-    _tn_loops(xb, dyb, gb, (xo, dyo, dwo, n_in, nb, n_out))
-    _column_sums(dyb, dyo, gb, dbo, nb, n_out)
+    _tn_loops(acts, dacts, grads, (xo, dyo, dwo, n_in, nb, n_out))
+    _column_sums(dacts, dyo, grads, dbo, nb, n_out)
     if need_dx:
-        _nt_loops(dyb, wb, dxb, (dyo, wo, dxo, nb, n_out, n_in))
+        _nt_loops(dacts, params, dacts, (dyo, wo, dxo, nb, n_out, n_in))
 
 
 # -- arrays: what the layers call (and the training loop above TINY_PRODUCT) ---------------------

@@ -105,7 +105,7 @@ def forward(ops, offs, i, params, acts, nb):
     n_in, n_out = ops[i, F_D0], ops[i, F_D1]
     xo, yo, pw, pb = offs[i], offs[i + 1], ops[i, F_PW], ops[i, F_PB]
     if KD.is_tiny(nb, n_in, n_out):
-        KD.dense_forward_flat(acts, params, params, acts, (xo, pw, pb, yo, nb, n_in, n_out))
+        KD.dense_forward_flat(acts, params, (xo, pw, pb, yo, nb, n_in, n_out))
         return
     x = acts[xo : xo + nb * n_in].reshape(nb, n_in)
     y = acts[yo : yo + nb * n_out].reshape(nb, n_out)
@@ -118,7 +118,7 @@ def backward(ops, offs, i, params, grads, acts, dacts, nb):
     xo, yo, pw, pb = offs[i], offs[i + 1], ops[i, F_PW], ops[i, F_PB]
     need_dx = ops[i, F_NEED_DX] != 0
     if KD.is_tiny(nb, n_in, n_out):
-        KD.dense_backward_flat(acts, params, dacts, grads, dacts, (xo, pw, yo, pw, pb, xo, nb, n_in, n_out, need_dx))
+        KD.dense_backward_flat(acts, dacts, params, grads, (xo, pw, yo, pw, pb, xo, nb, n_in, n_out, need_dx))
         return
     x, w = acts[xo : xo + nb * n_in].reshape(nb, n_in), params[pw : pw + n_in * n_out].reshape(n_in, n_out)
     dy = dacts[yo : yo + nb * n_out].reshape(nb, n_out)
