@@ -288,6 +288,12 @@ def _bn_at(n, h, c, kind):
         gamma, beta, mean, var = _norm_params(rng, np.dtype(dtype), c)
         if kind == "forward":
             return (x, gamma, beta), {}
+        if kind == "inference":
+            return (x, gamma, beta, mean, var), {}
+        if kind == "inference_backward":
+            return (x, _normal(rng, x.shape, dtype), gamma, mean, var), {}
+        if kind == "running":
+            return (gamma.copy(), np.abs(beta), mean, var, 0.1, n * h * h), {}
         return (x, gamma, mean, var, _normal(rng, x.shape, dtype)), {}
 
     return make
@@ -525,18 +531,26 @@ REGISTRY: tuple[Entry, ...] = (
         _make_bn_backward,
         {"64x24x24x16": _bn_at(64, 24, 16, "backward")},
     ),
-    Entry("batchnorm_inference", K.batchnorm_inference, R.batchnorm_inference, _make_bn_inference),
+    Entry(
+        "batchnorm_inference",
+        K.batchnorm_inference,
+        R.batchnorm_inference,
+        _make_bn_inference,
+        {"64x24x24x16": _bn_at(64, 24, 16, "inference")},
+    ),
     Entry(
         "batchnorm_inference_backward",
         K.batchnorm_inference_backward,
         R.batchnorm_inference_backward,
         _make_bn_inference_backward,
+        {"64x24x24x16": _bn_at(64, 24, 16, "inference_backward")},
     ),
     Entry(
         "batchnorm_update_running",
         K.batchnorm_update_running,
         R.batchnorm_update_running,
         _make_bn_running,
+        {"C=256": _bn_at(1, 16, 256, "running")},
         inplace=(0, 1),
     ),
     Entry("tanh", K.tanh, R.tanh, _make_unary, {"1e5": _unary_at(_ELEMENTS)}),
