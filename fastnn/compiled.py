@@ -12,6 +12,7 @@ import numpy as np
 from . import engine as E
 from . import losses as L
 from . import plan as plan_mod
+from .ops.program import F_KIND
 from .scoring import as_labels
 
 _ACCURACY = {None: E.ACC_NONE, "binary": E.ACC_BINARY, "categorical": E.ACC_CATEGORICAL}
@@ -52,6 +53,7 @@ class CompiledNetwork:
         acts = np.zeros(int(offs[-1]), dtype=dtype)
         # Only a network that draws gets the generator: passing it costs every per-sample step a little.
         self.data = E.Data(x.reshape(n, -1), y, labels, run.rng if program.random else None)
+        images = 1 if set(program.ops[:, F_KIND].tolist()) & set(E.IMAGE_KINDS) else None
         self.program = E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
         self.state = E.State(flat.values, flat.grads, s1, s2, hyper, flat.buffers)
         self.work = E.Work(
@@ -62,7 +64,7 @@ class CompiledNetwork:
             np.empty(capacity, dtype=np.int64),
             np.zeros(max(program.float_work, 1), dtype=dtype),
         )
-        self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, plan_mod.bce_eps(dtype))
+        self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, plan_mod.bce_eps(dtype), images)
 
     def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
         """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""

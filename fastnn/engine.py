@@ -20,6 +20,8 @@ from kernels.config import jit
 from .ops import activation, conv, dense, norm, pool, reshape
 from .ops.program import F_KIND
 
+IMAGE_KINDS = (conv.KIND, pool.KIND, norm.KIND)
+
 # Losses, accuracy kinds, optimizers.
 LOSS_MSE, LOSS_BCE, LOSS_SOFTMAX_CE = range(3)
 ACC_NONE, ACC_BINARY, ACC_CATEGORICAL = range(3)
@@ -30,8 +32,8 @@ OPT_SGD, OPT_MOMENTUM, OPT_RMSPROP, OPT_ADAM = range(4)
 # network's random generator (dropout draws from it).
 Data = namedtuple("Data", ["x", "y", "labels", "rng"])
 # The network: one row per layer (fastnn.ops.program), leaky-ReLU slopes, two more reals per layer
-# (batch norm's momentum and eps), each activation slot's offset in the workspace (per batch) and
-# its size per sample.
+# (batch norm's momentum and eps), each activation slot's offset in the workspace (per batch) and its
+# size per sample.
 Program = namedtuple("Program", ["ops", "alphas", "reals", "offs", "sizes"])
 # Flat parameters, their gradients, the optimizer's two state arrays, (lr, a, b, eps), and the
 # buffers that training updates without gradients (batch norm's running statistics).
@@ -39,15 +41,18 @@ State = namedtuple("State", ["params", "grads", "s1", "s2", "hyper", "buffers"])
 # Workspaces for one batch: activations, their gradients, integer work (max-pool argmax), the
 # batch's targets and labels, float scratch (batch norm's batch statistics).
 Work = namedtuple("Work", ["acts", "dacts", "iwork", "y_batch", "labels_batch", "fwork"])
-# How to train: batch size, LOSS_*, ACC_*, OPT_* and the clip of binary cross-entropy.
-Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps"])
+# How to train: batch size, LOSS_*, ACC_*, OPT_*, the clip of binary cross-entropy, and ``images``:
+# 1 when the network has a layer of an IMAGE_KINDS kind, else None -- steps given None are typed
+# away, so a dense network (the tutorials' XOR, MLPs) never compiles the image ops (an XOR script's
+# first run: 12 s, not 41). One flag, not one per kind: every combination would compile its own loop.
+Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "images"])
 # Per epoch: mean loss and correct count; status (epoch, batch, 0 loss / 1 gradient) when a
 # non-finite value stopped training, else -1s.
 Log = namedtuple("Log", ["losses", "corrects", "status"])
 
 
 @jit(inline=True)
-def _forward(program, state, work, nb, n_ops, rng):
+def _forward(program, state, work, nb, n_ops, rng, images):
     ops, offs, sizes, alphas, acts = program.ops, program.offs, program.sizes, program.alphas, work.acts
     params = state.params
     for i in range(n_ops):
@@ -55,19 +60,19 @@ def _forward(program, state, work, nb, n_ops, rng):
         if kind == dense.KIND:
             dense.forward(ops, offs, i, params, acts, nb)
         elif kind == conv.KIND:
-            conv.forward(program, i, params, work, nb)
+            conv.forward(images, program, i, params, work, nb)
         elif kind == pool.KIND:
-            pool.forward(program, i, params, work, nb)
+            pool.forward(images, program, i, params, work, nb)
         elif kind == activation.KIND:
             activation.forward(ops, offs, sizes, alphas, i, acts, nb)
         elif kind == norm.KIND:
-            norm.forward(program, i, state, work, nb)
+            norm.forward(images, program, i, state, work, nb)
         else:
             reshape.forward(program, i, work, nb, rng)
 
 
 @jit(inline=True)
-def _backward(program, state, work, nb, n_ops):
+def _backward(program, state, work, nb, n_ops, images):
     ops, offs, sizes, alphas, acts, dacts = (
         program.ops,
         program.offs,
@@ -82,13 +87,13 @@ def _backward(program, state, work, nb, n_ops):
         if kind == dense.KIND:
             dense.backward(ops, offs, i, params, grads, acts, dacts, nb)
         elif kind == conv.KIND:
-            conv.backward(program, i, state, work, nb)
+            conv.backward(images, program, i, state, work, nb)
         elif kind == pool.KIND:
-            pool.backward(program, i, state, work, nb)
+            pool.backward(images, program, i, state, work, nb)
         elif kind == activation.KIND:
             activation.backward(ops, offs, sizes, alphas, i, acts, dacts, nb)
         elif kind == norm.KIND:
-            norm.backward(program, i, state, work, nb)
+            norm.backward(images, program, i, state, work, nb)
         else:
             reshape.backward(program, i, state, work, nb)
 
@@ -164,7 +169,7 @@ def _batch_gradients(data, idx, program, state, work, rules):
         for k in range(ny):
             y_flat[r * ny + k] = y[src, k]
         l_batch[r] = labels[src]
-    _forward(program, state, work, nb, last, data.rng)
+    _forward(program, state, work, nb, last, data.rng, rules.images)
     o_off, m = offs[last], nb * n_out
     if loss_kind == LOSS_MSE:
         loss = KL._mse_span(y_flat, 0, acts, o_off, m)
@@ -181,7 +186,7 @@ def _batch_gradients(data, idx, program, state, work, rules):
     correct = 0.0
     if rules.acc_kind != ACC_NONE:
         correct = _count_correct(rules.acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
-    _backward(program, state, work, nb, last)
+    _backward(program, state, work, nb, last, rules.images)
     if not _all_finite(state.grads):  # an inf input can give a finite loss but inf/NaN gradients
         return loss, correct, 2
     return loss, correct, 0

@@ -150,7 +150,9 @@ def _geometry(ops, i):
 
 
 @jit
-def forward(program, i, params, work, nb):
+def forward(images, program, i, params, work, nb):
+    if images is None:  # a network without image layers: typed away, nothing compiled
+        return
     ops, offs = program.ops, program.offs
     (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
     w = params[ops[i, F_PW] : ops[i, F_PW] + kh * kw * c * f].reshape(kh, kw, c, f)
@@ -166,7 +168,9 @@ def forward(program, i, params, work, nb):
 
 
 @jit
-def backward(program, i, state, work, nb):
+def backward(images, program, i, state, work, nb):
+    if images is None:
+        return
     ops, offs, params, grads = program.ops, program.offs, state.params, state.grads
     (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
     pw, pb, need_dx = ops[i, F_PW], ops[i, F_PB], ops[i, F_NEED_DX] != 0

@@ -115,7 +115,9 @@ def _views(program, i, state, work, nb):
 
 
 @jit
-def forward(program, i, state, work, nb):
+def forward(images, program, i, state, work, nb):
+    if images is None:  # a network without image layers: typed away, nothing compiled
+        return
     c, rows, params, stats, running = _views(program, i, state, work, nb)
     offs = program.offs
     x2 = work.acts[offs[i] : offs[i] + rows * c].reshape(rows, c)
@@ -126,7 +128,9 @@ def forward(program, i, state, work, nb):
 
 
 @jit
-def backward(program, i, state, work, nb):
+def backward(images, program, i, state, work, nb):
+    if images is None:
+        return
     c, rows, params, stats, _ = _views(program, i, state, work, nb)
     offs, pw, pb = program.offs, program.ops[i, F_PW], program.ops[i, F_PB]
     x2 = work.acts[offs[i] : offs[i] + rows * c].reshape(rows, c)

@@ -109,7 +109,9 @@ class GlobalAvgPoolLayer(Layer):
 
 
 @jit
-def forward(program, i, params, work, nb):
+def forward(images, program, i, params, work, nb):
+    if images is None:  # a network without image layers: typed away, nothing compiled
+        return
     ops, offs = program.ops, program.offs
     h, w, c, size = ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4]
     n_out = nb * program.sizes[i + 1]
@@ -127,7 +129,9 @@ def forward(program, i, params, work, nb):
 
 
 @jit
-def backward(program, i, state, work, nb):
+def backward(images, program, i, state, work, nb):
+    if images is None:
+        return
     ops, offs = program.ops, program.offs
     if not ops[i, F_NEED_DX]:
         return
