@@ -7,8 +7,6 @@ PyTorch runs with as many threads as numba. The same rows drive ``benchmarks/``.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import platform
@@ -17,7 +15,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +26,7 @@ import kernels as K
 from kernels import reference as R
 
 from . import bench_layers
-
-try:  # the bench extra
-    import torch
-except ImportError:
-    torch = None
-
-Make = Callable[[], Callable[[], Any]]  # builds inputs, returns the call to time
-
-
-@dataclass
-class Row:
-    name: str
-    dtype: str
-    fastnn: Make
-    reference: Make | None = None
-    torch: Make | None = None
-    targets: dict[str, float] = field(default_factory=dict)  # "reference"/"torch": minimum speedup
-    fresh: bool = False  # call make() before every timed run (training from fresh weights)
-    quick: bool = True
+from .bench_common import Make, Row, quiet_fit, torch
 
 
 def best_time(make: Make, fresh: bool, min_time: float, max_runs: int) -> float:
@@ -243,11 +222,6 @@ def _xor_net(module):
     return net
 
 
-def _quiet_fit(net, *args, **kwargs):
-    with contextlib.redirect_stdout(io.StringIO()):
-        net.fit(*args, **kwargs)
-
-
 def _xor_rows() -> list[Row]:
     import fastnn
 
@@ -256,7 +230,7 @@ def _xor_rows() -> list[Row]:
     def make(module):
         def build():
             net = _xor_net(module)
-            return lambda: _quiet_fit(net, XOR_X, XOR_Y, epochs=1000, learning_rate=0.1)
+            return lambda: quiet_fit(net, XOR_X, XOR_Y, epochs=1000, learning_rate=0.1)
 
         return build
 
@@ -317,7 +291,7 @@ def _digits_rows() -> list[Row]:
         ):
             net.add(layer)
         net.use(S.mse, S.mse_prime)
-        return lambda: _quiet_fit(net, x, y[:, None, :], epochs=1, learning_rate=0.01)
+        return lambda: quiet_fit(net, x, y[:, None, :], epochs=1, learning_rate=0.01)
 
     def torch_make(dtype, batch):
         def build():
@@ -458,7 +432,7 @@ def rows(quick: bool = False) -> list[Row]:
     out: list[Row] = []
     for dt in (np.dtype(np.float64), np.dtype(np.float32)):
         out += _single_channel_rows(dt) + _conv_layer_rows(dt) + _dense_rows(dt) + _activation_rows(dt)
-        out += bench_layers.rows(dt, Row, torch is not None)
+        out += bench_layers.rows(dt)
     out += _xor_rows() + _digits_rows()
     if not quick:  # MNIST-size work: minutes, so only in the full run
         from . import bench_mnist

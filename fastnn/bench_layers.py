@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .bench_common import Row, torch
 from .layers import AvgPoolLayer, BatchNormLayer, ConvLayer, GlobalAvgPoolLayer
 from .refpath import reference_path
 
@@ -74,8 +75,6 @@ def _fastnn(make_layer: Callable[[], Any], shape: tuple[int, int, int], dtype: n
 
 def _torch(module: Callable[[Any], Any], make_layer: Callable[[], Any], shape: tuple[int, int, int], dtype: np.dtype):
     def make():
-        import torch
-
         x, dy = _inputs(shape, dtype, make_layer().astype(dtype))
         tdt = torch.float64 if dtype == np.float64 else torch.float32
         mod = module(torch).to(tdt)
@@ -93,15 +92,15 @@ def _torch(module: Callable[[Any], Any], make_layer: Callable[[], Any], shape: t
     return make
 
 
-def rows(dtype: np.dtype, row_type: Any, with_torch: bool) -> list[Any]:
+def rows(dtype: np.dtype) -> list[Row]:
     """One bench row per case: fastnn, the reference path and PyTorch (when installed)."""
     return [
-        row_type(
+        Row(
             f"layer fwd+bwd {name} batch {BATCH}",
             str(dtype),
             _fastnn(make_layer, shape, dtype, reference=False),
             _fastnn(make_layer, shape, dtype, reference=True),
-            _torch(module, make_layer, shape, dtype) if with_torch else None,
+            _torch(module, make_layer, shape, dtype) if torch is not None else None,
         )
         for name, make_layer, shape, module in CASES
     ]

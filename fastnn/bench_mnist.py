@@ -16,7 +16,7 @@ import numpy as np
 
 import fastnn
 
-from .bench import Row, _quiet_fit, torch
+from .bench_common import Row, quiet_fit, torch
 
 
 def mnist_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -235,11 +235,11 @@ def _tutorial_mnist_fc_row() -> Row:
     def ours() -> Callable[[], Any]:
         funcs = (fastnn.activations.tanh, fastnn.activations.tanh_prime, fastnn.losses.mse, fastnn.losses.mse_prime)
         net = build(fastnn, fastnn.FCLayer, fastnn.ActivationLayer, funcs)
-        return lambda: _quiet_fit(net, x, y, epochs=1, learning_rate=0.1)
+        return lambda: quiet_fit(net, x, y, epochs=1, learning_rate=0.1)
 
     def reference() -> Callable[[], Any]:
         net = build(S, S.FCLayerV2, S.ActivationLayerV2, (S.tanh, S.tanh_prime, S.mse, S.mse_prime))
-        return lambda: _quiet_fit(net, x, y, epochs=1, learning_rate=0.1)
+        return lambda: quiet_fit(net, x, y, epochs=1, learning_rate=0.1)
 
     return Row(
         "tutorial MNIST-FC script (784-100-50-10 tanh, MSE), 1000 samples one at a time",
