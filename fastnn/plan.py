@@ -81,16 +81,22 @@ def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
     return Plan(ops, np.array(alphas), reals_, shapes, iwork, params, buffers, fwork, min_batch, random)
 
 
+def views_like(flat: np.ndarray, parts: list[np.ndarray]) -> list[np.ndarray]:
+    """``flat`` cut into views shaped as ``parts``, laid out one after another."""
+    views, offset = [], 0
+    for part in parts:
+        views.append(flat[offset : offset + part.size].reshape(part.shape))
+        offset += part.size
+    return views
+
+
 def _flatten(named: list[tuple[Any, str]], dtype: np.dtype) -> tuple[np.ndarray, list[np.ndarray]]:
     """One array holding the named layer attributes, which become views into it (values unchanged)."""
     arrays = [getattr(layer, name) for layer, name in named]
     values = np.concatenate([a.reshape(-1) for a in arrays]).astype(dtype) if arrays else np.zeros(0, dtype)
-    views, offset = [], 0
-    for (layer, name), a in zip(named, arrays, strict=True):
-        view = values[offset : offset + a.size].reshape(a.shape)
+    views = views_like(values, arrays)
+    for (layer, name), view in zip(named, views, strict=True):
         setattr(layer, name, view)
-        views.append(view)
-        offset += a.size
     return values, views
 
 
@@ -101,11 +107,7 @@ class FlatParameters:
         self.values, self.views = _flatten(plan.params, dtype)
         self.buffers, self.buffer_views = _flatten(plan.buffers, dtype)
         self.grads = np.zeros_like(self.values)
-        self.grad_views = []
-        offset = 0
-        for v in self.views:
-            self.grad_views.append(self.grads[offset : offset + v.size].reshape(v.shape))
-            offset += v.size
+        self.grad_views = views_like(self.grads, self.views)
         self.plan_params, self.plan_buffers = list(plan.params), list(plan.buffers)
 
     def still_bound(self, plan: Plan) -> bool:
@@ -126,9 +128,9 @@ def optimizer_state(opt: O.Optimizer, flat: FlatParameters) -> tuple[np.ndarray,
     kind = _OPTIMIZERS[type(opt)]
     slots = {E.OPT_SGD: 0, E.OPT_MOMENTUM: 1, E.OPT_RMSPROP: 1, E.OPT_ADAM: 2}[kind]
     flats = [np.zeros_like(flat.values) for _ in range(max(slots, 1))]
+    per_slot = [views_like(f, flat.views) for f in flats[:slots]]
     for i, param in enumerate(flat.views):
-        offset = sum(v.size for v in flat.views[:i])
-        views = [f[offset : offset + param.size].reshape(param.shape) for f in flats[:slots]]
+        views = [slot[i] for slot in per_slot]
         old = opt._state.get(id(param))
         if old is not None and old[0] is param:
             for new, prev in zip(views, old[1], strict=True):
