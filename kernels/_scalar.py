@@ -15,35 +15,21 @@ them vectorise. Each dtype computes in its own precision:
 - ``sigmoid``: with e = exp(-|x|), 1/(1+e) for x >= 0 and e/(1+e) otherwise; one division.
 
 NaN propagates (comparisons with NaN select the branch that carries it through).
+
+The bit casts and the overloads that send ``tanh``/``sigmoid``/``exp_nonpos`` to these versions
+are registered with numba when numba loads (:func:`kernels.config.when_numba_loads`).
 """
 
 from __future__ import annotations
 
-import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic, overload
+from typing import Any
 
-from .config import jit
+import numpy as np
+
+from .config import jit, when_numba_loads
 
 _MAGIC64 = 6755399441055744.0  # 1.5 * 2**52: (v + MAGIC) - MAGIC rounds v to an integer
 _MAGIC32 = np.float32(12582912.0)  # 1.5 * 2**23
-
-
-@intrinsic
-def _bits_to_f64(typingctx, bits):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
-
-
-@intrinsic
-def _bits_to_f32(typingctx, bits):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
 
 
 @jit(contract=True)
@@ -151,17 +137,42 @@ def sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def _by_precision(f32, f64):
-    def typer(v):
-        if v == types.float32:
-            return lambda v: f32(v)
-        if isinstance(v, types.Float):
-            return lambda v: f64(v)
-        return None
+def _install(numba: Any) -> None:
+    """The two bit casts as numba intrinsics, and the generic names overloaded by precision."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic, overload
 
-    return typer
+    global _bits_to_f64, _bits_to_f32
+
+    def bitcast(to_llvm: Any, result: Any, bits: Any) -> Any:
+        def typer(typingctx, value):  # no annotations: numba matches these signatures by name
+            def codegen(context, builder, signature, args):
+                return builder.bitcast(args[0], to_llvm)
+
+            return result(bits), codegen
+
+        typer.__name__ = f"bits_to_{result}"
+        return typer
+
+    _bits_to_f64 = intrinsic(bitcast(ir.DoubleType(), types.float64, types.int64))
+    _bits_to_f32 = intrinsic(bitcast(ir.FloatType(), types.float32, types.int32))
+
+    def by_precision(f32: Any, f64: Any) -> Any:
+        def typer(v):
+            if v == types.float32:
+                return lambda v: f32(v)
+            if isinstance(v, types.Float):
+                return lambda v: f64(v)
+            return None
+
+        return typer
+
+    overload(exp_nonpos)(by_precision(exp_nonpos32, exp_nonpos64))
+    overload(tanh)(by_precision(tanh32, tanh64))
+    overload(sigmoid)(by_precision(sigmoid32, sigmoid64))
 
 
-overload(exp_nonpos)(_by_precision(exp_nonpos32, exp_nonpos64))
-overload(tanh)(_by_precision(tanh32, tanh64))
-overload(sigmoid)(_by_precision(sigmoid32, sigmoid64))
+_bits_to_f64: Any = None  # numba intrinsics, set when numba loads
+_bits_to_f32: Any = None
+when_numba_loads(_install)

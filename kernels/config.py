@@ -13,6 +13,9 @@ Environment switches (read once, at import):
                      but NaN checks may be optimised away). Never on in tests.
 ``FASTNN_PARALLEL``  ``1`` (default) lets kernels marked parallel use numba's thread pool
                      (``prange`` over the batch); ``0`` compiles them serial.
+
+numba itself is imported when the first compiled function is called, not before: importing fastnn
+and running the small networks that never reach a compiled kernel costs no numba start-up (#17).
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numba
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -46,7 +48,8 @@ def jit(
     """``numba.njit`` with fastnn's settings; use as ``@jit`` or ``@jit(parallel=True)``.
 
     Kernels are compiled lazily, once per dtype signature, and cached on disk when
-    ``FASTNN_CACHE`` is on. ``parallel=True`` only takes effect when ``FASTNN_PARALLEL`` is on.
+    ``FASTNN_CACHE`` is on; numba is imported on the first call (see :class:`Jitted`).
+    ``parallel=True`` only takes effect when ``FASTNN_PARALLEL`` is on.
     Call parallel functions from Python only, never from another jitted function: a cached caller
     compiled against a cached parallel callee crashed when reloaded (tests/test_reliability.py).
     ``contract=True`` lets LLVM fuse ``a*b + c`` into one FMA instruction (one rounding instead
@@ -55,20 +58,105 @@ def jit(
     callers at numba's IR level (no call, no reference counting of a dozen array arguments).
     """
     math_flags: bool | set[str] = True if FASTMATH else ({"contract"} if contract else False)
+    options = {
+        "cache": CACHE,
+        "fastmath": math_flags,
+        "parallel": parallel and PARALLEL,
+        "nogil": True,
+        "error_model": "numpy",
+        "inline": "always" if inline else "never",
+    }
 
-    def wrap(f: Callable[..., Any]) -> Any:
-        dispatcher = numba.njit(
-            cache=CACHE,
-            fastmath=math_flags,
-            parallel=parallel and PARALLEL,
-            nogil=True,
-            error_model="numpy",
-            inline="always" if inline else "never",
-        )(f)
-        _tolerate_damaged_cache(dispatcher)
-        return dispatcher
+    def wrap(f: Callable[..., Any]) -> Jitted:
+        return Jitted(f, options)
 
     return wrap if func is None else wrap(func)
+
+
+class Jitted:
+    """A function numba compiles when it is first needed, with numba imported only then.
+
+    The first call (or the first time numba meets it inside another function being compiled, or
+    any dispatcher attribute asked for) makes the numba dispatcher and puts it in place of this
+    object in the module that defined it, so later calls from Python go to numba directly.
+    """
+
+    def __init__(self, func: Callable[..., Any], options: dict[str, Any]) -> None:
+        self.py_func = func
+        self.options = options
+        self._dispatcher: Any = None
+        self.__name__, self.__qualname__ = func.__name__, func.__qualname__
+        self.__doc__, self.__module__ = func.__doc__, func.__module__
+
+    def dispatcher(self) -> Any:
+        d = self._dispatcher
+        if d is None:
+            with _LOCK:
+                if self._dispatcher is None:
+                    d = numba_module().njit(**self.options)(self.py_func)
+                    _tolerate_damaged_cache(d)
+                    self._dispatcher = d
+                    module = sys.modules.get(self.__module__)
+                    if getattr(module, self.__name__, None) is self:
+                        setattr(module, self.__name__, d)
+            d = self._dispatcher
+        return d
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.dispatcher()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # numba asks for _numba_type_, targetoptions, ...
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.dispatcher(), name)
+
+    def __repr__(self) -> str:
+        state = "compiled on demand" if self._dispatcher is None else repr(self._dispatcher)
+        return f"<fastnn jitted {self.__module__}.{self.__qualname__}: {state}>"
+
+
+_LOCK = threading.RLock()
+_NUMBA: Any = None
+_ON_LOAD: list[Callable[[Any], None]] = []
+
+
+def when_numba_loads(install: Callable[[Any], None]) -> None:
+    """Run ``install(numba)`` once numba is imported (now, if it is): numba extensions (overloads,
+    intrinsics) that fastnn's compiled functions need."""
+    with _LOCK:
+        _ON_LOAD.append(install)
+        if _NUMBA is not None:
+            install(_NUMBA)
+
+
+def numba_module() -> Any:
+    """numba, imported on first use with fastnn's cache locator, compile notice and extensions."""
+    global _NUMBA
+    if _NUMBA is None:
+        with _LOCK:
+            if _NUMBA is None:
+                import numba
+
+                if CACHE:
+                    _install_cache_locator()
+                _install_compile_listener()
+                for install in _ON_LOAD:
+                    install(numba)
+                _NUMBA = numba
+    return _NUMBA
+
+
+def numba_loaded() -> bool:
+    """Whether anything has needed numba in this process yet."""
+    return _NUMBA is not None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "prange":  # numba.prange, for jitted loops: ``config.prange`` resolves when they compile
+        return numba_module().prange
+    if name == "SOURCES_HASH":
+        return sources_hash()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def serial_and_parallel(func: Callable[..., Any]) -> tuple[Any, Any]:
@@ -132,7 +220,7 @@ def _tolerate_damaged_cache(dispatcher: Any) -> None:
 _PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "fastnn")
 
 
-def _jitted_sources() -> list[Path]:
+def jitted_sources() -> list[Path]:
     """The files whose text becomes machine code: every module of either package that compiles
     functions (it calls ``jit``), and this one, which sets how they compile. Editing the registry,
     the twins or the checks leaves the cache valid."""
@@ -145,18 +233,19 @@ def _jitted_sources() -> list[Path]:
     return found
 
 
-_JITTED_SOURCES = _jitted_sources()
+_HASH: str | None = None
 
 
-def _sources_hash() -> str:
-    digest = hashlib.sha256()
-    for path in _JITTED_SOURCES:
-        digest.update(f"{path.parent.name}/{path.name}".encode())
-        digest.update(path.read_bytes() if path.exists() else b"")
-    return digest.hexdigest()
-
-
-SOURCES_HASH = _sources_hash()
+def sources_hash() -> str:
+    """The hash of every source file that holds jitted code, computed once (when numba loads)."""
+    global _HASH
+    if _HASH is None:
+        digest = hashlib.sha256()
+        for path in jitted_sources():
+            digest.update(f"{path.parent.name}/{path.name}".encode())
+            digest.update(path.read_bytes() if path.exists() else b"")
+        _HASH = digest.hexdigest()
+    return _HASH
 
 
 def cache_root() -> Path:
@@ -180,6 +269,7 @@ def _install_cache_locator() -> None:
     if impl is None or base is None or not hasattr(impl, "_locator_classes"):
         return
     roots = tuple(str(p) + os.sep for p in _PACKAGES)
+    stamp = sources_hash()
 
     class FastnnContentLocator(base):  # type: ignore[misc, valid-type]
         """fastnn's functions: one directory per source hash and package, stamped with the hash."""
@@ -187,13 +277,13 @@ def _install_cache_locator() -> None:
         def __init__(self, py_func: Any, py_file: str) -> None:
             self._lineno = py_func.__code__.co_firstlineno
             package = Path(py_file).resolve().parent.name
-            self._cache_path = str(cache_root() / SOURCES_HASH[:24] / package)
+            self._cache_path = str(cache_root() / stamp[:24] / package)
 
         def get_cache_path(self) -> str:
             return self._cache_path
 
         def get_source_stamp(self) -> str:
-            return SOURCES_HASH
+            return stamp
 
         def get_disambiguator(self) -> str:
             return str(self._lineno)
@@ -212,10 +302,6 @@ def _install_cache_locator() -> None:
     impl._locator_classes = [FastnnContentLocator] + [
         c for c in impl._locator_classes if c.__name__ != "FastnnContentLocator"
     ]
-
-
-if CACHE:
-    _install_cache_locator()
 
 
 class CompileNotice:
@@ -266,9 +352,6 @@ def _install_compile_listener() -> None:
     event.register("numba:compile", _Listener())
 
 
-_install_compile_listener()
-
-
 _blas_controller = None
 
 
@@ -288,7 +371,8 @@ def blas_single_thread() -> Any:
 
 
 def settings() -> dict[str, Any]:
-    """The active settings, for reports."""
+    """The active settings, for reports (imports numba)."""
+    numba = numba_module()
     return {
         "cache": CACHE,
         "cache_dir": str(cache_root()) if CACHE else "(off)",

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
 import numpy as np
 
+from . import config
 from ._checks import conv_geometry, float_arrays
 from .config import blas_single_thread, jit, serial_and_parallel
 
@@ -332,7 +332,7 @@ def _conv2d_forward_gemm(x, w, b, stride):
     oh, ow = output_size(h, wd, (kh, kw), stride)
     w2 = w.reshape(kh * kw * c, f)
     out = np.empty((n_img, oh * ow, f), dtype=x.dtype)
-    for s in numba.prange(n_img):
+    for s in config.prange(n_img):
         patches = np.empty((oh * ow, kh * kw * c), dtype=x.dtype)
         _gemm_forward_image(x[s], w2, b, patches, out[s], ((kh, kw), stride))
     return out.reshape(n_img, oh, ow, f)
@@ -450,7 +450,7 @@ def _conv2d_backward_gemm(x, w, dy, need_dx, stride):
     kh, kw, c, f = w.shape
     chunks, w2t, dwp, dbp = _gemm_backward_setup(x, w)
     dx = np.zeros_like(x)
-    for t in numba.prange(chunks):
+    for t in config.prange(chunks):
         images = (t * n_img // chunks, (t + 1) * n_img // chunks)
         _gemm_backward_chunk(x, dy, images, ((kh, kw), stride), w2t, (dwp[t], dbp[t]), dx, need_dx)
     dw, db = _sum_chunks(dwp, dbp)

@@ -179,6 +179,7 @@ def _workers(cache_dir, count):
     env = {
         **os.environ,
         "NUMBA_CACHE_DIR": str(cache_dir),
+        "FASTNN_CACHE_DIR": str(cache_dir),
         "FASTNN_COMPILED_FIT": "0",
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
@@ -246,6 +247,7 @@ def test_a_cache_index_pointing_at_another_overloads_code_is_a_miss(tmp_path):
     env = {
         **os.environ,
         "NUMBA_CACHE_DIR": str(tmp_path),
+        "FASTNN_CACHE_DIR": str(tmp_path),
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
 
@@ -284,6 +286,7 @@ def test_the_training_loop_reloads_from_a_cache_filled_by_other_processes(tmp_pa
     env = {
         **os.environ,
         "NUMBA_CACHE_DIR": str(tmp_path),
+        "FASTNN_CACHE_DIR": str(tmp_path),
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
     outputs = []
@@ -365,5 +368,5 @@ def test_every_file_with_jitted_code_keys_the_cache():
     files = [p for package in ("kernels", "fastnn") for p in (ROOT / package).rglob("*.py")]
     jitted = {p.resolve() for p in files if "@jit" in p.read_text()}
     assert jitted, "no jitted sources found"
-    assert jitted <= set(config._JITTED_SOURCES)
+    assert jitted <= set(config.jitted_sources())
     assert any(p.parent.name == "ops" for p in jitted)
