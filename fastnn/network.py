@@ -16,7 +16,7 @@ import numpy as np
 
 from kernels._checks import positive_int, real_scalar
 
-from . import data, optimizers, serialization, training
+from . import data, numpy_path, optimizers, training
 from . import losses as L
 from .architecture import layers_from_architecture
 from .callbacks import Callback
@@ -62,7 +62,7 @@ class Network:
         self.history: dict[str, list[float]] = {}
         # Called with the (param, grad) pairs between backward and update (gradient averaging hooks).
         self.gradient_hook: Callable[[list[tuple[np.ndarray, np.ndarray]]], None] | None = None
-        self.last_fit_compiled = False
+        self.last_fit_path: str | None = None  # "numpy", "compiled" or "layers": how the last fit trained
         self.stop_training = False  # a callback sets it to end fit after the current epoch
         self.input_range: tuple[float, float] | None = None  # of the training data, for predict's warning
         self.user_loss: str | None = None  # a loaded model's user-defined loss, which files cannot hold
@@ -77,6 +77,11 @@ class Network:
         if self.requested_dtype is None and not params:
             return None
         return data.compute_dtype(self.requested_dtype, params, None)
+
+    @property
+    def last_fit_compiled(self) -> bool:
+        """Whether the last ``fit`` ran in the compiled engine (see ``last_fit_path``)."""
+        return self.last_fit_path == "compiled"
 
     @property
     def loss_name(self) -> str | None:
@@ -156,7 +161,10 @@ class Network:
             return outputs if as_list else data.stacked(outputs)
         xb = x.reshape(len(x), -1) if seed_style else x
         step = len(xb) if batch_size is None else positive_int(batch_size, "batch_size")
-        out = np.concatenate([self.forward(xb[i : i + step]) for i in range(0, len(xb), step)])
+        if numpy_path.takes_predict(self.layers, xb, step):  # small: numpy, as fit's numpy path
+            out = numpy_path.forward(self.layers, xb, step)
+        else:
+            out = np.concatenate([self.forward(xb[i : i + step]) for i in range(0, len(xb), step)])
         return data.per_sample(out) if as_list else out
 
     # ------------------------------------------------------------------ training
@@ -215,11 +223,12 @@ class Network:
         if comm is not None:
             from . import distributed
 
-            guard, chunks, self.last_fit_compiled = distributed.prepare(self, run, seed, comm, builtin)
+            guard, chunks, compiled = distributed.prepare(self, run, seed, comm, builtin)
+            self.last_fit_path = "compiled" if compiled else "layers"
             verbose = verbose and comm.Get_rank() == 0
         else:
             live = val is not None or bool(epoch_hooks)  # epoch by epoch, not in chunks
-            chunks, self.last_fit_compiled = training.epochs(self, run, one_call_per_epoch=live)
+            chunks, self.last_fit_path = training.epochs(self, run, one_call_per_epoch=live)
         with guard:
             self.history = training.record(self, chunks, run, val, epoch_hooks, verbose)
         for layer in self.layers:
@@ -268,9 +277,13 @@ class Network:
         """Write one .npz file: the architecture as JSON and every parameter array (see
         :mod:`fastnn.serialization`). A network that could not be read back is refused before
         anything is written."""
+        from . import serialization  # json, zipfile, tempfile: imported when files are written
+
         serialization.write_network(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
         """Read a file written by :meth:`save` (``allow_pickle=False``); ValueError for anything else."""
+        from . import serialization
+
         return serialization.read_network(cls, path)

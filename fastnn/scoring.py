@@ -44,10 +44,15 @@ def true_labels(y: np.ndarray) -> np.ndarray:
     return predicted_labels(y)
 
 
-def correct(y: np.ndarray, out: Any, kind: str) -> float:
-    """How many samples the outputs get right, by ``kind``."""
+def hits(y: np.ndarray, out: Any, kind: str) -> np.ndarray:
+    """Per sample, whether the outputs get it right, by ``kind``: bool (N,)."""
     out = np.asarray(out).reshape(len(out), -1)
     if kind == "categorical":
         labels = y if y.ndim == 1 else np.argmax(y.reshape(len(y), -1), axis=1)
-        return float(np.sum(np.argmax(out, axis=1) == labels))
-    return float(np.sum(np.all((out > 0.5) == (y.reshape(out.shape) > 0.5), axis=1)))
+        return np.argmax(out, axis=1) == labels
+    return np.all((out > 0.5) == (y.reshape(out.shape) > 0.5), axis=1)
+
+
+def correct(y: np.ndarray, out: Any, kind: str) -> float:
+    """How many samples the outputs get right, by ``kind``."""
+    return float(np.sum(hits(y, out, kind)))

@@ -19,14 +19,15 @@ import numpy as np
 
 import kernels as K
 
-from . import data, optimizers
+from . import data, numpy_path, optimizers
 from . import plan as plan_mod
 from .callbacks import StopTraining
 from .compiled import CompiledNetwork, engine_loss
 from .layers import ActivationLayer, DropoutLayer, is_builtin
 from .scoring import accuracy_kind, as_labels, correct
 
-# Set FASTNN_COMPILED_FIT=0 to always train layer by layer (for comparisons and debugging).
+# Set FASTNN_COMPILED_FIT=0 to always train layer by layer (for comparisons and debugging): neither the
+# compiled engine nor the numpy path for small work.
 COMPILED_FIT = os.environ.get("FASTNN_COMPILED_FIT", "1").strip().lower() not in ("0", "false", "no", "off")
 
 # The flat parameter arrays each network shares with the engine (its layers hold views into them).
@@ -95,7 +96,8 @@ def prepare(
         vy, vy_given = net.as_targets(validation_data[1], len(vx), "validation_data[1]")
         val = (vx, vy)
     if builtin:  # the compiled loop trusts these shapes: check them against the network's output
-        out_shape = np.shape(net.forward(x[:1]))[1:]
+        program = plan_mod.make_plan(net.layers, x.shape[1:])
+        out_shape = program.sample_shapes[-1] if program is not None else np.shape(net.forward(x[:1]))[1:]
         data.check_targets(out_shape, y, labels, "y_train", y_given)
         if val is not None:
             vlabels = as_labels(vy) if labels is not None else None
@@ -194,32 +196,59 @@ def compiled_network(net: Any, run: Run, capacity: int) -> CompiledNetwork | Non
             f"BatchNormLayer needs more than one value per channel while training (as PyTorch): "
             f"{n} samples in batches of {capacity} leave a batch of {smallest}; choose another batch_size"
         )
+    return CompiledNetwork(program, flat_parameters(net, program, run.x.dtype), run, loss_kind, capacity)
+
+
+def flat_parameters(net: Any, program: plan_mod.Plan, dtype: np.dtype) -> plan_mod.FlatParameters:
+    """The network's parameters in one flat array (its layers then hold views), kept between fits."""
     flat = _FLAT.get(net)
-    if flat is None or not flat.still_bound(program) or flat.values.dtype != run.x.dtype:
-        flat = _FLAT[net] = plan_mod.FlatParameters(program, run.x.dtype)
-    return CompiledNetwork(program, flat, run, loss_kind, capacity)
+    if flat is None or not flat.still_bound(program) or flat.values.dtype != dtype:
+        flat = _FLAT[net] = plan_mod.FlatParameters(program, dtype)
+    return flat
+
+
+Faulty = Iterator[tuple[list[float], list[float], tuple[int, int, int] | None]]
+
+
+def _raising(source: Faulty) -> Epochs:
+    """The epochs of an engine that reports a non-finite value as (epoch, batch, kind): raised here."""
+    for losses, corrects, fault in source:
+        yield losses, corrects
+        if fault is not None:
+            epoch, batch, what = fault
+            raise non_finite(what, f"epoch {epoch + 1}, batch {batch + 1}")
 
 
 def _compiled(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:
     engine = compiled_network(net, run, min(run.batch_size, len(run.x))) if net.gradient_hook is None else None
     if engine is None:
         return None
-
-    def chunks() -> Epochs:
-        for losses, corrects, fault in engine.epochs(run.epochs, run.shuffle, run.rng, one_call_per_epoch):
-            yield losses, corrects
-            if fault is not None:
-                epoch, batch, what = fault
-                raise non_finite(what, f"epoch {epoch + 1}, batch {batch + 1}")
-
-    return chunks()
+    return _raising(engine.epochs(run.epochs, run.shuffle, run.rng, one_call_per_epoch))
 
 
-def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, bool]:
-    """(the epochs, whether they run compiled): the engine when it can, else layer by layer."""
-    builtin = all(is_builtin(layer) for layer in net.layers)
-    compiled = _compiled(net, run, one_call_per_epoch) if builtin else None
-    return (compiled, True) if compiled is not None else (_layerwise(net, run, builtin), False)
+def _numpy(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:
+    if not COMPILED_FIT or not numpy_path.takes_fit(net, run):
+        return None
+    program = plan_mod.make_plan(net.layers, run.x.shape[1:])
+    if program is None:
+        return None
+    flat = flat_parameters(net, program, run.x.dtype)
+    flat.publish_grads()
+    return _raising(numpy_path.epochs(net.layers, run, net.criterion, flat, one_call_per_epoch))
+
+
+def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, str]:
+    """(the epochs, which path runs them: "numpy" for small work, "compiled" for the engine,
+    else "layers", layer by layer)."""
+    if not all(is_builtin(layer) for layer in net.layers):
+        return _layerwise(net, run, False), "layers"
+    chunks = _numpy(net, run, one_call_per_epoch)
+    if chunks is not None:
+        return chunks, "numpy"
+    chunks = _compiled(net, run, one_call_per_epoch)
+    if chunks is not None:
+        return chunks, "compiled"
+    return _layerwise(net, run, True), "layers"
 
 
 def scores(net: Any, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str, float]:

@@ -20,7 +20,6 @@ and running the small networks that never reach a compiled kernel costs no numba
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import threading
@@ -240,6 +239,8 @@ def sources_hash() -> str:
     """The hash of every source file that holds jitted code, computed once (when numba loads)."""
     global _HASH
     if _HASH is None:
+        import hashlib  # here, not at import: 3 ms of every start that never compiles
+
         digest = hashlib.sha256()
         for path in jitted_sources():
             digest.update(f"{path.parent.name}/{path.name}".encode())
