@@ -225,24 +225,41 @@ def _xor_net(module):
 def _xor_rows() -> list[Row]:
     import fastnn
 
+    from . import numpy_path
     from .seeds import seed000 as S
 
-    def make(module):
+    def make(module, small_work=numpy_path.SMALL_WORK_SECONDS):
         def build():
             net = _xor_net(module)
-            return lambda: quiet_fit(net, XOR_X, XOR_Y, epochs=1000, learning_rate=0.1)
+
+            def run():
+                saved, numpy_path.SMALL_WORK_SECONDS = numpy_path.SMALL_WORK_SECONDS, small_work
+                try:
+                    quiet_fit(net, XOR_X, XOR_Y, epochs=1000, learning_rate=0.1)
+                finally:
+                    numpy_path.SMALL_WORK_SECONDS = saved
+
+            return run
 
         return build
 
     return [
         Row(
-            "seed 000 XOR, 1000 epochs per sample (Network.fit, printing)",
+            "seed 000 XOR, 1000 epochs per sample (Network.fit, printing): numpy path, as a script gets it",
             "float64",
             make(fastnn),
             make(S),
+            targets={"reference": 1.0},
+            fresh=True,
+        ),
+        Row(
+            "seed 000 XOR, 1000 epochs per sample (Network.fit, printing): compiled engine (FASTNN_SMALL_WORK=0)",
+            "float64",
+            make(fastnn, 0.0),
+            make(S),
             targets={"reference": 50.0},
             fresh=True,
-        )
+        ),
     ]
 
 
