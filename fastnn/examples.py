@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -29,16 +31,42 @@ class Example:
     classes: int
 
 
-def _digits(seed: int) -> Data:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 8x8 digits: images (1797, 8, 8) with values 0..16, and labels (1797,).
 
-    digits = load_digits()
-    x = (digits.images / 16.0)[..., None]  # (1797, 8, 8, 1) in [0, 1]
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, digits.target, test_size=0.25, stratify=digits.target, random_state=seed
-    )
-    return x_train, y_train, x_test, y_test
+    Read from the CSV file that ships inside scikit-learn, without importing scikit-learn (0.7 s of
+    a 1 s command); through ``sklearn.datasets.load_digits`` if that file is not where it was."""
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            data = np.loadtxt(path, delimiter=",")
+            if data.shape == (1797, 65):
+                return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    return digits.images, digits.target
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices: ``test_fraction`` of every class (rounded) in the test set, both in a
+    random order drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    test = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        test.append(members[: round(len(members) * test_fraction)])
+    test_idx = np.concatenate(test)
+    train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
+    return rng.permutation(train_idx), rng.permutation(test_idx)
+
+
+def _digits(seed: int) -> Data:
+    images, labels = load_digits()
+    x = (images / 16.0)[..., None]  # (1797, 8, 8, 1) in [0, 1]
+    train, test = stratified_split(labels, 0.25, seed)
+    return x[train], labels[train], x[test], labels[test]
 
 
 def _digits_flat(seed: int) -> Data:

@@ -122,12 +122,17 @@ def loss_and_grad(net: Any, y: np.ndarray, out: np.ndarray, logits: np.ndarray |
         loss, grad = K.softmax_cross_entropy(logits, y)
         return float(loss), grad
     criterion = net.criterion
-    target = y
-    if criterion.classification == "categorical" and y.ndim == 1:
-        target = np.eye(out.shape[-1], dtype=out.dtype)[y]
-    elif target.shape != np.shape(out) and target.size == np.size(out):
-        target = target.reshape(np.shape(out))  # (N, values) against conv-shaped output
+    target = _as_target(criterion, y, out)
     return float(criterion.value(target, out)), criterion.gradient(target, out)
+
+
+def _as_target(criterion: Any, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """y as the loss compares it with ``out``: labels one-hot, (N, values) in the output's shape."""
+    if criterion.classification == "categorical" and y.ndim == 1:
+        return np.eye(out.shape[-1], dtype=out.dtype)[y]
+    if y.shape != np.shape(out) and y.size == np.size(out):
+        return y.reshape(np.shape(out))  # (N, values) against conv-shaped output
+    return y
 
 
 def layer_gradients(
@@ -234,7 +239,8 @@ def _numpy(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:
         return None
     flat = flat_parameters(net, program, run.x.dtype)
     flat.publish_grads()
-    return _raising(numpy_path.epochs(net.layers, run, net.criterion, flat, one_call_per_epoch))
+    _, s1, s2, _ = plan_mod.optimizer_state(run.optimizer, flat)
+    return _raising(numpy_path.epochs(net.layers, run, net.criterion, flat, (s1, s2), one_call_per_epoch))
 
 
 def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, str]:
@@ -252,13 +258,15 @@ def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, str]:
 
 
 def scores(net: Any, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str, float]:
-    """Loss (and accuracy) of the network on prepared arrays."""
+    """Loss (and accuracy) of the network on prepared arrays; in numpy when ``predict`` runs there."""
+    small = numpy_path.takes_predict(net.layers, x, len(x))
     out = net.predict(x)
     out = data.stacked(out) if isinstance(out, list) else out
     out = out.reshape(len(x), -1)
     target = y if y.ndim == 1 else y.reshape(len(y), -1)
-    loss, _ = loss_and_grad(net, target, out, None)
-    result = {"loss": loss}
+    compared = _as_target(net.criterion, target, out)
+    value = numpy_path.loss_value(net.criterion) if small else None
+    result = {"loss": float((value or net.criterion.value)(compared, out))}
     if kind:
         result["accuracy"] = correct(target, out, kind) / len(x)
     return result

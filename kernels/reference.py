@@ -235,9 +235,7 @@ def leaky_relu_backward(y, dy, alpha=0.01):
 
 
 def softmax(x):
-    x = float_array(x, "x")
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    return core.softmax(float_array(x, "x"))
 
 
 def softmax_backward(y, dy):
@@ -273,13 +271,7 @@ def binary_cross_entropy_backward(y_true, y_pred):
 def softmax_cross_entropy(logits, labels):
     z = float_array(logits, "logits", ndim=2)
     labels = np.asarray(real_array(labels, "labels"), dtype=np.int64)
-    n = z.shape[0]
-    shifted = z - z.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -log_probs[np.arange(n), labels].astype(np.float64).mean()
-    grad = np.exp(log_probs)
-    grad[np.arange(n), labels] -= 1
-    return z.dtype.type(loss), grad / n
+    return core.softmax_cross_entropy(z, labels)
 
 
 # --------------------------------------------------------------------------- optimizer steps
@@ -295,23 +287,13 @@ def sgd_step(param, grad, lr):
 
 
 def momentum_step(param, grad, velocity, lr, momentum):
-    param, grad = _param_grad(param, grad)
-    t = param.dtype.type
-    velocity[...] = t(momentum) * velocity + grad
-    param -= t(lr) * velocity
+    core.momentum_step(*_param_grad(param, grad), velocity, lr, momentum)
 
 
 def rmsprop_step(param, grad, square_avg, lr, rho=0.9, eps=1e-8):
-    param, grad = _param_grad(param, grad)
-    t = param.dtype.type
-    square_avg[...] = t(rho) * square_avg + t(1.0 - rho) * grad * grad
-    param -= t(lr) * grad / (np.sqrt(square_avg) + t(eps))
+    core.rmsprop_step(*_param_grad(param, grad), square_avg, lr, rho, eps)
 
 
 def adam_step(param, grad, m, v, t, lr, *, beta1=0.9, beta2=0.999, eps=1e-8):
     param, grad = _param_grad(param, grad)
-    t = positive_int(t, "t")
-    c = param.dtype.type
-    m[...] = c(beta1) * m + c(1.0 - beta1) * grad
-    v[...] = c(beta2) * v + c(1.0 - beta2) * grad * grad
-    param -= c(lr) * (m / c(1.0 - beta1**t)) / (np.sqrt(v / c(1.0 - beta2**t)) + c(eps))
+    core.adam_step(param, grad, m, v, positive_int(t, "t"), lr, (beta1, beta2), eps)

@@ -1,4 +1,4 @@
-"""The reference arithmetic of dense networks on trusted arrays, in numpy alone.
+"""The reference arithmetic of small networks on trusted arrays, in numpy alone.
 
 :mod:`kernels.reference`'s twins of these ops check their arguments and then call these; fastnn's
 numpy path (:mod:`fastnn.numpy_path`), which trains networks too small to repay compiling, calls
@@ -39,6 +39,74 @@ def dense_backward(
     return dx, dw, db
 
 
+# --------------------------------------------------------------------------- convolution
+# Channels last. ``pads`` is (top, bottom, left, right) of zeros, ``stride`` (sh, sw): PyTorch's
+# convolution. The products run as one matrix product over the im2col view of the batch; the
+# scipy loops of kernels.reference.conv2d_* stay the specification these are tested against.
+
+
+def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pads: tuple[int, ...]) -> np.ndarray:
+    """Every (kh, kw) window of x (N, h, w, c) padded, at the stride: a view (N, oh, ow, c, kh, kw)."""
+    top, bottom, left, right = pads
+    if top or bottom or left or right:
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    return np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(1, 2))[:, :: stride[0], :: stride[1]]
+
+
+def conv2d_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: tuple[int, int] = (1, 1), pads: tuple[int, ...] = (0,) * 4
+) -> np.ndarray:
+    """x (N, h, w, c), w (kh, kw, c, f), b (f,) -> (N, oh, ow, f)."""
+    return np.tensordot(_windows(x, w.shape[:2], stride, pads), w, axes=([3, 4, 5], [2, 0, 1])) + b
+
+
+def conv2d_backward(
+    x: np.ndarray,
+    w: np.ndarray,
+    dy: np.ndarray,
+    stride: tuple[int, int] = (1, 1),
+    pads: tuple[int, ...] = (0,) * 4,
+    need_dx: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(dx (N, h, w, c) or None, dw (kh, kw, c, f), db (f,)) for dy (N, oh, ow, f)."""
+    kh, kw = w.shape[:2]
+    dw = np.tensordot(_windows(x, (kh, kw), stride, pads), dy, axes=([0, 1, 2], [0, 1, 2])).transpose(1, 2, 0, 3)
+    db = dy.sum(axis=(0, 1, 2))
+    if not need_dx:
+        return None, dw, db
+    n, h, wd, _ = x.shape
+    top, bottom, left, right = pads
+    full = dy
+    if stride != (1, 1):  # dy back on the stride-1 grid, zeros where the stride skipped
+        full = np.zeros((n, h + top + bottom - kh + 1, wd + left + right - kw + 1, dy.shape[3]), dtype=dy.dtype)
+        full[:, :: stride[0], :: stride[1]] = dy
+    # dx of the padded input: the full correlation of dy with the kernel turned by 180 degrees
+    dxp = np.tensordot(
+        _windows(full, (kh, kw), (1, 1), (kh - 1, kh - 1, kw - 1, kw - 1)), w[::-1, ::-1], axes=([3, 4, 5], [3, 0, 1])
+    )
+    return dxp[:, top : top + h, left : left + wd], dw, db
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def maxpool2d_forward(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(y (N, h/size, w/size, c), where (N, h/size, w/size, c): the first maximum's place in its
+    window, row-major) for x (N, h, w, c) with h and w divisible by size."""
+    n, h, w, c = x.shape
+    windows = x.reshape(n, h // size, size, w // size, size, c).transpose(0, 1, 3, 5, 2, 4)
+    windows = windows.reshape(n, h // size, w // size, c, size * size)
+    return windows.max(axis=-1), windows.argmax(axis=-1)
+
+
+def maxpool2d_backward(where: np.ndarray, dy: np.ndarray, size: int) -> np.ndarray:
+    """dx (N, h, w, c): each dy at its window's maximum, zeros elsewhere."""
+    n, oh, ow, c = dy.shape
+    dx = np.zeros((n, oh, ow, c, size * size), dtype=dy.dtype)
+    np.put_along_axis(dx, where[..., None], dy[..., None], axis=-1)
+    return dx.reshape(n, oh, ow, c, size, size).transpose(0, 1, 4, 2, 5, 3).reshape(n, oh * size, ow * size, c)
+
+
 # --------------------------------------------------------------------------- activations
 # Forward from the input, backward from the saved output y and the output's gradient dy.
 
@@ -74,6 +142,11 @@ def leaky_relu(x: np.ndarray, alpha: float = 0.01) -> np.ndarray:
 
 def leaky_relu_backward(y: np.ndarray, dy: np.ndarray, alpha: float = 0.01) -> np.ndarray:
     return np.where(y > 0, dy, dy * dy.dtype.type(alpha))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 # --------------------------------------------------------------------------- losses
@@ -112,8 +185,51 @@ def binary_cross_entropy_backward(y_true: np.ndarray, y_pred: np.ndarray, eps: f
     return (q - y_true) / (q * (1 - q)) / y_pred.size
 
 
-# --------------------------------------------------------------------------- optimizer
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[np.floating, np.ndarray]:
+    """(mean cross-entropy of softmax(logits) (N, K) against int labels (N,), its gradient wrt the logits)."""
+    n = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_probs[np.arange(n), labels].astype(F64).mean()
+    grad = np.exp(log_probs)
+    grad[np.arange(n), labels] -= 1
+    return logits.dtype.type(loss), grad / n
+
+
+# --------------------------------------------------------------------------- optimizer steps, in place
 
 
 def sgd_step(param: np.ndarray, grad: np.ndarray, lr: float) -> None:
     param -= param.dtype.type(lr) * grad
+
+
+def momentum_step(param: np.ndarray, grad: np.ndarray, velocity: np.ndarray, lr: float, momentum: float) -> None:
+    t = param.dtype.type
+    velocity[...] = t(momentum) * velocity + grad
+    param -= t(lr) * velocity
+
+
+def rmsprop_step(
+    param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray, lr: float, rho: float, eps: float
+) -> None:
+    t = param.dtype.type
+    square_avg[...] = t(rho) * square_avg + t(1.0 - rho) * grad * grad
+    param -= t(lr) * grad / (np.sqrt(square_avg) + t(eps))
+
+
+def adam_step(
+    param: np.ndarray,
+    grad: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    t: int,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+) -> None:
+    """Adam's step ``t`` (1, 2, ...) with moments m and v updated in place."""
+    beta1, beta2 = betas
+    c = param.dtype.type
+    m[...] = c(beta1) * m + c(1.0 - beta1) * grad
+    v[...] = c(beta2) * v + c(1.0 - beta2) * grad * grad
+    param -= c(lr) * (m / c(1.0 - beta1**t)) / (np.sqrt(v / c(1.0 - beta2**t)) + c(eps))
