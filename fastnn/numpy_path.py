@@ -281,13 +281,15 @@ def epochs(
     flat: Any,
     state: tuple[np.ndarray, np.ndarray],
     one_call_per_epoch: bool,
+    output_shape: tuple[int, ...],
 ) -> Iterator[tuple[list[float], list[float], tuple[int, int, int] | None]]:
     """Train as the compiled engine does (same batches, order, loss and accuracy bookkeeping):
     yields (mean losses, correct counts, fault) for runs of epochs (~0.1 s each, or one epoch
     each with ``one_call_per_epoch``), fault (epoch, batch, 1 loss / 2 gradient) when a non-finite
     value stopped training before that batch's update, else None. ``flat``: the layers'
     :class:`fastnn.plan.FlatParameters` (one gradient array for all); ``state``: the optimizer's
-    two flat state arrays (:func:`fastnn.plan.optimizer_state`)."""
+    two flat state arrays (:func:`fastnn.plan.optimizer_state`); ``output_shape``: one sample's
+    output (targets given flat are compared in that shape)."""
     if run.fused:  # the softmax runs inside the loss: the steps stop at the logits
         layers = layers[:-1]
     steps = _steps(layers, flat.grad_views)
@@ -299,6 +301,8 @@ def epochs(
     x, targets, y, kind, bs = run.x, run.targets, run.y, run.kind, run.batch_size
     params, grads = flat.values, flat.grads
     n = len(x)
+    if not run.fused:
+        targets = targets.reshape(n, *output_shape)
     starts = range(0, n, bs)
     sizes = [min(bs, n - start) for start in starts]
     in_order = [(x[start : start + bs], targets[start : start + bs]) for start in starts]

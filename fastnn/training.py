@@ -240,7 +240,10 @@ def _numpy(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:
     flat = flat_parameters(net, program, run.x.dtype)
     flat.publish_grads()
     _, s1, s2, _ = plan_mod.optimizer_state(run.optimizer, flat)
-    return _raising(numpy_path.epochs(net.layers, run, net.criterion, flat, (s1, s2), one_call_per_epoch))
+    chunks = numpy_path.epochs(
+        net.layers, run, net.criterion, flat, (s1, s2), one_call_per_epoch, program.sample_shapes[-1]
+    )
+    return _raising(chunks)
 
 
 def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, str]:

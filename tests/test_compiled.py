@@ -250,6 +250,7 @@ def test_compiled_fit_continues_like_the_layer_path(monkeypatch):
     """Two fits in a row (optimizer state carried over) match one path throughout."""
     case = CASES["relu-ce-adam-shuffle"]
     x, y = _data("labels", np.float64)
+    monkeypatch.setattr(numpy_path, "SMALL_WORK_SECONDS", 0.0)  # the engine, not the numpy path
     nets = []
     for compiled in (True, False):
         monkeypatch.setattr(training_module, "COMPILED_FIT", compiled)

@@ -93,5 +93,6 @@ def test_script_matches_the_seed_classes(script, tmp_path):
     assert [p.shape for p in mine] == [p.shape for p in theirs]
     assert all(a.dtype == b.dtype == np.float64 for a, b in zip(mine, theirs, strict=True))
     assert max_relative_difference(mine, theirs) <= 1e-8
-    if ours.last_fit_path == "numpy":  # the seed's own expressions: its numbers, bit for bit
+    if ours.last_fit_path == "numpy" and not any(isinstance(layer, fastnn.ConvLayer) for layer in ours.layers):
+        # a dense network on the numpy path computes the seed's own expressions: its numbers, bit for bit
         assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
