@@ -14,13 +14,33 @@ def rng():
     return np.random.default_rng(1234)
 
 
-def pytest_terminal_summary(terminalreporter):
-    """Report how many hypothesis examples and kernel-vs-reference comparisons ran."""
+# Counts of the property tests, summed over pytest-xdist's workers when the suite runs on several.
+_WORKER_COUNTS = {"examples": 0, "comparisons": 0}
+
+
+def _own_counts() -> dict:
     import sys
 
     module = sys.modules.get("tests.test_properties")
-    if module is not None and module.COUNT["examples"]:
+    return dict(module.COUNT) if module is not None else {}
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: hand its counts to the controller
+        session.config.workeroutput["property_counts"] = _own_counts()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    for key, value in getattr(node, "workeroutput", {}).get("property_counts", {}).items():
+        _WORKER_COUNTS[key] += value
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report how many hypothesis examples and kernel-vs-reference comparisons ran."""
+    counts = {key: _WORKER_COUNTS[key] + _own_counts().get(key, 0) for key in _WORKER_COUNTS}
+    if counts["examples"]:
         terminalreporter.write_line(
-            f"hypothesis: {module.COUNT['examples']} generated examples, "
-            f"{module.COUNT['comparisons']} kernel/layer comparisons against kernels.reference"
+            f"hypothesis: {counts['examples']} generated examples, "
+            f"{counts['comparisons']} kernel/layer comparisons against kernels.reference"
         )
