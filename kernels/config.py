@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -93,7 +94,7 @@ class Jitted:
             with _LOCK:
                 if self._dispatcher is None:
                     d = numba_module().njit(**self.options)(self.py_func)
-                    _tolerate_damaged_cache(d)
+                    _guard_cache(d)
                     self._dispatcher = d
                     module = sys.modules.get(self.__module__)
                     if getattr(module, self.__name__, None) is self:
@@ -169,24 +170,30 @@ def serial_and_parallel(func: Callable[..., Any]) -> tuple[Any, Any]:
     return jit(func), jit(parallel=True)(twin)
 
 
-def _tolerate_damaged_cache(dispatcher: Any) -> None:
-    """A truncated or garbled cache file (a crash mid-write, a full disk) makes numba raise while
-    loading it, and a race between processes can pair a signature with another overload's code.
-    Treat both as a cache miss: delete the damaged index, compile, save afresh."""
+def _guard_cache(dispatcher: Any) -> None:
+    """Make the dispatcher's disk cache safe to share.
+
+    A truncated or garbled cache file (a crash mid-write, a full disk) makes numba raise while
+    loading it, and a race between processes can pair a signature with another overload's code:
+    both are a cache miss (the damaged index is deleted, the function compiled and saved afresh).
+    And nothing compiles twice at once: on a miss the process takes a lock file for that function
+    and signature, looks in the cache again (another process may just have saved it), and holds the
+    lock while it compiles and saves, so that processes started together (MPI ranks, test workers)
+    compile each function once and the others load it."""
     cache = getattr(dispatcher, "_cache", None)
     load, save = getattr(cache, "load_overload", None), getattr(cache, "save_overload", None)
     if load is None or save is None:
         return
+    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
 
     def forget() -> None:
-        index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
         if index:
             try:
                 os.unlink(index)
             except OSError:
                 pass
 
-    def safe_load(sig: Any, target_context: Any) -> Any:
+    def checked_load(sig: Any, target_context: Any) -> Any:
         try:
             result = load(sig, target_context)
         except Exception:
@@ -200,14 +207,85 @@ def _tolerate_damaged_cache(dispatcher: Any) -> None:
             return None
         return result
 
+    def safe_load(sig: Any, target_context: Any) -> Any:
+        result = checked_load(sig, target_context)
+        if result is not None or not index:
+            return result
+        lock = _CompileLock.acquire(f"{index}.{_digest(str(sig))}.lock", dispatcher)
+        if lock is None:
+            return None
+        result = checked_load(sig, target_context)
+        if result is not None:  # compiled by the process that held the lock
+            lock.release()
+            return result
+        _HELD.setdefault(id(dispatcher), []).append(lock)  # until saved, or the compile failed
+        return None
+
     def safe_save(sig: Any, data: Any) -> None:
         try:
             save(sig, data)
         except Exception:
             forget()
+        finally:
+            release_held(dispatcher)
 
     cache.load_overload = safe_load
     cache.save_overload = safe_save
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _CompileLock:
+    """An exclusive lock file (``flock``; released by the system if the holder dies)."""
+
+    TIMEOUT = 600.0  # seconds to wait for another process's compile before compiling anyway
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def acquire(cls, path: str, dispatcher: Any) -> _CompileLock | None:
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): processes may compile the same function at once
+            return None
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return None
+        deadline, waited = time.monotonic() + cls.TIMEOUT, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return cls(fd)
+            except BlockingIOError:
+                if not waited:  # another process compiles it for us: still a wait the user should hear of
+                    COMPILE_NOTICE.started(dispatcher)
+                    waited = True
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    return None
+                time.sleep(0.02)
+            except OSError:
+                os.close(fd)
+                return None
+
+    def release(self) -> None:
+        os.close(self.fd)  # closing the descriptor releases the flock
+
+
+_HELD: dict[int, list[_CompileLock]] = {}
+
+
+def release_held(dispatcher: Any) -> None:
+    """Release the compile lock this process took for the dispatcher's last cache miss, if any."""
+    held = _HELD.get(id(dispatcher))
+    if held:
+        held.pop().release()
 
 
 # numba keys a cached function on its source file's path and modification time: an edited helper
@@ -348,7 +426,9 @@ def _install_compile_listener() -> None:
             COMPILE_NOTICE.started(data.get("dispatcher"))
 
         def on_end(self, ev: Any) -> None:
-            pass
+            if getattr(ev, "is_failed", False):  # no save will follow: let waiting processes compile it
+                data = ev.data if isinstance(ev.data, dict) else {}
+                release_held(data.get("dispatcher"))
 
     event.register("numba:compile", _Listener())
 

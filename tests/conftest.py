@@ -14,6 +14,11 @@ def rng():
     return np.random.default_rng(1234)
 
 
+def pytest_collection_modifyitems(items):
+    """Long tests first: pytest-xdist workers then share out the short ones and finish together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # Counts of the property tests, summed over pytest-xdist's workers when the suite runs on several.
 _WORKER_COUNTS = {"examples": 0, "comparisons": 0}
 

@@ -79,6 +79,7 @@ def test_compare_reference_prints_the_speedup(tmp_path):
     assert re.search(r"reference path .* ms per epoch; fastnn is [0-9.]+x faster", proc.stdout)
 
 
+@pytest.mark.slow
 def test_validate_passes_and_prints_the_table():
     proc = _run("validate", "--cases", "3")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -43,6 +43,7 @@ def _single_process_fit(shuffle):
     return net.parameters(), history["loss"]
 
 
+@pytest.mark.slow
 def test_two_ranks_match_one_process_and_each_other(tmp_path):
     proc = _mpirun(2, "noshuffle", tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -192,6 +192,7 @@ def _workers(cache_dir, count):
     return [(p.wait(timeout=900), p.stdout.read(), p.stderr.read()) for p in procs]
 
 
+@pytest.mark.slow
 def test_processes_sharing_an_empty_cache_all_succeed_then_a_corrupted_cache_still_works(tmp_path):
     results = _workers(tmp_path, 3)
     for code, _, err in results:
@@ -265,6 +266,39 @@ def test_a_cache_index_pointing_at_another_overloads_code_is_a_miss(tmp_path):
     assert proc.stdout.strip() == "ok"
 
 
+COMPILE_TOGETHER = textwrap.dedent(
+    """
+    import gc, numpy as np, kernels as K
+    from numba.core.registry import CPUDispatcher
+    K.conv2d_forward(np.ones((2, 6, 6, 2)), np.ones((3, 3, 2, 4)), np.zeros(4))
+    K.tanh(np.ones(3))
+    print(sorted(d.py_func.__qualname__ for d in gc.get_objects()
+                 if isinstance(d, CPUDispatcher) and sum(d._cache_misses.values())))
+    """
+)
+
+
+def test_processes_started_together_compile_each_function_once(tmp_path):
+    """Two processes on an empty cache at once (MPI ranks, test workers): each function is compiled
+    by one of them while the other waits for it and loads it -- never by both."""
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(tmp_path),
+        "FASTNN_CACHE_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    procs = [
+        subprocess.Popen([sys.executable, "-c", COMPILE_TOGETHER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    compiled = [set(eval(out)) for out, _ in outs]  # noqa: S307 - a list of names printed by our worker
+    assert compiled[0] | compiled[1], "nothing was compiled"
+    assert not compiled[0] & compiled[1], f"compiled by both: {sorted(compiled[0] & compiled[1])}"
+
+
 RELOAD_SETUP = (
     "import numpy as np, fastnn; x = np.random.default_rng(0).standard_normal((32, 12, 12, 3)); "
     "net = fastnn.Network([fastnn.ConvLayer((12, 12, 3), (3, 3), 8, rng=0), fastnn.ReLU(), "
@@ -278,6 +312,7 @@ RELOAD_STEPS = {
 }
 
 
+@pytest.mark.slow
 def test_the_training_loop_reloads_from_a_cache_filled_by_other_processes(tmp_path):
     """Regression: with numba-parallel convolutions inside the training loop, an entry point compiled
     against callees loaded from the cache crashed (SIGSEGV) when the next process reloaded it. The loop
