@@ -16,7 +16,7 @@ import numpy as np
 
 from kernels._checks import positive_int, real_scalar
 
-from . import data, numpy_path, optimizers, training
+from . import data, optimizers, training
 from . import losses as L
 from .architecture import layers_from_architecture
 from .callbacks import Callback
@@ -161,10 +161,7 @@ class Network:
             return outputs if as_list else data.stacked(outputs)
         xb = x.reshape(len(x), -1) if seed_style else x
         step = len(xb) if batch_size is None else positive_int(batch_size, "batch_size")
-        if numpy_path.takes_predict(self.layers, xb, step):  # small: numpy, as fit's numpy path
-            out = numpy_path.forward(self.layers, xb, step)
-        else:
-            out = np.concatenate([self.forward(xb[i : i + step]) for i in range(0, len(xb), step)])
+        out = training.outputs(self, xb, step)
         return data.per_sample(out) if as_list else out
 
     # ------------------------------------------------------------------ training
@@ -201,7 +198,7 @@ class Network:
             learning_rate = real_scalar(learning_rate, "learning_rate", low=0.0)
         batch_size = positive_int(batch_size, "batch_size")
         if self.criterion is None:
-            raise ValueError(self._no_loss("fit"))
+            raise ValueError(_no_loss(self.user_loss, "fit"))
         run, val, builtin = training.prepare(
             self,
             x_train,
@@ -241,18 +238,10 @@ class Network:
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
         """``{"loss": ..., "accuracy": ...}`` on (x, y); accuracy only for classification."""
         if self.criterion is None:
-            raise ValueError(self._no_loss("evaluate"))
+            raise ValueError(_no_loss(self.user_loss, "evaluate"))
         xa, _ = self.as_inputs(x)
         ya, _ = self.as_targets(y, len(xa))
         return training.scores(self, xa, ya, accuracy_kind(self.criterion.classification, ya))
-
-    def _no_loss(self, what: str) -> str:
-        if self.user_loss:
-            return (
-                f"no loss: this model was saved with the user-defined loss {self.user_loss!r}, which a file cannot "
-                f"hold; call use({self.user_loss}, {self.user_loss}_prime) (your functions) before {what}"
-            )
-        return f"no loss: call use(loss, loss_prime) before {what}"
 
     def summary(self) -> str:
         """One line per layer: its description and parameter count."""
@@ -277,13 +266,26 @@ class Network:
         """Write one .npz file: the architecture as JSON and every parameter array (see
         :mod:`fastnn.serialization`). A network that could not be read back is refused before
         anything is written."""
-        from . import serialization  # json, zipfile, tempfile: imported when files are written
-
-        serialization.write_network(self, path)
+        _files().write_network(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
         """Read a file written by :meth:`save` (``allow_pickle=False``); ValueError for anything else."""
-        from . import serialization
+        return _files().read_network(cls, path)
 
-        return serialization.read_network(cls, path)
+
+def _files() -> Any:
+    """:mod:`fastnn.serialization`, imported when a file is written or read (json, zipfile and
+    tempfile cost every start ~7 ms otherwise)."""
+    from . import serialization
+
+    return serialization
+
+
+def _no_loss(user_loss: str | None, what: str) -> str:
+    if user_loss:
+        return (
+            f"no loss: this model was saved with the user-defined loss {user_loss!r}, which a file cannot "
+            f"hold; call use({user_loss}, {user_loss}_prime) (your functions) before {what}"
+        )
+    return f"no loss: call use(loss, loss_prime) before {what}"

@@ -260,6 +260,14 @@ def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, str]:
     return _layerwise(net, run, True), "layers"
 
 
+def outputs(net: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The network's outputs for prepared samples, ``batch_size`` at a time: small work in numpy
+    (as fit's numpy path), the rest layer by layer."""
+    if numpy_path.takes_predict(net.layers, x, batch_size):
+        return numpy_path.forward(net.layers, x, batch_size)
+    return np.concatenate([net.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
 def scores(net: Any, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str, float]:
     """Loss (and accuracy) of the network on prepared arrays; in numpy when ``predict`` runs there."""
     small = numpy_path.takes_predict(net.layers, x, len(x))
