@@ -176,8 +176,8 @@ def _guard_cache(dispatcher: Any) -> None:
     A truncated or garbled cache file (a crash mid-write, a full disk) makes numba raise while
     loading it, and a race between processes can pair a signature with another overload's code:
     both are a cache miss (the damaged index is deleted, the function compiled and saved afresh).
-    And nothing compiles twice at once: on a miss the process takes a lock file for that function
-    and signature, looks in the cache again (another process may just have saved it), and holds the
+    And nothing compiles twice at once: on a miss the process takes a lock file for that function,
+    looks in the cache again (another process may just have saved it), and holds the
     lock while it compiles and saves, so that processes started together (MPI ranks, test workers)
     compile each function once and the others load it."""
     cache = getattr(dispatcher, "_cache", None)
@@ -211,7 +211,9 @@ def _guard_cache(dispatcher: Any) -> None:
         result = checked_load(sig, target_context)
         if result is not None or not index:
             return result
-        lock = _CompileLock.acquire(f"{index}.{_digest(str(sig))}.lock", dispatcher)
+        # One lock per function (its index file), not per signature: numba rewrites the whole index to
+        # add an overload, so two processes saving different overloads at once could lose one.
+        lock = _CompileLock.acquire(f"{index}.lock", dispatcher)
         if lock is None:
             return None
         result = checked_load(sig, target_context)
@@ -231,12 +233,6 @@ def _guard_cache(dispatcher: Any) -> None:
 
     cache.load_overload = safe_load
     cache.save_overload = safe_save
-
-
-def _digest(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class _CompileLock:
@@ -426,7 +422,10 @@ def _install_compile_listener() -> None:
             COMPILE_NOTICE.started(data.get("dispatcher"))
 
         def on_end(self, ev: Any) -> None:
-            if getattr(ev, "is_failed", False):  # no save will follow: let waiting processes compile it
+            # A failed compile saves nothing: release its lock so waiting processes compile it. (numba's
+            # Event.is_failed is inverted in 0.68 -- True when the compile succeeded -- so the
+            # exception details are read directly.)
+            if getattr(ev, "_exc_details", None) is not None:
                 data = ev.data if isinstance(ev.data, dict) else {}
                 release_held(data.get("dispatcher"))
 
