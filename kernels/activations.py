@@ -41,7 +41,7 @@ def _alpha(alpha) -> float:
 # --------------------------------------------------------------------------- tanh
 
 
-@jit
+@jit(inline=True)
 def _tanh_span(xb, xo, yb, yo, n):
     xo, yo, n = u64(xo), u64(yo), u64(n)
     for k in range(n):
@@ -61,7 +61,7 @@ def tanh(x: np.ndarray) -> np.ndarray:
     return _tanh(_flat(x)).reshape(x.shape)
 
 
-@jit
+@jit(inline=True)
 def _tanh_backward_span(yb, yo, gb, go, xb, xo, n):
     yo, go, xo, n = u64(yo), u64(go), u64(xo), u64(n)
     one = yb.dtype.type(1)
@@ -86,7 +86,7 @@ def tanh_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- sigmoid
 
 
-@jit
+@jit(inline=True)
 def _sigmoid_span(xb, xo, yb, yo, n):
     xo, yo, n = u64(xo), u64(yo), u64(n)
     for k in range(n):
@@ -106,7 +106,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return _sigmoid(_flat(x)).reshape(x.shape)
 
 
-@jit
+@jit(inline=True)
 def _sigmoid_backward_span(yb, yo, gb, go, xb, xo, n):
     yo, go, xo, n = u64(yo), u64(go), u64(xo), u64(n)
     one = yb.dtype.type(1)
@@ -131,7 +131,7 @@ def sigmoid_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- relu, leaky relu
 
 
-@jit
+@jit(inline=True)
 def _relu_span(xb, xo, yb, yo, n):
     xo, yo, n = u64(xo), u64(yo), u64(n)
     zero = xb.dtype.type(0)
@@ -147,7 +147,7 @@ def _relu(x):
     return out
 
 
-@jit
+@jit(inline=True)
 def _leaky_relu_span(xb, xo, yb, yo, n, alpha):
     xo, yo, n = u64(xo), u64(yo), u64(n)
     a = xb.dtype.type(alpha)
@@ -163,7 +163,7 @@ def _leaky_relu(x, alpha):
     return out
 
 
-@jit
+@jit(inline=True)
 def _leaky_relu_backward_span(yb, yo, gb, go, xb, xo, n, alpha):
     """Also ReLU's backward (alpha 0): the gradient passes where the output is positive."""
     yo, go, xo, n = u64(yo), u64(go), u64(xo), u64(n)
