@@ -51,8 +51,7 @@ class CompiledNetwork:
             labels = np.zeros(n, dtype=np.int64) if found is None else found
         offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
         acts = np.zeros(int(offs[-1]), dtype=dtype)
-        # Only a network that draws gets the generator: passing it costs every per-sample step a little.
-        self.data = E.Data(x.reshape(n, -1), y, labels, run.rng if program.random else None)
+        self.data = E.Data(x.reshape(n, -1), y, labels, run.rng)
         images = 1 if set(program.ops[:, F_KIND].tolist()) & set(E.IMAGE_KINDS) else None
         self.program = E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
         self.state = E.State(flat.values, flat.grads, s1, s2, hyper, flat.buffers)

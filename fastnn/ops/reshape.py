@@ -115,8 +115,6 @@ def forward(program, i, work, nb, rng):
     if program.ops[i, F_D0] == COPY:
         _copy((work.acts, offs[i]), (work.acts, offs[i + 1]), n)
         return
-    if rng is None:  # typed away: networks without dropout compile without a generator
-        return
     rate = program.alphas[i]
     keep = work.iwork[program.ops[i, F_IW] * nb : program.ops[i, F_IW] * nb + n]
     for k in range(n):  # the layer's rng.random(x.shape) >= rate, element by element in C order
