@@ -51,6 +51,7 @@ class Run:
     epochs: int
     shuffle: bool
     rng: np.random.Generator
+    program: plan_mod.Plan | None = None  # the layers encoded for these samples, if they all can be
 
 
 def prepare(
@@ -95,8 +96,8 @@ def prepare(
         vx, _ = net.as_inputs(validation_data[0], "validation_data[0]")
         vy, vy_given = net.as_targets(validation_data[1], len(vx), "validation_data[1]")
         val = (vx, vy)
+    program = plan_mod.make_plan(net.layers, x.shape[1:]) if builtin else None
     if builtin:  # the compiled loop trusts these shapes: check them against the network's output
-        program = plan_mod.make_plan(net.layers, x.shape[1:])
         out_shape = program.sample_shapes[-1] if program is not None else np.shape(net.forward(x[:1]))[1:]
         data.check_targets(out_shape, y, labels, "y_train", y_given)
         if val is not None:
@@ -104,7 +105,7 @@ def prepare(
             data.check_targets(out_shape, vy, vlabels, "validation_data[1]", vy_given)
     kind = accuracy_kind(net.criterion.classification, y)
     targets = labels if fused else y
-    run = Run(x, y, targets, fused, kind, net.optimizer, step, batch_size, epochs, shuffle, rng)
+    run = Run(x, y, targets, fused, kind, net.optimizer, step, batch_size, epochs, shuffle, rng, program)
     return run, val, builtin
 
 
@@ -189,10 +190,8 @@ def compiled_network(net: Any, run: Run, capacity: int) -> CompiledNetwork | Non
     """The network ready for the engine with batches of ``capacity`` samples, or None when a layer,
     the loss or the optimizer is not one the engine runs."""
     loss_kind = engine_loss(net.criterion, run.fused)
-    if loss_kind is None or not COMPILED_FIT or not plan_mod.supports_optimizer(run.optimizer):
-        return None
-    program = plan_mod.make_plan(net.layers, run.x.shape[1:])
-    if program is None:
+    program = run.program
+    if loss_kind is None or not COMPILED_FIT or not plan_mod.supports_optimizer(run.optimizer) or program is None:
         return None
     n = len(run.x)
     smallest = min(capacity, n % capacity or capacity)
@@ -232,10 +231,8 @@ def _compiled(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:
 
 
 def _numpy(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:
-    if not COMPILED_FIT or not numpy_path.takes_fit(net, run):
-        return None
-    program = plan_mod.make_plan(net.layers, run.x.shape[1:])
-    if program is None:
+    program = run.program
+    if not COMPILED_FIT or program is None or not numpy_path.takes_fit(net, run):
         return None
     flat = flat_parameters(net, program, run.x.dtype)
     flat.publish_grads()

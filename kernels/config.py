@@ -146,16 +146,9 @@ def numba_module() -> Any:
     return _NUMBA
 
 
-def numba_loaded() -> bool:
-    """Whether anything has needed numba in this process yet."""
-    return _NUMBA is not None
-
-
 def __getattr__(name: str) -> Any:
     if name == "prange":  # numba.prange, for jitted loops: ``config.prange`` resolves when they compile
         return numba_module().prange
-    if name == "SOURCES_HASH":
-        return sources_hash()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
