@@ -24,7 +24,6 @@ import os
 import sys
 import threading
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -150,17 +149,6 @@ def __getattr__(name: str) -> Any:
     if name == "prange":  # numba.prange, for jitted loops: ``config.prange`` resolves when they compile
         return numba_module().prange
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def serial_and_parallel(func: Callable[..., Any]) -> tuple[Any, Any]:
-    """One function body compiled twice: serially (``numba.prange`` runs as ``range``), for other
-    jitted code to call, and numba-parallel, for Python to call (see :func:`jit` on why jitted code
-    must not call parallel functions). The parallel one is a copy under its own name, so the two
-    keep separate cache entries."""
-    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_parallel", func.__defaults__)
-    twin.__qualname__ = func.__qualname__ + "_parallel"
-    twin.__doc__ = func.__doc__
-    return jit(func), jit(parallel=True)(twin)
 
 
 def _guard_cache(dispatcher: Any) -> None:
@@ -294,7 +282,7 @@ def jitted_sources() -> list[Path]:
     for package in _PACKAGES:
         for path in sorted(package.rglob("*.py")):  # subpackages too (fastnn.ops)
             text = path.read_text(encoding="utf-8")
-            if path not in found and ("@jit" in text or "serial_and_parallel(" in text):
+            if path not in found and "@jit" in text:
                 found.append(path)
     return found
 

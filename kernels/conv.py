@@ -20,7 +20,7 @@ import numpy as np
 
 from . import config
 from ._checks import conv_geometry, float_arrays
-from .config import blas_single_thread, jit, serial_and_parallel
+from .config import blas_single_thread, jit
 
 MODES = ("valid", "full", "same")
 FILL, WRAP, SYMM = 0, 1, 2
@@ -32,6 +32,9 @@ BOUNDARIES = {"fill": FILL, "pad": FILL, "wrap": WRAP, "circular": WRAP, "symm":
 # larger ones im2col + BLAS in parallel over images (3-6x faster on the benchmark layer). Below
 # it, a parallel region's start-up and the BLAS calls cost more than they save.
 PARALLEL_MIN_MACS = 200_000
+# Images per BLAS product on the im2col path: one product for 4 images' patches measured ~14%
+# faster than one per image (W1's second layer, float32, 2 BLAS threads); 8 spilled the cache.
+GROUP = 4
 # Fixed number of batch chunks whose weight gradients are summed at the end of a parallel
 # backward pass: results then depend on the batch size only, not on the thread count.
 GRAD_CHUNKS = 16
@@ -215,7 +218,9 @@ def convolve2d(
 
 
 # --------------------------------------------------------------------------- batched layer
-# ``stride`` = (sh, sw) everywhere below; x is already padded (see :func:`pad_images`).
+# ``stride`` = (sh, sw) everywhere below. The direct loops take x already padded (see
+# :func:`pad_images`); the im2col kernels read the padding as zeros (``geometry`` = (kernel,
+# stride, pads)).
 
 
 @jit
@@ -250,7 +255,7 @@ def _forward_one(x, w, b, out, stride):
 
 
 @jit
-def _conv2d_forward_serial_into(x, w, b, out, stride):
+def conv2d_forward_direct_into(x, w, b, out, stride):
     for s in range(x.shape[0]):
         _forward_one(x[s], w, b, out[s], stride)
 
@@ -269,76 +274,143 @@ def _conv2d_forward_serial(x, w, b, stride):
     kh, kw, _, f_out = w.shape
     oh, ow = output_size(h, wd, (kh, kw), stride)
     out = np.empty((n_img, oh, ow, f_out), dtype=x.dtype)
-    _conv2d_forward_serial_into(x, w, b, out, stride)
+    conv2d_forward_direct_into(x, w, b, out, stride)
     return out
 
 
 @jit
-def _im2col(x, kernel, stride, patches):
-    """patches[i*OW + j, (m*KW + n)*C + c] = x[i*sh + m, j*sw + n, c] for one image x (H, W, C).
+def _im2col(x, geometry, patches):
+    """patches[i*OW + j, (m*KW + n)*C + c] = xp[i*sh + m, j*sw + n, c] for one image x (H, W, C),
+    xp being x with zeros around it; ``geometry`` = (kernel, stride, pads), pads = (top, bottom,
+    left, right). Padding is read as zeros here, so no padded copy of the batch is made.
 
-    For fixed (i, j, m) the KW*C values are one contiguous run of x's row i*sh + m: copied as such.
+    For fixed (i, j, m) the KW*C values are one contiguous run of x's row i*sh + m - top when the
+    window lies inside the image: copied as such.
     """
     h, w, c = x.shape
-    kh, kw = kernel
-    sh, sw = stride
-    oh, ow = output_size(h, w, kernel, stride)
+    (kh, kw), (sh, sw), (top, bottom, left, right) = geometry
+    oh, ow = output_size(h + top + bottom, w + left + right, (kh, kw), (sh, sw))
     run = kw * c
     rows = x.reshape(h, w * c)
     for i in range(oh):
         for j in range(ow):
             r = i * ow + j
+            q0 = j * sw - left  # the window's first input column
+            inside = q0 >= 0 and q0 + kw <= w
             for m in range(kh):
-                src = rows[i * sh + m, j * sw * c : j * sw * c + run]
                 dst = patches[r, m * run : (m + 1) * run]
-                for q in range(run):
-                    dst[q] = src[q]
+                src = i * sh + m - top
+                if src < 0 or src >= h:
+                    for q in range(run):
+                        dst[q] = 0
+                elif inside:
+                    line = rows[src, q0 * c : q0 * c + run]
+                    for q in range(run):
+                        dst[q] = line[q]
+                else:
+                    for n in range(kw):
+                        col = q0 + n
+                        for ch in range(c):
+                            dst[n * c + ch] = x[src, col, ch] if 0 <= col < w else 0
 
 
 @jit
-def _col2im_add(dpatches, kernel, stride, dx):
-    """The adjoint of _im2col: dx[i*sh + m, j*sw + n, c] += dpatches[i*OW + j, (m*KW + n)*C + c]."""
+def _col2im_add(dpatches, geometry, dx):
+    """The adjoint of _im2col: dx[i*sh + m - top, j*sw + n - left, c] += dpatches[i*OW + j,
+    (m*KW + n)*C + c], positions in the padding dropped."""
     h, w, c = dx.shape
-    kh, kw = kernel
-    sh, sw = stride
-    oh, ow = output_size(h, w, kernel, stride)
+    (kh, kw), (sh, sw), (top, bottom, left, right) = geometry
+    oh, ow = output_size(h + top + bottom, w + left + right, (kh, kw), (sh, sw))
     run = kw * c
     rows = dx.reshape(h, w * c)
     for i in range(oh):
         for j in range(ow):
             r = i * ow + j
+            q0 = j * sw - left
+            inside = q0 >= 0 and q0 + kw <= w
             for m in range(kh):
-                dst = rows[i * sh + m, j * sw * c : j * sw * c + run]
+                dst_row = i * sh + m - top
+                if dst_row < 0 or dst_row >= h:
+                    continue
                 src = dpatches[r, m * run : (m + 1) * run]
-                for q in range(run):
-                    dst[q] += src[q]
+                if inside:
+                    line = rows[dst_row, q0 * c : q0 * c + run]
+                    for q in range(run):
+                        line[q] += src[q]
+                else:
+                    for n in range(kw):
+                        col = q0 + n
+                        if 0 <= col < w:
+                            for ch in range(c):
+                                dx[dst_row, col, ch] += src[n * c + ch]
 
 
 @jit
-def _gemm_forward_image(x, w2, b, patches, out, geometry):
-    """One image x (H, W, C): out (OH*OW, F) = im2col(x) @ w2 + b; ``geometry`` = (kernel, stride)."""
-    _im2col(x, geometry[0], geometry[1], patches)
-    np.dot(patches, w2, out)
-    for r in range(out.shape[0]):
-        for q in range(out.shape[1]):
-            out[r, q] += b[q]
+def _forward_group(x, w2, b, images, geometry, patches, out):
+    """Images first..stop-1 (``images``): their rows of ``out`` (N*OH*OW, F) = im2col @ w2 + b, one
+    BLAS product for the group (``patches`` holds at least its rows)."""
+    first, stop = images
+    per = out.shape[0] // x.shape[0]
+    for s in range(first, stop):
+        _im2col(x[s], geometry, patches[(s - first) * per : (s - first + 1) * per])
+    o = out[first * per : stop * per]
+    np.dot(patches[: (stop - first) * per], w2, o)
+    for r in range(o.shape[0]):
+        for q in range(o.shape[1]):
+            o[r, q] += b[q]
 
 
-def _conv2d_forward_gemm(x, w, b, stride):
-    """Large batches: per image, im2col then one BLAS product (patches @ w), images in parallel
-    (``_conv2d_forward_gemm_parallel``) or in turn (the compiled training loop's)."""
+@jit
+def scratch_size(out_pixels, k, f):
+    """Floats of scratch :func:`conv2d_forward_gemm_into` and :func:`conv2d_backward_gemm_into`
+    use for a layer with ``out_pixels`` = OH*OW, ``k`` = KH*KW*C, ``f`` filters: a group's patches
+    and their gradients, one product, and every chunk's partial weight and bias gradients."""
+    rows = GROUP * out_pixels
+    return 2 * rows * k + (GRAD_CHUNKS + 1) * k * f + GRAD_CHUNKS * f
+
+
+@jit
+def _scratch_views(scratch, out_pixels, k, f):
+    """(patches, dpatches, dw_one, dw_parts, db_parts) carved from ``scratch`` (see scratch_size)."""
+    rows = GROUP * out_pixels
+    a = rows * k
+    o = 2 * a
+    dw_one = scratch[o : o + k * f].reshape(k, f)
+    o += k * f
+    dw_parts = scratch[o : o + GRAD_CHUNKS * k * f].reshape(GRAD_CHUNKS, k, f)
+    o += GRAD_CHUNKS * k * f
+    db_parts = scratch[o : o + GRAD_CHUNKS * f].reshape(GRAD_CHUNKS, f)
+    return scratch[:a].reshape(rows, k), scratch[a : 2 * a].reshape(rows, k), dw_one, dw_parts, db_parts
+
+
+@jit
+def conv2d_forward_gemm_into(x, w, b, geometry, out, scratch):
+    """The im2col path on one thread, allocating nothing (the compiled training loop's): x (N, H, W,
+    C) unpadded, ``geometry`` = (kernel, stride, pads), out (N*OH*OW, F) overwritten, ``scratch``
+    at least ``scratch_size`` floats. Groups of GROUP images, as the parallel kernel takes them."""
+    n_img = x.shape[0]
+    kh, kw, c, f = w.shape
+    w2 = w.reshape(kh * kw * c, f)
+    patches = _scratch_views(scratch, out.shape[0] // n_img, kh * kw * c, f)[0]
+    for first in range(0, n_img, GROUP):
+        _forward_group(x, w2, b, (first, min(first + GROUP, n_img)), geometry, patches, out)
+
+
+@jit(parallel=True)
+def _conv2d_forward_gemm_parallel(x, w, b, geometry):
+    """The im2col path for Python callers: groups of images in parallel (call with BLAS on one thread)."""
     n_img, h, wd, c = x.shape
     kh, kw, _, f = w.shape
-    oh, ow = output_size(h, wd, (kh, kw), stride)
+    pads = geometry[2]
+    oh, ow = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), geometry[1])
     w2 = w.reshape(kh * kw * c, f)
-    out = np.empty((n_img, oh * ow, f), dtype=x.dtype)
-    for s in config.prange(n_img):
-        patches = np.empty((oh * ow, kh * kw * c), dtype=x.dtype)
-        _gemm_forward_image(x[s], w2, b, patches, out[s], ((kh, kw), stride))
+    out = np.empty((n_img * oh * ow, f), dtype=x.dtype)
+    (sh, sw), (top, bottom, left, right) = geometry[1], pads  # scalars: a parfor takes no nested tuples
+    for g in config.prange((n_img + GROUP - 1) // GROUP):
+        patches = np.empty((GROUP * oh * ow, kh * kw * c), dtype=x.dtype)
+        images = (g * GROUP, min(g * GROUP + GROUP, n_img))
+        _forward_group(x, w2, b, images, ((kh, kw), (sh, sw), (top, bottom, left, right)), patches, out)
     return out.reshape(n_img, oh, ow, f)
-
-
-_conv2d_forward_gemm, _conv2d_forward_gemm_parallel = serial_and_parallel(_conv2d_forward_gemm)
 
 
 @jit
@@ -376,17 +448,7 @@ def _backward_one(x, wt, dy, grads, dx, need_dx, stride):
 
 
 @jit
-def _sum_chunks(dwp, dbp):
-    dw = dwp[0].copy()
-    db = dbp[0].copy()
-    for t in range(1, dwp.shape[0]):
-        dw += dwp[t]
-        db += dbp[t]
-    return dw, db
-
-
-@jit
-def _conv2d_backward_serial_into(x, w, dy, grads, dx, need_dx, stride):
+def conv2d_backward_direct_into(x, w, dy, grads, dx, need_dx, stride):
     """dx (when ``need_dx``), and ``grads`` = (dw, db), all overwritten."""
     dw, db = grads
     wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
@@ -403,61 +465,104 @@ def _conv2d_backward_serial(x, w, dy, stride):
     dx = np.zeros_like(x)
     dw = np.empty_like(w)
     db = np.empty(w.shape[3], dtype=w.dtype)
-    _conv2d_backward_serial_into(x, w, dy, (dw, db), dx, True, stride)
+    conv2d_backward_direct_into(x, w, dy, (dw, db), dx, True, stride)
     return dx, dw, db
 
 
 @jit
-def _gemm_backward_chunk(x, dy, images, geometry, w2t, partial, dx, need_dx):
-    """Images first..stop-1 (``images``): dw_part += im2col(x).T @ dy, db_part += dy summed
-    (``partial`` = (dw_part, db_part)), dx = col2im(dy @ w.T); ``geometry`` = (kernel, stride)."""
+def _backward_chunk(x, w2, dy2, images, geometry, buffers, dx, need_dx):
+    """Images first..stop-1 (``images``) in groups of GROUP, one BLAS product per group for each
+    gradient. ``buffers`` = (patches, dpatches, dw_one) for one group, then (dw_part (K, F),
+    db_part (F,)), overwritten with the chunk's sums of im2col.T @ dy and of dy; dx of these images
+    (N, H, W, C) overwritten with col2im(dy @ w2.T) when ``need_dx``."""
     first, stop = images
-    kernel, stride = geometry
-    dw_part, db_part = partial
-    oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
-    k = w2t.shape[1]
-    patches = np.empty((oh * ow, k), dtype=x.dtype)
-    dpatches = np.empty((oh * ow, k), dtype=x.dtype)
-    dw_one = np.empty((k, f), dtype=x.dtype)
-    for s in range(first, stop):
-        _im2col(x[s], kernel, stride, patches)
-        d = dy[s].reshape(oh * ow, f)
-        np.dot(patches.T, d, dw_one)
+    patches, dpatches, dw_one, dw_part, db_part = buffers
+    per = dy2.shape[0] // x.shape[0]
+    dw_part[:] = 0
+    db_part[:] = 0
+    for g0 in range(first, stop, GROUP):
+        g1 = min(g0 + GROUP, stop)
+        rows = (g1 - g0) * per
+        for s in range(g0, g1):
+            _im2col(x[s], geometry, patches[(s - g0) * per : (s - g0 + 1) * per])
+        d = dy2[g0 * per : g1 * per]
+        np.dot(patches[:rows].T, d, dw_one)
         dw_part += dw_one
-        for r in range(oh * ow):
-            for q in range(f):
+        for r in range(rows):
+            for q in range(d.shape[1]):
                 db_part[q] += d[r, q]
         if need_dx:
-            np.dot(d, w2t, dpatches)
-            _col2im_add(dpatches, kernel, stride, dx[s])
+            np.dot(d, w2.T, dpatches[:rows])
+            for s in range(g0, g1):
+                dx[s] = 0
+                _col2im_add(dpatches[(s - g0) * per : (s - g0 + 1) * per], geometry, dx[s])
 
 
 @jit
-def _gemm_backward_setup(x, w):
+def _chunk_images(t, n_img, chunks):
+    return t * n_img // chunks, (t + 1) * n_img // chunks
+
+
+@jit
+def _sum_chunks(dw_parts, db_parts, chunks, grads):
+    """grads = (dw (K, F), db (F,)) = the chunks' partial sums added in order."""
+    dw, db = grads
+    dw[:] = dw_parts[0]
+    db[:] = db_parts[0]
+    for t in range(1, chunks):
+        dw += dw_parts[t]
+        db += db_parts[t]
+
+
+@jit
+def conv2d_backward_gemm_into(x, w, dy, geometry, grads, dx, need_dx, scratch):
+    """The im2col path's gradients on one thread, allocating nothing (the compiled training loop's):
+    ``grads`` = (dw (KH, KW, C, F), db (F,)) and dx (N, H, W, C, unpadded; when ``need_dx``)
+    overwritten; dy (N*OH*OW, F). The batch is cut into min(N, GRAD_CHUNKS) chunks whose partial
+    sums are added at the end, as the parallel kernel does, so both give the same numbers."""
     n_img = x.shape[0]
     kh, kw, c, f = w.shape
     k = kh * kw * c
+    w2 = w.reshape(k, f)
+    patches, dpatches, dw_one, dw_parts, db_parts = _scratch_views(scratch, dy.shape[0] // n_img, k, f)
     chunks = min(n_img, GRAD_CHUNKS)
-    w2t = np.ascontiguousarray(w.reshape(k, f).T)
-    return chunks, w2t, np.zeros((chunks, k, f), dtype=w.dtype), np.zeros((chunks, f), dtype=w.dtype)
+    for t in range(chunks):
+        images = _chunk_images(t, n_img, chunks)
+        buffers = (patches, dpatches, dw_one, dw_parts[t], db_parts[t])
+        _backward_chunk(x, w2, dy, images, geometry, buffers, dx, need_dx)
+    _sum_chunks(dw_parts, db_parts, chunks, (grads[0].reshape(k, f), grads[1]))
 
 
-def _conv2d_backward_gemm(x, w, dy, need_dx, stride):
-    """Large batches: per image, dw += patches.T @ dy and dx = col2im(dy @ w.T), in batch chunks
-    with one partial dw/db per chunk (no shared writes), summed at the end -- the chunks in parallel
-    (``_conv2d_backward_gemm_parallel``) or in turn (the same chunks, so the same sums)."""
+@jit(parallel=True)
+def _conv2d_backward_gemm_parallel(x, w, dy, geometry):
+    """The im2col path's (dx, dw, db) for Python callers: the chunks in parallel (call with BLAS on
+    one thread). dy (N, OH, OW, F)."""
     n_img = x.shape[0]
     kh, kw, c, f = w.shape
-    chunks, w2t, dwp, dbp = _gemm_backward_setup(x, w)
-    dx = np.zeros_like(x)
+    k = kh * kw * c
+    per = dy.shape[1] * dy.shape[2]
+    w2 = w.reshape(k, f)
+    dy2 = dy.reshape(n_img * per, f)
+    chunks = min(n_img, GRAD_CHUNKS)
+    dw_parts = np.empty((chunks, k, f), dtype=x.dtype)
+    db_parts = np.empty((chunks, f), dtype=x.dtype)
+    dx = np.empty_like(x)
+    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]  # a parfor takes no nested tuples
     for t in config.prange(chunks):
-        images = (t * n_img // chunks, (t + 1) * n_img // chunks)
-        _gemm_backward_chunk(x, dy, images, ((kh, kw), stride), w2t, (dwp[t], dbp[t]), dx, need_dx)
-    dw, db = _sum_chunks(dwp, dbp)
-    return dx, dw.reshape(kh, kw, c, f), db
-
-
-_conv2d_backward_gemm, _conv2d_backward_gemm_parallel = serial_and_parallel(_conv2d_backward_gemm)
+        buffers = (
+            np.empty((GROUP * per, k), dtype=x.dtype),
+            np.empty((GROUP * per, k), dtype=x.dtype),
+            np.empty((k, f), dtype=x.dtype),
+            dw_parts[t],
+            db_parts[t],
+        )
+        images = _chunk_images(t, n_img, chunks)
+        geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
+        _backward_chunk(x, w2, dy2, images, geo, buffers, dx, True)
+    dw = np.empty_like(w)
+    db = np.empty(f, dtype=x.dtype)
+    _sum_chunks(dw_parts, db_parts, chunks, (dw.reshape(k, f), db))
+    return dx, dw, db
 
 
 @jit
@@ -497,10 +602,11 @@ def use_gemm_path(n, out_size, c, kernel, f):
     return n * out_size[0] * out_size[1] * kernel[0] * kernel[1] * c * f >= PARALLEL_MIN_MACS
 
 
-def _gemm_path(x: np.ndarray, w: np.ndarray, stride: tuple[int, int]) -> bool:
+def _gemm_path(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], pads: tuple[int, ...]) -> bool:
     n, h, wd, c = x.shape
     kh, kw, _, f = w.shape
-    return bool(use_gemm_path(n, output_size(h, wd, (kh, kw), stride), c, (kh, kw), f))
+    out_size = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
+    return bool(use_gemm_path(n, out_size, c, (kh, kw), f))
 
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1, padding: Any = 0) -> np.ndarray:
@@ -515,11 +621,10 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1,
     x, w, b = _conv_inputs(x, w, b, "b", 1, pads)
     if b.shape != (w.shape[3],):
         raise ValueError(f"b must have shape ({w.shape[3]},), one bias per filter of w {w.shape}; got {b.shape}")
-    xp = pad_images(x, pads) if any(pads) else x
-    if _gemm_path(xp, w, stride):
+    if _gemm_path(x, w, stride, pads):
         with blas_single_thread():
-            return _conv2d_forward_gemm_parallel(xp, w, b, stride)
-    return _conv2d_forward_serial(xp, w, b, stride)
+            return _conv2d_forward_gemm_parallel(x, w, b, ((w.shape[0], w.shape[1]), stride, pads))
+    return _conv2d_forward_serial(pad_images(x, pads) if any(pads) else x, w, b, stride)
 
 
 def conv2d_backward(
@@ -541,12 +646,10 @@ def conv2d_backward(
         raise ValueError(
             f"dy must have shape {(n, oh, ow, f)} (the forward output for x {x.shape}, w {w.shape}); got {dy.shape}"
         )
-    xp = pad_images(x, pads) if any(pads) else x
-    if _gemm_path(xp, w, stride):
+    if _gemm_path(x, w, stride, pads):
         with blas_single_thread():
-            dxp, dw, db = _conv2d_backward_gemm_parallel(xp, w, dy, True, stride)
-    else:
-        dxp, dw, db = _conv2d_backward_serial(xp, w, dy, stride)
+            return _conv2d_backward_gemm_parallel(x, w, dy, ((kh, kw), stride, pads))
+    dxp, dw, db = _conv2d_backward_serial(pad_images(x, pads) if any(pads) else x, w, dy, stride)
     if not any(pads):
         return dxp, dw, db
     dx = np.empty_like(x)

@@ -2,7 +2,8 @@
 
 Row dimensions: F_D0..F_D2 = input height, width, channels; F_D3, F_D4 = kernel height, width;
 F_D5 = filters; F_D6, F_D7 = stride; F_D8..F_D11 = padding (top, bottom, left, right).
-Parameters: ``weights`` (kh, kw, c, filters) at F_PW, ``bias`` (filters,) at F_PB.
+Parameters: ``weights`` (kh, kw, c, filters) at F_PW, ``bias`` (filters,) at F_PB. Float scratch
+at F_FW for the im2col kernels (their patches and partial gradients: nothing is allocated per batch).
 The engine runs the serial kernels of :mod:`kernels.conv` (numba's parallel ones may only be
 called from Python, see :func:`kernels.config.jit`).
 """
@@ -32,6 +33,7 @@ from .program import (
     F_D9,
     F_D10,
     F_D11,
+    F_FW,
     F_NEED_DX,
     F_PB,
     F_PW,
@@ -125,7 +127,10 @@ class ConvLayer(Layer):
         if shape != self.input_shape:
             raise ValueError(f"ConvLayer expects images {self.input_shape}; got {shape}")
         (h, w, c), (kh, kw) = self.input_shape, self.kernel_shape
-        return Encoding(KIND, (h, w, c, kh, kw, self.layer_depth, *self.stride, *self.padding), self.output_shape)
+        oh, ow, f = self.output_shape
+        scratch = int(KC.scratch_size(oh * ow, kh * kw * c, f))
+        dims = (h, w, c, kh, kw, f, *self.stride, *self.padding)
+        return Encoding(KIND, dims, self.output_shape, float_work=scratch)
 
     def config(self):
         cfg: dict[str, Any] = {
@@ -150,6 +155,12 @@ def _geometry(ops, i):
 
 
 @jit
+def _scratch(program, i, work, out_pixels, k, f):
+    fw = program.ops[i, F_FW]
+    return work.fwork[fw : fw + KC.scratch_size(out_pixels, k, f)]
+
+
+@jit
 def forward(images, program, i, params, work, nb):
     if images is None:  # a network without image layers: typed away, nothing compiled
         return
@@ -158,13 +169,14 @@ def forward(images, program, i, params, work, nb):
     w = params[ops[i, F_PW] : ops[i, F_PW] + kh * kw * c * f].reshape(kh, kw, c, f)
     b = params[ops[i, F_PB] : ops[i, F_PB] + f]
     x = work.acts[offs[i] : offs[i] + nb * h * wd * c].reshape(nb, h, wd, c)
-    xp = KC.pad_images(x, pads) if pads[0] or pads[1] or pads[2] or pads[3] else x
-    oh, ow = KC.output_size(xp.shape[1], xp.shape[2], (kh, kw), stride)
+    oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
     y = work.acts[offs[i + 1] : offs[i + 1] + nb * oh * ow * f]
     if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
-        y[:] = KC._conv2d_forward_gemm(xp, w, b, stride).reshape(-1)
-    else:
-        KC._conv2d_forward_serial_into(xp, w, b, y.reshape(nb, oh, ow, f), stride)
+        scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f)
+        KC.conv2d_forward_gemm_into(x, w, b, ((kh, kw), stride, pads), y.reshape(nb * oh * ow, f), scratch)
+        return
+    xp = KC.pad_images(x, pads) if pads[0] or pads[1] or pads[2] or pads[3] else x
+    KC.conv2d_forward_direct_into(xp, w, b, y.reshape(nb, oh, ow, f), stride)
 
 
 @jit
@@ -175,27 +187,25 @@ def backward(images, program, i, state, work, nb):
     (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
     pw, pb, need_dx = ops[i, F_PW], ops[i, F_PB], ops[i, F_NEED_DX] != 0
     w = params[pw : pw + kh * kw * c * f].reshape(kh, kw, c, f)
-    gw = grads[pw : pw + w.size].reshape(kh, kw, c, f)
+    layer_grads = (grads[pw : pw + w.size].reshape(kh, kw, c, f), grads[pb : pb + f])
     x = work.acts[offs[i] : offs[i] + nb * h * wd * c].reshape(nb, h, wd, c)
     dx = work.dacts[offs[i] : offs[i] + x.size].reshape(nb, h, wd, c)
-    padded = pads[0] or pads[1] or pads[2] or pads[3]
-    xp = KC.pad_images(x, pads) if padded else x
-    oh, ow = KC.output_size(xp.shape[1], xp.shape[2], (kh, kw), stride)
-    dy = work.dacts[offs[i + 1] : offs[i + 1] + nb * oh * ow * f].reshape(nb, oh, ow, f)
+    oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
+    dy = work.dacts[offs[i + 1] : offs[i + 1] + nb * oh * ow * f]
     if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
-        gxp, gw2, gb = KC._conv2d_backward_gemm(xp, w, dy, need_dx, stride)
-        gw[:] = gw2
-        grads[pb : pb + f] = gb
-    elif padded:
-        gxp = np.empty_like(xp)
-        KC._conv2d_backward_serial_into(xp, w, dy, (gw, grads[pb : pb + f]), gxp, need_dx, stride)
-    else:  # straight into the workspace
-        KC._conv2d_backward_serial_into(x, w, dy, (gw, grads[pb : pb + f]), dx, need_dx, stride)
+        scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f)
+        geometry = ((kh, kw), stride, pads)
+        KC.conv2d_backward_gemm_into(x, w, dy.reshape(nb * oh * ow, f), geometry, layer_grads, dx, need_dx, scratch)
         return
-    if need_dx and padded:
+    dy4 = dy.reshape(nb, oh, ow, f)
+    if not (pads[0] or pads[1] or pads[2] or pads[3]):  # straight into the workspace
+        KC.conv2d_backward_direct_into(x, w, dy4, layer_grads, dx, need_dx, stride)
+        return
+    xp = KC.pad_images(x, pads)
+    gxp = np.empty_like(xp)
+    KC.conv2d_backward_direct_into(xp, w, dy4, layer_grads, gxp, need_dx, stride)
+    if need_dx:
         KC.crop_images(gxp, pads, dx)
-    elif need_dx:
-        dx[:] = gxp
 
 
 __all__ = ["ConvLayer"]
