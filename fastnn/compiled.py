@@ -16,6 +16,10 @@ from .ops.program import F_KIND
 from .scoring import as_labels
 
 _ACCURACY = {None: E.ACC_NONE, "binary": E.ACC_BINARY, "categorical": E.ACC_CATEGORICAL}
+# Samples per pass of the compiled inference loop, whatever batch_size predict is given: a W1-size
+# network's activations for 64 images (27 MB) are written once and reused, where the layer path's
+# arrays for a batch of 1000 (230 MB) were allocated, faulted in and freed every batch.
+PREDICT_CHUNK = 64
 
 
 def engine_loss(criterion: L.Loss, fused: bool) -> int | None:
@@ -52,7 +56,7 @@ class CompiledNetwork:
         offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
         acts = np.zeros(int(offs[-1]), dtype=dtype)
         self.data = E.Data(x.reshape(n, -1), y, labels, run.rng)
-        images = 1 if set(program.ops[:, F_KIND].tolist()) & set(E.IMAGE_KINDS) else None
+        images = _uses_images(program)
         self.program = E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
         self.state = E.State(flat.values, flat.grads, s1, s2, hyper, flat.buffers)
         self.work = E.Work(
@@ -105,3 +109,30 @@ class CompiledNetwork:
             if not one_call_per_epoch:
                 per_epoch = max((time.perf_counter() - started) / count, 1e-7)
                 chunk = max(1, min(int(0.2 / per_epoch), 100_000))
+
+
+def _uses_images(program: plan_mod.Plan) -> int | None:
+    return 1 if set(program.ops[:, F_KIND].tolist()) & set(E.IMAGE_KINDS) else None
+
+
+def predict(program: plan_mod.Plan, flat: plan_mod.FlatParameters, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The network's outputs for the samples x (n, ...) in inference mode (dropout the identity, batch
+    norm on its running statistics), through :func:`fastnn.engine.predict_batches`; batches of at
+    most ``batch_size`` and PREDICT_CHUNK samples."""
+    n, dtype = len(x), x.dtype
+    capacity = max(1, min(batch_size, n, PREDICT_CHUNK))
+    offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
+    unused = np.empty(1, dtype=dtype)  # forward passes never touch the gradient-side arrays
+    work = E.Work(
+        np.empty(int(offs[-1]), dtype=dtype),
+        unused,
+        np.empty(max(program.iwork_per_sample * capacity, 1), dtype=np.int64),
+        unused,
+        np.empty(1, dtype=np.int64),
+        np.zeros(max(program.float_work, 1), dtype=dtype),
+    )
+    state = E.State(flat.values, flat.grads, unused, unused, np.zeros(4), flat.buffers)
+    prog = E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
+    out = np.empty((n, int(program.sizes[-1])), dtype=dtype)
+    E.predict_batches(x.reshape(n, -1), prog, state, work, capacity, _uses_images(program), out)
+    return out.reshape(n, *program.sample_shapes[-1])

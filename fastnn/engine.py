@@ -54,6 +54,8 @@ Log = namedtuple("Log", ["losses", "corrects", "status"])
 
 @jit(inline=True)
 def _forward(program, state, work, nb, n_ops, rng, images):
+    """Layers 0..n_ops-1 on the batch in the workspace. ``rng``: the network's generator while
+    training, None for inference (dropout the identity, batch norm on its running statistics)."""
     ops, offs, sizes, alphas, acts = program.ops, program.offs, program.sizes, program.alphas, work.acts
     params = state.params
     for i in range(n_ops):
@@ -67,7 +69,7 @@ def _forward(program, state, work, nb, n_ops, rng, images):
         elif kind == activation.KIND:
             activation.forward(ops, offs, sizes, alphas, i, acts, nb)
         elif kind == norm.KIND:
-            norm.forward(images, program, i, state, work, nb)
+            norm.forward(images, program, i, state, work, nb, rng)
         else:
             reshape.forward(program, i, work, nb, rng)
 
@@ -238,3 +240,21 @@ def run_epochs(data, orders, program, state, work, rules, t0, log):
         log.losses[e] = total / n
         log.corrects[e] = correct
     return t
+
+
+@jit
+def predict_batches(x, program, state, work, capacity, images, out):
+    """Inference: every layer's forward pass on samples x (n, features), ``capacity`` at a time
+    through the workspace, the last layer's outputs into out (n, outputs)."""
+    n, n_ops = x.shape[0], program.ops.shape[0]
+    offs, sizes, acts = program.offs, program.sizes, work.acts
+    for start in range(0, n, capacity):
+        nb = min(capacity, n - start)
+        for r in range(nb):
+            for k in range(sizes[0]):
+                acts[offs[0] + r * sizes[0] + k] = x[start + r, k]
+        _forward(program, state, work, nb, n_ops, None, images)
+        o, m = offs[n_ops], sizes[n_ops]
+        for r in range(nb):
+            for k in range(m):
+                out[start + r, k] = acts[o + r * m + k]

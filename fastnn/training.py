@@ -23,6 +23,7 @@ from . import data, numpy_path, optimizers
 from . import plan as plan_mod
 from .callbacks import StopTraining
 from .compiled import CompiledNetwork, engine_loss
+from .compiled import predict as compiled_predict
 from .layers import ActivationLayer, DropoutLayer, is_builtin
 from .scoring import accuracy_kind, as_labels, correct
 
@@ -259,9 +260,14 @@ def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, str]:
 
 def outputs(net: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     """The network's outputs for prepared samples, ``batch_size`` at a time: small work in numpy
-    (as fit's numpy path), the rest layer by layer."""
+    (as fit's numpy path), networks the engine runs in its compiled inference loop, the rest layer
+    by layer."""
     if numpy_path.takes_predict(net.layers, x, batch_size):
         return numpy_path.forward(net.layers, x, batch_size)
+    program = plan_mod.make_plan(net.layers, x.shape[1:]) if COMPILED_FIT else None
+    # Only in the parameters' own dtype: other inputs compute as numpy promotes them, layer by layer.
+    if program is not None and all(getattr(o, a).dtype == x.dtype for o, a in program.params + program.buffers):
+        return compiled_predict(program, flat_parameters(net, program, x.dtype), x, batch_size)
     return np.concatenate([net.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 

@@ -286,3 +286,45 @@ def test_compiled_nan_stops_with_epoch_and_batch(monkeypatch):
         net.fit(x, y, epochs=3, verbose=False)
     assert all(np.isfinite(p).all() for p in net.parameters())
     assert any(not np.array_equal(p, q) for p, q in zip(net.parameters(), before, strict=True))
+
+
+def _inference_net(dtype):
+    """Every op kind with an inference mode: convolutions on both paths (im2col with padding and the
+    direct loops), batch norm (running statistics), dropout (the identity), pooling."""
+    layers = [
+        ConvLayer((12, 12, 3), (3, 3), 8, padding="same", rng=0),
+        fastnn.BatchNormLayer(8),
+        ReLU(),
+        fastnn.DropoutLayer(0.3),
+        ConvLayer((12, 12, 8), (2, 2), 3, stride=2, rng=1),
+        Tanh(),
+        MaxPoolLayer(2),
+        FlattenLayer(),
+        FCLayer(27, 4, rng=2),
+        Softmax(),
+    ]
+    return Network(layers, seed=3, dtype=dtype).use("cross_entropy")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_runs_the_compiled_inference_loop_and_equals_the_layer_path(dtype, monkeypatch):
+    monkeypatch.setattr(numpy_path, "SMALL_WORK_SECONDS", 0.0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((70, 12, 12, 3)).astype(dtype)
+    net = _inference_net(dtype)
+    net.fit(x, np.arange(70) % 4, epochs=2, batch_size=16, verbose=False)  # running statistics move
+    calls = []
+    monkeypatch.setattr(fastnn.engine, "predict_batches", _counting(fastnn.engine.predict_batches, calls))
+    out = net.predict(x, batch_size=30)
+    assert calls and out.dtype == dtype
+    # the loop takes batch_size samples at a time (at most compiled.PREDICT_CHUNK): as the layers do
+    expected = np.concatenate([net.forward(x[i : i + 30]) for i in range(0, 70, 30)])
+    np.testing.assert_array_equal(out, expected)
+
+
+def _counting(func, calls):
+    def wrapped(*args):
+        calls.append(1)
+        return func(*args)
+
+    return wrapped

@@ -115,13 +115,17 @@ def _views(program, i, state, work, nb):
 
 
 @jit
-def forward(images, program, i, state, work, nb):
+def forward(images, program, i, state, work, nb, rng):
+    """``rng`` None: inference, on the running statistics (the network's generator otherwise)."""
     if images is None:  # a network without image layers: typed away, nothing compiled
         return
     c, rows, params, stats, running = _views(program, i, state, work, nb)
     offs = program.offs
     x2 = work.acts[offs[i] : offs[i] + rows * c].reshape(rows, c)
     y2 = work.acts[offs[i + 1] : offs[i + 1] + rows * c].reshape(rows, c)
+    if rng is None:
+        KN._normalize_into(x2, params, running, program.reals[i, 1], y2)
+        return
     KN._stats(x2, stats[0], stats[1])
     KN._normalize_into(x2, params, stats, program.reals[i, 1], y2)
     KN._update_running_into(running, stats, program.reals[i, 0], rows)

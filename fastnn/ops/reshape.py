@@ -111,8 +111,9 @@ def _drop(src, dst, keep, rate):
 
 @jit
 def forward(program, i, work, nb, rng):
+    """``rng`` None: inference (dropout is the identity); typed away when compiled."""
     offs, n = program.offs, nb * program.sizes[i]
-    if program.ops[i, F_D0] == COPY:
+    if rng is None or program.ops[i, F_D0] == COPY:
         _copy((work.acts, offs[i]), (work.acts, offs[i + 1]), n)
         return
     rate = program.alphas[i]
