@@ -53,11 +53,10 @@ class CompiledNetwork:
             y = targets.reshape(n, -1)
             found = as_labels(y) if kind == "categorical" else None
             labels = np.zeros(n, dtype=np.int64) if found is None else found
-        offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
-        acts = np.zeros(int(offs[-1]), dtype=dtype)
+        self.program = _engine_program(program, capacity)
+        acts = np.zeros(int(self.program.offs[-1]), dtype=dtype)
         self.data = E.Data(x.reshape(n, -1), y, labels, run.rng)
         images = _uses_images(program)
-        self.program = E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
         self.state = E.State(flat.values, flat.grads, s1, s2, hyper, flat.buffers)
         self.work = E.Work(
             acts,
@@ -111,6 +110,12 @@ class CompiledNetwork:
                 chunk = max(1, min(int(0.2 / per_epoch), 100_000))
 
 
+def _engine_program(program: plan_mod.Plan, capacity: int) -> E.Program:
+    """The plan as the engine takes it, with every activation slot's offset for ``capacity`` samples."""
+    offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
+    return E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
+
+
 def _uses_images(program: plan_mod.Plan) -> int | None:
     return 1 if set(program.ops[:, F_KIND].tolist()) & set(E.IMAGE_KINDS) else None
 
@@ -121,10 +126,10 @@ def predict(program: plan_mod.Plan, flat: plan_mod.FlatParameters, x: np.ndarray
     most ``batch_size`` and PREDICT_CHUNK samples."""
     n, dtype = len(x), x.dtype
     capacity = max(1, min(batch_size, n, PREDICT_CHUNK))
-    offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
+    prog = _engine_program(program, capacity)
     unused = np.empty(1, dtype=dtype)  # forward passes never touch the gradient-side arrays
     work = E.Work(
-        np.empty(int(offs[-1]), dtype=dtype),
+        np.empty(int(prog.offs[-1]), dtype=dtype),
         unused,
         np.empty(max(program.iwork_per_sample * capacity, 1), dtype=np.int64),
         unused,
@@ -132,7 +137,6 @@ def predict(program: plan_mod.Plan, flat: plan_mod.FlatParameters, x: np.ndarray
         np.zeros(max(program.float_work, 1), dtype=dtype),
     )
     state = E.State(flat.values, flat.grads, unused, unused, np.zeros(4), flat.buffers)
-    prog = E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
     out = np.empty((n, int(program.sizes[-1])), dtype=dtype)
     E.predict_batches(x.reshape(n, -1), prog, state, work, capacity, _uses_images(program), out)
     return out.reshape(n, *program.sample_shapes[-1])
