@@ -15,6 +15,7 @@ import numpy as np
 
 from kernels import losses as KL
 from kernels import optim as KO
+from kernels import _borrow as KB
 from kernels.config import jit
 
 from .ops import activation, conv, dense, norm, pool, reshape
@@ -50,6 +51,18 @@ Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", 
 # Per epoch: mean loss and correct count; status (epoch, batch, 0 loss / 1 gradient) when a
 # non-finite value stopped training, else -1s.
 Log = namedtuple("Log", ["losses", "corrects", "status"])
+
+
+@jit(inline=True)
+def _borrow(program, state, work):
+    """The arguments' arrays as borrowed views (kernels._borrow): every name the loop binds them to
+    is then free of reference counting -- per-sample XOR training 2.96 -> 1.59 ms per 1000 epochs."""
+    b = KB.borrowed
+    return (
+        Program(b(program.ops), b(program.alphas), b(program.reals), b(program.offs), b(program.sizes)),
+        State(b(state.params), b(state.grads), b(state.s1), b(state.s2), b(state.hyper), b(state.buffers)),
+        Work(b(work.acts), b(work.dacts), b(work.iwork), b(work.y_batch), b(work.labels_batch), b(work.fwork)),
+    )
 
 
 @jit(inline=True)
@@ -198,7 +211,9 @@ def _batch_gradients(data, idx, program, state, work, rules):
 @jit
 def batch_gradients(data, idx, program, state, work, rules):
     """One batch's gradients without an update (for gradient hooks such as an MPI allreduce)."""
-    return _batch_gradients(data, idx, program, state, work, rules)
+    program, state, work = _borrow(program, state, work)
+    data = Data(KB.borrowed(data.x), KB.borrowed(data.y), KB.borrowed(data.labels), data.rng)
+    return _batch_gradients(data, KB.borrowed(idx), program, state, work, rules)
 
 
 @jit
@@ -216,6 +231,9 @@ def run_epochs(data, orders, program, state, work, rules, t0, log):
     count. A non-finite loss or gradient stops before that batch's update and sets ``log.status``
     to (epoch, batch, 0 for the loss / 1 for a gradient).
     """
+    program, state, work = _borrow(program, state, work)
+    data = Data(KB.borrowed(data.x), KB.borrowed(data.y), KB.borrowed(data.labels), data.rng)
+    orders = KB.borrowed(orders)
     n = data.x.shape[0]
     t = t0
     batch_size = rules.batch_size
@@ -246,6 +264,8 @@ def run_epochs(data, orders, program, state, work, rules, t0, log):
 def predict_batches(x, program, state, work, capacity, images, out):
     """Inference: every layer's forward pass on samples x (n, features), ``capacity`` at a time
     through the workspace, the last layer's outputs into out (n, outputs)."""
+    program, state, work = _borrow(program, state, work)
+    x = KB.borrowed(x)
     n, n_ops = x.shape[0], program.ops.shape[0]
     offs, sizes, acts = program.offs, program.sizes, work.acts
     for start in range(0, n, capacity):

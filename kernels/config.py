@@ -276,13 +276,14 @@ _PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.pa
 
 def jitted_sources() -> list[Path]:
     """The files whose text becomes machine code: every module of either package that compiles
-    functions (it calls ``jit``), and this one, which sets how they compile. Editing the registry,
-    the twins or the checks leaves the cache valid."""
+    functions (it calls ``jit``) or extends numba (intrinsics and overloads installed by
+    ``when_numba_loads``), and this one, which sets how they compile. Editing the registry, the
+    twins or the checks leaves the cache valid."""
     found = [Path(__file__).resolve()]
     for package in _PACKAGES:
         for path in sorted(package.rglob("*.py")):  # subpackages too (fastnn.ops)
             text = path.read_text(encoding="utf-8")
-            if path not in found and "@jit" in text:
+            if path not in found and ("@jit" in text or "when_numba_loads(" in text):
                 found.append(path)
     return found
 

@@ -47,10 +47,10 @@ def _nn_loops(ab, bb, ob, at):
 def _tn_loops(ab, bb, ob, at):
     # out (m, n) = a.T @ b for a (k, m), b (k, n): the weight gradient x.T @ dy.
     ao, bo, oo, m, k, n = at
+    for t in range(m * n):
+        ob[oo + t] = 0.0
     for i in range(m):
         oi = oo + i * n
-        for j in range(n):
-            ob[oi + j] = 0.0
         for p in range(k):
             aip = ab[ao + p * m + i]
             bp = bo + p * n
@@ -63,13 +63,13 @@ def _nt_loops(ab, bb, ob, at):
     # out (m, n) = a @ b.T for a (m, k), b (n, k): the input gradient dy @ w.T.
     ao, bo, oo, m, k, n = at
     for i in range(m):
-        oi = oo + i * n
+        ai = ao + i * k
         for j in range(n):
-            ob[oi + j] = 0.0
-        for p in range(k):
-            aip = ab[ao + i * k + p]
-            for j in range(n):
-                ob[oi + j] += aip * bb[bo + j * k + p]
+            bj = bo + j * k
+            s = ob.dtype.type(0.0)
+            for p in range(k):
+                s += ab[ai + p] * bb[bj + p]
+            ob[oo + i * n + j] = s
 
 
 @jit(inline=True)
