@@ -13,9 +13,9 @@ from collections import namedtuple
 
 import numpy as np
 
+from kernels import _borrow as KB
 from kernels import losses as KL
 from kernels import optim as KO
-from kernels import _borrow as KB
 from kernels.config import jit
 
 from .ops import activation, conv, dense, norm, pool, reshape

@@ -5,8 +5,19 @@ import pytest
 
 import fastnn
 import fastnn.training as training_module
-from fastnn import numpy_path
-from fastnn import ConvLayer, FCLayer, FlattenLayer, LeakyReLU, MaxPoolLayer, Network, ReLU, Sigmoid, Softmax, Tanh
+from fastnn import (
+    ConvLayer,
+    FCLayer,
+    FlattenLayer,
+    LeakyReLU,
+    MaxPoolLayer,
+    Network,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    numpy_path,
+)
 
 
 def _mlp(act, n_in, n_out, last, seed):

@@ -295,7 +295,7 @@ def test_processes_started_together_compile_each_function_once(tmp_path):
     ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
-    compiled = [set(eval(out)) for out, _ in outs]  # noqa: S307 - a list of names printed by our worker
+    compiled = [set(eval(out)) for out, _ in outs]
     assert compiled[0] | compiled[1], "nothing was compiled"
     assert not compiled[0] & compiled[1], f"compiled by both: {sorted(compiled[0] & compiled[1])}"
 

@@ -28,7 +28,10 @@ def test_no_function_takes_more_than_eight_positional_arguments():
 
 
 def test_importing_fastnn_starts_neither_numba_nor_scipy():
-    code = "import sys, fastnn, fastnn.layers; print(sorted(m for m in ('numba', 'llvmlite', 'scipy') if m in sys.modules))"
+    code = (
+        "import sys, fastnn, fastnn.layers; "
+        "print(sorted(m for m in ('numba', 'llvmlite', 'scipy') if m in sys.modules))"
+    )
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
