@@ -194,8 +194,8 @@ def _batch_gradients(data, idx, program, state, work, rules):
         loss = KL._bce(y_flat[:m], acts[o_off : o_off + m], bce_eps)
         KL._bce_backward_into(y_flat[:m], acts[o_off : o_off + m], bce_eps, dacts[o_off : o_off + m])
     else:
-        logits = acts[o_off : o_off + m].reshape(nb, n_out)
-        loss = KL._softmax_cross_entropy_into(logits, l_batch[:nb], dacts[o_off : o_off + m].reshape(nb, n_out))
+        logits, dlogits = KB.shaped(acts, o_off, (nb, n_out)), KB.shaped(dacts, o_off, (nb, n_out))
+        loss = KL._softmax_cross_entropy_into(logits, l_batch[:nb], dlogits)
     loss = np.float64(state.params.dtype.type(loss))  # the layer path sees the loss in the network's dtype
     if not np.isfinite(loss):
         return loss, 0.0, 1

@@ -8,6 +8,11 @@ half of the loop's time. ``borrowed(a)`` is ``a`` without its owner (a null memi
 shape and strides, but counting references to it does nothing. Only for arrays that outlive the
 compiled call that borrows them -- the arguments of an entry point -- and never returned from it.
 
+``shaped(buffer, start, shape)`` is ``buffer[start : start + prod(shape)].reshape(shape)`` for a
+contiguous 1-D buffer, made in a few instructions: numba's ``reshape`` calls a C helper to work out
+the strides (and compiles an error message per tuple length), which the engine's ops paid on every
+layer of every sample. Like a compiled loop it checks no bounds: the caller's offsets must fit.
+
 The intrinsic is registered when numba loads (:func:`kernels.config.when_numba_loads`).
 """
 
@@ -17,11 +22,12 @@ from typing import Any
 
 from .config import when_numba_loads
 
-borrowed: Any = None  # the numba intrinsic, set when numba loads
+borrowed: Any = None  # the numba intrinsics, set when numba loads
+shaped: Any = None
 
 
 def _install(numba: Any) -> None:
-    from numba.core import types
+    from numba.core import cgutils, types
     from numba.extending import intrinsic
     from numba.np.arrayobj import make_array
 
@@ -39,8 +45,46 @@ def _install(numba: Any) -> None:
 
         return arr(arr), codegen
 
-    global borrowed
+    def make_shaped(typingctx: Any, buffer: Any, start: Any, shape: Any) -> Any:
+        if not (
+            isinstance(buffer, types.Array)
+            and buffer.ndim == 1
+            and buffer.layout == "C"
+            and isinstance(start, types.Integer)
+            and isinstance(shape, types.BaseTuple)
+            and len(shape) > 0
+            and all(isinstance(t, types.Integer) for t in shape)
+        ):
+            return None
+        result = types.Array(buffer.dtype, len(shape), "C")
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            buffer_t, start_t, shape_t = sig.args
+            src = make_array(buffer_t)(context, builder, args[0])
+            dims = [
+                context.cast(builder, builder.extract_value(args[2], k), shape_t[k], types.intp)
+                for k in range(len(shape_t))
+            ]
+            itemsize = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(buffer_t.dtype)))
+            strides = [itemsize]
+            for d in reversed(dims[1:]):
+                strides.insert(0, builder.mul(strides[0], d))
+            out = make_array(sig.return_type)(context, builder)
+            context.populate_array(
+                out,
+                data=builder.gep(src.data, [context.cast(builder, args[1], start_t, types.intp)]),
+                shape=cgutils.pack_array(builder, dims),
+                strides=cgutils.pack_array(builder, strides),
+                itemsize=itemsize,
+                meminfo=None,
+            )
+            return out._getvalue()
+
+        return result(buffer, start, shape), codegen
+
+    global borrowed, shaped
     borrowed = intrinsic(borrow)
+    shaped = intrinsic(make_shaped)
 
 
 when_numba_loads(_install)

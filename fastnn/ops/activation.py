@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kernels import _borrow as KB
 from kernels import activations as KA
 from kernels._checks import real_scalar
 from kernels.config import jit
@@ -178,14 +179,16 @@ class Softmax(ActivationLayer):
 # Softmax works on row views; out of line, so that the other functions' inlined steps create none.
 @jit
 def _softmax_forward(acts, xo, yo, n, width):
-    KA._softmax_into(acts[xo : xo + n].reshape(-1, width), acts[yo : yo + n].reshape(-1, width))
+    rows = n // width
+    KA._softmax_into(KB.shaped(acts, xo, (rows, width)), KB.shaped(acts, yo, (rows, width)))
 
 
 @jit
 def _softmax_backward(acts, dacts, xo, yo, size):
     n, width = size
-    y, dy, dx = acts[yo : yo + n], dacts[yo : yo + n], dacts[xo : xo + n]
-    KA._softmax_backward_into(y.reshape(-1, width), dy.reshape(-1, width), dx.reshape(-1, width))
+    shape = (n // width, width)
+    y, dy, dx = KB.shaped(acts, yo, shape), KB.shaped(dacts, yo, shape), KB.shaped(dacts, xo, shape)
+    KA._softmax_backward_into(y, dy, dx)
 
 
 @jit(inline=True)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 import kernels as K
+from kernels import _borrow as KB
 from kernels import conv as KC
 from kernels._checks import conv_geometry, positive_int
 from kernels.config import jit
@@ -166,17 +167,17 @@ def forward(images, program, i, params, work, nb):
         return
     ops, offs = program.ops, program.offs
     (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
-    w = params[ops[i, F_PW] : ops[i, F_PW] + kh * kw * c * f].reshape(kh, kw, c, f)
+    w = KB.shaped(params, ops[i, F_PW], (kh, kw, c, f))
     b = params[ops[i, F_PB] : ops[i, F_PB] + f]
-    x = work.acts[offs[i] : offs[i] + nb * h * wd * c].reshape(nb, h, wd, c)
+    x = KB.shaped(work.acts, offs[i], (nb, h, wd, c))
     oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
-    y = work.acts[offs[i + 1] : offs[i + 1] + nb * oh * ow * f]
     if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
         scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f)
-        KC.conv2d_forward_gemm_into(x, w, b, ((kh, kw), stride, pads), y.reshape(nb * oh * ow, f), scratch)
+        y2 = KB.shaped(work.acts, offs[i + 1], (nb * oh * ow, f))
+        KC.conv2d_forward_gemm_into(x, w, b, ((kh, kw), stride, pads), y2, scratch)
         return
     xp = KC.pad_images(x, pads) if pads[0] or pads[1] or pads[2] or pads[3] else x
-    KC.conv2d_forward_direct_into(xp, w, b, y.reshape(nb, oh, ow, f), stride)
+    KC.conv2d_forward_direct_into(xp, w, b, KB.shaped(work.acts, offs[i + 1], (nb, oh, ow, f)), stride)
 
 
 @jit
@@ -186,18 +187,18 @@ def backward(images, program, i, state, work, nb):
     ops, offs, params, grads = program.ops, program.offs, state.params, state.grads
     (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
     pw, pb, need_dx = ops[i, F_PW], ops[i, F_PB], ops[i, F_NEED_DX] != 0
-    w = params[pw : pw + kh * kw * c * f].reshape(kh, kw, c, f)
-    layer_grads = (grads[pw : pw + w.size].reshape(kh, kw, c, f), grads[pb : pb + f])
-    x = work.acts[offs[i] : offs[i] + nb * h * wd * c].reshape(nb, h, wd, c)
-    dx = work.dacts[offs[i] : offs[i] + x.size].reshape(nb, h, wd, c)
+    w = KB.shaped(params, pw, (kh, kw, c, f))
+    layer_grads = (KB.shaped(grads, pw, (kh, kw, c, f)), grads[pb : pb + f])
+    x = KB.shaped(work.acts, offs[i], (nb, h, wd, c))
+    dx = KB.shaped(work.dacts, offs[i], (nb, h, wd, c))
     oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
-    dy = work.dacts[offs[i + 1] : offs[i + 1] + nb * oh * ow * f]
     if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
         scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f)
         geometry = ((kh, kw), stride, pads)
-        KC.conv2d_backward_gemm_into(x, w, dy.reshape(nb * oh * ow, f), geometry, layer_grads, dx, need_dx, scratch)
+        dy2 = KB.shaped(work.dacts, offs[i + 1], (nb * oh * ow, f))
+        KC.conv2d_backward_gemm_into(x, w, dy2, geometry, layer_grads, dx, need_dx, scratch)
         return
-    dy4 = dy.reshape(nb, oh, ow, f)
+    dy4 = KB.shaped(work.dacts, offs[i + 1], (nb, oh, ow, f))
     if not (pads[0] or pads[1] or pads[2] or pads[3]):  # straight into the workspace
         KC.conv2d_backward_direct_into(x, w, dy4, layer_grads, dx, need_dx, stride)
         return

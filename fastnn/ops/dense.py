@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import kernels as K
+from kernels import _borrow as KB
 from kernels import dense as KD
 from kernels._checks import positive_int
 from kernels.config import jit
@@ -107,9 +108,8 @@ def forward(ops, offs, i, params, acts, nb):
     if KD.is_tiny(nb, n_in, n_out):
         KD.dense_forward_flat(acts, params, (xo, pw, pb, yo, nb, n_in, n_out))
         return
-    x = acts[xo : xo + nb * n_in].reshape(nb, n_in)
-    y = acts[yo : yo + nb * n_out].reshape(nb, n_out)
-    KD._dense_forward_into(x, params[pw : pw + n_in * n_out].reshape(n_in, n_out), params[pb : pb + n_out], y)
+    x, y = KB.shaped(acts, xo, (nb, n_in)), KB.shaped(acts, yo, (nb, n_out))
+    KD._dense_forward_into(x, KB.shaped(params, pw, (n_in, n_out)), params[pb : pb + n_out], y)
 
 
 @jit(inline=True)
@@ -120,10 +120,10 @@ def backward(ops, offs, i, params, grads, acts, dacts, nb):
     if KD.is_tiny(nb, n_in, n_out):
         KD.dense_backward_flat(acts, dacts, params, grads, (xo, pw, yo, pw, pb, xo, nb, n_in, n_out, need_dx))
         return
-    x, w = acts[xo : xo + nb * n_in].reshape(nb, n_in), params[pw : pw + n_in * n_out].reshape(n_in, n_out)
-    dy = dacts[yo : yo + nb * n_out].reshape(nb, n_out)
-    dx = dacts[xo : xo + (nb * n_in if need_dx else 0)].reshape(-1, n_in)
-    KD._dense_backward_into(x, w, dy, grads[pw : pw + w.size].reshape(n_in, n_out), grads[pb : pb + n_out], dx)
+    x, w = KB.shaped(acts, xo, (nb, n_in)), KB.shaped(params, pw, (n_in, n_out))
+    dy = KB.shaped(dacts, yo, (nb, n_out))
+    dx = KB.shaped(dacts, xo, (nb if need_dx else 0, n_in))
+    KD._dense_backward_into(x, w, dy, KB.shaped(grads, pw, (n_in, n_out)), grads[pb : pb + n_out], dx)
 
 
 __all__ = ["Dense", "FCLayer"]

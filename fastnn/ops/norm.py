@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import kernels as K
+from kernels import _borrow as KB
 from kernels import norm as KN
 from kernels._checks import positive_int, real_scalar
 from kernels.config import jit
@@ -121,8 +122,7 @@ def forward(images, program, i, state, work, nb, rng):
         return
     c, rows, params, stats, running = _views(program, i, state, work, nb)
     offs = program.offs
-    x2 = work.acts[offs[i] : offs[i] + rows * c].reshape(rows, c)
-    y2 = work.acts[offs[i + 1] : offs[i + 1] + rows * c].reshape(rows, c)
+    x2, y2 = KB.shaped(work.acts, offs[i], (rows, c)), KB.shaped(work.acts, offs[i + 1], (rows, c))
     if rng is None:
         KN._normalize_into(x2, params, running, program.reals[i, 1], y2)
         return
@@ -137,9 +137,8 @@ def backward(images, program, i, state, work, nb):
         return
     c, rows, params, stats, _ = _views(program, i, state, work, nb)
     offs, pw, pb = program.offs, program.ops[i, F_PW], program.ops[i, F_PB]
-    x2 = work.acts[offs[i] : offs[i] + rows * c].reshape(rows, c)
-    dy2 = work.dacts[offs[i + 1] : offs[i + 1] + rows * c].reshape(rows, c)
-    dx2 = work.dacts[offs[i] : offs[i] + rows * c].reshape(rows, c)
+    x2 = KB.shaped(work.acts, offs[i], (rows, c))
+    dy2, dx2 = KB.shaped(work.dacts, offs[i + 1], (rows, c)), KB.shaped(work.dacts, offs[i], (rows, c))
     grads = (dx2, state.grads[pw : pw + c], state.grads[pb : pb + c])
     KN._batchnorm_backward_into(x2, params[0], stats, program.reals[i, 1], dy2, grads)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import kernels as K
+from kernels import _borrow as KB
 from kernels import pool as KP
 from kernels._checks import positive_int
 from kernels.config import jit
@@ -114,18 +115,16 @@ def forward(images, program, i, params, work, nb):
         return
     ops, offs = program.ops, program.offs
     h, w, c, size = ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4]
-    n_out = nb * program.sizes[i + 1]
-    x = work.acts[offs[i] : offs[i] + nb * h * w * c].reshape(nb, h, w, c)
+    x = KB.shaped(work.acts, offs[i], (nb, h, w, c))
     if ops[i, F_D0] == GLOBAL:
-        KP._global_avgpool2d_forward_into(x, work.acts[offs[i + 1] : offs[i + 1] + n_out].reshape(nb, c))
+        KP._global_avgpool2d_forward_into(x, KB.shaped(work.acts, offs[i + 1], (nb, c)))
         return
     shape = (nb, h // size, w // size, c)
-    y = work.acts[offs[i + 1] : offs[i + 1] + n_out].reshape(shape)
+    y = KB.shaped(work.acts, offs[i + 1], shape)
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_forward_into(x, size, y)
         return
-    arg = work.iwork[ops[i, F_IW] * nb : ops[i, F_IW] * nb + n_out].reshape(shape)
-    KP._maxpool2d_forward_into(x, size, y, arg)
+    KP._maxpool2d_forward_into(x, size, y, KB.shaped(work.iwork, ops[i, F_IW] * nb, shape))
 
 
 @jit
@@ -136,18 +135,16 @@ def backward(images, program, i, state, work, nb):
     if not ops[i, F_NEED_DX]:
         return
     h, w, c, size = ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4]
-    n_out = nb * program.sizes[i + 1]
-    dx = work.dacts[offs[i] : offs[i] + nb * h * w * c].reshape(nb, h, w, c)
+    dx = KB.shaped(work.dacts, offs[i], (nb, h, w, c))
     if ops[i, F_D0] == GLOBAL:
-        KP._global_avgpool2d_backward_into(work.dacts[offs[i + 1] : offs[i + 1] + n_out].reshape(nb, c), dx)
+        KP._global_avgpool2d_backward_into(KB.shaped(work.dacts, offs[i + 1], (nb, c)), dx)
         return
     shape = (nb, h // size, w // size, c)
-    dy = work.dacts[offs[i + 1] : offs[i + 1] + n_out].reshape(shape)
+    dy = KB.shaped(work.dacts, offs[i + 1], shape)
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_backward_into(dy, size, dx)
         return
-    arg = work.iwork[ops[i, F_IW] * nb : ops[i, F_IW] * nb + n_out].reshape(shape)
-    KP._maxpool2d_backward_into(arg, dy, w, dx)
+    KP._maxpool2d_backward_into(KB.shaped(work.iwork, ops[i, F_IW] * nb, shape), dy, w, dx)
 
 
 __all__ = ["AvgPoolLayer", "GlobalAvgPoolLayer", "MaxPoolLayer"]
