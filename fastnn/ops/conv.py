@@ -129,7 +129,8 @@ class ConvLayer(Layer):
             raise ValueError(f"ConvLayer expects images {self.input_shape}; got {shape}")
         (h, w, c), (kh, kw) = self.input_shape, self.kernel_shape
         oh, ow, f = self.output_shape
-        scratch = int(KC.scratch_size(oh * ow, kh * kw * c, f))
+        # the jitted function's Python source: encoding a network must not start numba (the numpy path)
+        scratch = int(KC.scratch_size.py_func(oh * ow, kh * kw * c, f))
         dims = (h, w, c, kh, kw, f, *self.stride, *self.padding)
         return Encoding(KIND, dims, self.output_shape, float_work=scratch)
 
