@@ -235,6 +235,15 @@ def test_a_non_finite_value_stops_training_where_the_engine_stops(x_bad, what, m
     assert results[0] == results[1]
 
 
+def _fit_path_and_heavy_imports(script):
+    """Run a user script (ending in a print of fit's path and the heavy modules it imported) in a
+    fresh interpreter; its printed words."""
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.split()
+
+
 def test_a_numpy_path_script_never_imports_numba():
     script = textwrap.dedent(
         """
@@ -255,10 +264,7 @@ def test_a_numpy_path_script_never_imports_numba():
         print(net.last_fit_path, sorted(m for m in ("numba", "llvmlite", "scipy") if m in sys.modules))
         """
     )
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == ["numpy", "[]"]
+    assert _fit_path_and_heavy_imports(script) == ["numpy", "[]"]
 
 
 def test_a_small_cnn_on_the_numpy_path_never_imports_numba():
@@ -279,7 +285,4 @@ def test_a_small_cnn_on_the_numpy_path_never_imports_numba():
         print(net.last_fit_path, sorted(m for m in ("numba", "llvmlite", "scipy") if m in sys.modules))
         """
     )
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == ["numpy", "[]"]
+    assert _fit_path_and_heavy_imports(script) == ["numpy", "[]"]
