@@ -66,6 +66,12 @@ def _borrow(program, state, work):
 
 
 @jit(inline=True)
+def _borrow_data(data):
+    """The training set's arrays as borrowed views (the generator stays as it is)."""
+    return Data(KB.borrowed(data.x), KB.borrowed(data.y), KB.borrowed(data.labels), data.rng)
+
+
+@jit(inline=True)
 def _forward(program, state, work, nb, n_ops, rng, images):
     """Layers 0..n_ops-1 on the batch in the workspace. ``rng``: the network's generator while
     training, None for inference (dropout the identity, batch norm on its running statistics)."""
@@ -212,7 +218,7 @@ def _batch_gradients(data, idx, program, state, work, rules):
 def batch_gradients(data, idx, program, state, work, rules):
     """One batch's gradients without an update (for gradient hooks such as an MPI allreduce)."""
     program, state, work = _borrow(program, state, work)
-    data = Data(KB.borrowed(data.x), KB.borrowed(data.y), KB.borrowed(data.labels), data.rng)
+    data = _borrow_data(data)
     return _batch_gradients(data, KB.borrowed(idx), program, state, work, rules)
 
 
@@ -232,7 +238,7 @@ def run_epochs(data, orders, program, state, work, rules, t0, log):
     to (epoch, batch, 0 for the loss / 1 for a gradient).
     """
     program, state, work = _borrow(program, state, work)
-    data = Data(KB.borrowed(data.x), KB.borrowed(data.y), KB.borrowed(data.labels), data.rng)
+    data = _borrow_data(data)
     orders = KB.borrowed(orders)
     n = data.x.shape[0]
     t = t0

@@ -13,7 +13,7 @@ contiguous 1-D buffer, made in a few instructions: numba's ``reshape`` calls a C
 the strides (and compiles an error message per tuple length), which the engine's ops paid on every
 layer of every sample. Like a compiled loop it checks no bounds: the caller's offsets must fit.
 
-The intrinsic is registered when numba loads (:func:`kernels.config.when_numba_loads`).
+Both intrinsics are registered when numba loads (:func:`kernels.config.when_numba_loads`).
 """
 
 from __future__ import annotations
