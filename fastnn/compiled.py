@@ -66,7 +66,8 @@ class CompiledNetwork:
             np.empty(capacity, dtype=np.int64),
             np.zeros(max(program.float_work, 1), dtype=dtype),
         )
-        self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, plan_mod.bce_eps(dtype), images)
+        outer = capacity == 1 and opt_kind == E.OPT_SGD  # dense weights updated where their gradient is formed
+        self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, plan_mod.bce_eps(dtype), images, outer)
 
     def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
         """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""

@@ -43,11 +43,13 @@ State = namedtuple("State", ["params", "grads", "s1", "s2", "hyper", "buffers"])
 # Workspaces for one batch: activations, their gradients, integer work (max-pool argmax), the
 # batch's targets and labels, float scratch (batch norm's batch statistics).
 Work = namedtuple("Work", ["acts", "dacts", "iwork", "y_batch", "labels_batch", "fwork"])
-# How to train: batch size, LOSS_*, ACC_*, OPT_*, the clip of binary cross-entropy, and ``images``:
+# How to train: batch size, LOSS_*, ACC_*, OPT_*, the clip of binary cross-entropy, ``images``:
 # 1 when the network has a layer of an IMAGE_KINDS kind, else None -- steps given None are typed
 # away, so a dense network (the tutorials' XOR, MLPs) never compiles the image ops (an XOR script's
 # first run: 12 s, not 41). One flag, not one per kind: every combination would compile its own loop.
-Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "images"])
+# ``outer``: True for plain SGD one sample at a time (and no dense weight -0.0): each dense layer's
+# weight gradient outer(x, dy) is then applied where it is formed, never stored (_outer_sgd_step).
+Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "images", "outer"])
 # Per epoch: mean loss and correct count; status (epoch, batch, 0 loss / 1 gradient) when a
 # non-finite value stopped training, else -1s.
 Log = namedtuple("Log", ["losses", "corrects", "status"])
@@ -94,7 +96,7 @@ def _forward(program, state, work, nb, n_ops, rng, images):
 
 
 @jit(inline=True)
-def _backward(program, state, work, nb, n_ops, images):
+def _backward(program, state, work, nb, n_ops, images, outer):
     ops, offs, sizes, alphas, acts, dacts = (
         program.ops,
         program.offs,
@@ -103,11 +105,10 @@ def _backward(program, state, work, nb, n_ops, images):
         work.acts,
         work.dacts,
     )
-    params, grads = state.params, state.grads
     for i in range(n_ops - 1, -1, -1):
         kind = ops[i, F_KIND]
         if kind == dense.KIND:
-            dense.backward(ops, offs, i, params, grads, acts, dacts, nb)
+            dense.backward(ops, offs, i, state, work, nb, outer)
         elif kind == conv.KIND:
             conv.backward(images, program, i, state, work, nb)
         elif kind == pool.KIND:
@@ -136,6 +137,51 @@ def _optimizer_step(kind, state, t):
         c1 = 1.0 - a ** np.float64(t)
         c2 = 1.0 - b ** np.float64(t)
         KO._adam(params, grads, s1, s2, (c(lr), c(a), c(1.0 - a), c(b), c(1.0 - b), c(c1), c(c2), c(eps)))
+
+
+@jit(inline=True)
+def _outer_sgd_step(program, state, work):
+    """Plain SGD on one sample: the dense layers' weights in one pass each (dense.sgd_outer), every
+    other parameter from its gradient as _optimizer_step does -- the same numbers, bit for bit."""
+    ops, params, grads = program.ops, state.params, state.grads
+    lr = params.dtype.type(state.hyper[0])
+    start = 0
+    for i in range(ops.shape[0]):
+        if ops[i, F_KIND] == dense.KIND:
+            first, end = dense.weight_range(ops, i)
+            KO._sgd(params[start:first], grads[start:first], (lr,))
+            dense.sgd_outer(ops, program.offs, i, params, work.acts, work.dacts, lr)
+            start = end
+    KO._sgd(params[start:], grads[start:], (lr,))
+
+
+@jit(inline=True)
+def _grads_finite(program, state, work, outer):
+    """Every gradient of the batch is finite; under ``outer`` the dense weight gradients, never
+    formed, are judged from their factors."""
+    if not outer:
+        return _all_finite(state.grads)
+    ops, grads = program.ops, state.grads
+    start = 0
+    for i in range(ops.shape[0]):
+        if ops[i, F_KIND] == dense.KIND:
+            first, end = dense.weight_range(ops, i)
+            if not _all_finite(grads[start:first]):
+                return False
+            if not dense.outer_finite(ops, program.offs, i, work.acts, work.dacts):
+                return False
+            start = end
+    return _all_finite(grads[start:])
+
+
+@jit(inline=True)
+def _outer_gradients(program, state, work):
+    """The dense weight gradients that ``outer`` training left unformed, from the last sample in
+    the workspace: the layers' ``grads`` then show the last step's gradient, as on every path."""
+    ops = program.ops
+    for i in range(ops.shape[0]):
+        if ops[i, F_KIND] == dense.KIND:
+            dense.outer_gradient(ops, program.offs, i, state.grads, work.acts, work.dacts)
 
 
 @jit
@@ -169,8 +215,9 @@ def _all_finite(a):
 
 
 @jit(inline=True)
-def _batch_gradients(data, idx, program, state, work, rules):
-    """Forward, loss and backward for the samples ``idx``; gradients land in ``state.grads``.
+def _batch_gradients(data, idx, program, state, work, rules, outer):
+    """Forward, loss and backward for the samples ``idx``; gradients land in ``state.grads`` (the
+    dense weights' only when not ``outer``, see Rules).
 
     Returns (loss in the network's dtype as float64, correct count, fault) with fault 0 (none),
     1 (non-finite loss: nothing computed past it) or 2 (a non-finite gradient).
@@ -208,8 +255,10 @@ def _batch_gradients(data, idx, program, state, work, rules):
     correct = 0.0
     if rules.acc_kind != ACC_NONE:
         correct = _count_correct(rules.acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
-    _backward(program, state, work, nb, last, rules.images)
-    if not _all_finite(state.grads):  # an inf input can give a finite loss but inf/NaN gradients
+    _backward(program, state, work, nb, last, rules.images, outer)
+    if not _grads_finite(program, state, work, outer):  # an inf input can give a finite loss but inf/NaN gradients
+        if outer:
+            _outer_gradients(program, state, work)
         return loss, correct, 2
     return loss, correct, 0
 
@@ -219,7 +268,7 @@ def batch_gradients(data, idx, program, state, work, rules):
     """One batch's gradients without an update (for gradient hooks such as an MPI allreduce)."""
     program, state, work = _borrow(program, state, work)
     data = _borrow_data(data)
-    return _batch_gradients(data, KB.borrowed(idx), program, state, work, rules)
+    return _batch_gradients(data, KB.borrowed(idx), program, state, work, rules, False)
 
 
 @jit
@@ -242,7 +291,7 @@ def run_epochs(data, orders, program, state, work, rules, t0, log):
     orders = KB.borrowed(orders)
     n = data.x.shape[0]
     t = t0
-    batch_size = rules.batch_size
+    batch_size, outer = rules.batch_size, rules.outer
     for e in range(log.losses.size):
         order = orders[e] if orders.shape[0] > 1 else orders[0]
         total = 0.0
@@ -250,7 +299,7 @@ def run_epochs(data, orders, program, state, work, rules, t0, log):
         batch = 0
         for start in range(0, n, batch_size):
             idx = order[start : min(start + batch_size, n)]
-            loss, right, fault = _batch_gradients(data, idx, program, state, work, rules)
+            loss, right, fault = _batch_gradients(data, idx, program, state, work, rules, outer)
             if fault:
                 log.status[0] = e
                 log.status[1] = batch
@@ -259,10 +308,15 @@ def run_epochs(data, orders, program, state, work, rules, t0, log):
             total += loss * idx.size
             correct += right
             t += 1
-            _optimizer_step(rules.opt_kind, state, t)
+            if outer:
+                _outer_sgd_step(program, state, work)
+            else:
+                _optimizer_step(rules.opt_kind, state, t)
             batch += 1
         log.losses[e] = total / n
         log.corrects[e] = correct
+    if outer:
+        _outer_gradients(program, state, work)
     return t
 
 

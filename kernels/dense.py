@@ -98,7 +98,7 @@ def _column_sums(ab, ao, ob, oo, m, n):
 
 # -- flat: offsets into shared buffers (the training loop's workspace and parameters) ------------
 # forward ``at`` = (xo, wo, bo, yo, rows, inputs, outputs);
-# backward ``at`` = (xo, wo, dyo, dwo, dbo, dxo, rows, inputs, outputs, need_dx).
+# backward ``at`` = (xo, wo, dyo, dwo, dbo, dxo, rows, inputs, outputs, need_dx, need_dw).
 
 
 @jit(inline=True)
@@ -116,10 +116,11 @@ def dense_forward_flat(acts, params, at):
 
 @jit(contract=True)
 def dense_backward_flat(acts, dacts, params, grads, at):
-    """dw = x.T @ dy and db = dy summed over rows, into ``grads``; dx = dy @ w.T if ``need_dx``.
-    x in ``acts``, dy and dx in ``dacts``, w in ``params``."""
-    xo, wo, dyo, dwo, dbo, dxo, nb, n_in, n_out, need_dx = at
-    _tn_loops(acts, dacts, grads, (xo, dyo, dwo, n_in, nb, n_out))
+    """dw = x.T @ dy (if ``need_dw``) and db = dy summed over rows, into ``grads``; dx = dy @ w.T if
+    ``need_dx``. x in ``acts``, dy and dx in ``dacts``, w in ``params``."""
+    xo, wo, dyo, dwo, dbo, dxo, nb, n_in, n_out, need_dx, need_dw = at
+    if need_dw:
+        _tn_loops(acts, dacts, grads, (xo, dyo, dwo, n_in, nb, n_out))
     _column_sums(dacts, dyo, grads, dbo, nb, n_out)
     if need_dx:
         _nt_loops(dacts, params, dacts, (dyo, wo, dxo, nb, n_out, n_in))
@@ -144,8 +145,10 @@ def _product_into(a, b, out, b_transposed):
 
 @jit(contract=True)
 def _weight_gradient_into(x, dy, dw):
-    """dw = x.T @ dy: x (N, I), dy (N, O), dw (I, O)."""
-    nb, n_in, n_out = x.shape[0], x.shape[1], dy.shape[1]
+    """dw = x.T @ dy: x (N, I), dy (N, O), dw (I, O); nothing when dw has no rows."""
+    nb, n_in, n_out = x.shape[0], dw.shape[0], dy.shape[1]
+    if n_in == 0:
+        return
     if nb * n_in * n_out > SMALL_PRODUCT:
         np.dot(x.T, dy, dw)
     else:
@@ -160,7 +163,7 @@ def _dense_forward_into(x, w, b, y):
 
 @jit
 def _dense_backward_into(x, w, dy, dw, db, dx):
-    """dw, db and (when dx has rows) dx of a dense layer, into the arrays given."""
+    """dw, db and dx of a dense layer, into the arrays given (dw or dx without rows: not computed)."""
     _weight_gradient_into(x, dy, dw)
     _column_sums(dy.reshape(-1), 0, db, 0, dy.shape[0], dy.shape[1])
     if dx.shape[0]:

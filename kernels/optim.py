@@ -24,6 +24,44 @@ def _sgd(p, g, coef):
 
 
 @jit
+def _outer_sgd(p, x, dy, lr):
+    # p (m, n) -= lr * outer(x, dy) in one pass: plain SGD on one sample's dense-layer gradient
+    # without storing it, rounding as sgd_step on x.T @ dy does. A product's sum starts at 0.0, so
+    # a zero gradient is +0.0 (adding 0.0 keeps that: LLVM may not drop it without fastmath) and
+    # subtracting it leaves every weight as it is, -0.0 included: rows with x_i == 0 are skipped
+    # (most of an image's pixels, half of a ReLU layer's outputs).
+    m, n = p.shape
+    zero = p.dtype.type(0.0)
+    for i in range(m):
+        xi = x[i]
+        if xi != 0:
+            for j in range(n):
+                p[i, j] -= lr * (xi * dy[j] + zero)
+
+
+@jit
+def _outer_finite(x, dy):
+    """Every product x_i * dy_j is finite (each factor finite and no product overflows)."""
+    mx, my = 0.0, 0.0
+    for i in range(x.size):
+        if not (x[i] - x[i]) == 0:
+            return False
+        mx = max(mx, abs(np.float64(x[i])))
+    for j in range(dy.size):
+        if not (dy[j] - dy[j]) == 0:
+            return False
+        my = max(my, abs(np.float64(dy[j])))
+    if mx * my < 0.5 * np.finfo(x.dtype).max:  # a bound with room for the float64 product's rounding
+        return True
+    for i in range(x.size):  # near overflow: the products themselves, in the dtype
+        for j in range(dy.size):
+            v = x[i] * dy[j]
+            if not (v - v) == 0:
+                return False
+    return True
+
+
+@jit
 def _momentum(p, g, v, coef):
     lr, mu = coef
     for i in range(p.size):
@@ -80,6 +118,29 @@ def sgd_step(param: np.ndarray, grad: np.ndarray, lr: float) -> None:
     _run(_sgd, param, grad, [], [lr])
 
 
+def outer_sgd_step(param: np.ndarray, x: np.ndarray, dy: np.ndarray, lr: float) -> None:
+    """``param -= lr * np.outer(x, dy)``, in place, without forming the outer product: one sample's
+    plain SGD step on a dense layer (x its input, dy its output gradient). param (I, O), x (I,), dy (O,).
+
+    Rounds as ``sgd_step(param, x[:, None] @ dy[None, :], lr)``, zeros included (a zero gradient
+    is +0.0, as every sum that starts at 0.0 gives it)."""
+    lr = _lr(lr)
+    param = state_array(param, "param", param, "param")
+    if param.ndim != 2:
+        raise ValueError(f"param must be 2-D (inputs, outputs); got shape {param.shape}")
+    x = float_array(x, "x", ndim=1, dtype=param.dtype)
+    dy = float_array(dy, "dy", ndim=1, dtype=param.dtype)
+    if (x.size, dy.size) != param.shape:
+        raise ValueError(
+            f"x and dy must have {param.shape[0]} and {param.shape[1]} elements (param is {param.shape}); "
+            f"got {x.size} and {dy.size}"
+        )
+    work = param if param.flags.c_contiguous else np.ascontiguousarray(param)
+    _outer_sgd(work, x, dy, param.dtype.type(lr))
+    if work is not param:
+        param[...] = work
+
+
 def momentum_step(param: np.ndarray, grad: np.ndarray, velocity: np.ndarray, lr: float, momentum: float) -> None:
     """``velocity = momentum * velocity + grad; param -= lr * velocity``, in place (PyTorch's SGD momentum)."""
     lr = _lr(lr)
@@ -133,4 +194,4 @@ def adam_step(
 
 
 # The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
-__all__ = ["adam_step", "momentum_step", "rmsprop_step", "sgd_step"]
+__all__ = ["adam_step", "momentum_step", "outer_sgd_step", "rmsprop_step", "sgd_step"]

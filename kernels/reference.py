@@ -286,6 +286,11 @@ def sgd_step(param, grad, lr):
     core.sgd_step(*_param_grad(param, grad), lr)
 
 
+def outer_sgd_step(param, x, dy, lr):
+    param = state_array(param, "param", param, "param")
+    core.outer_sgd_step(param, np.asarray(x, dtype=param.dtype), np.asarray(dy, dtype=param.dtype), lr)
+
+
 def momentum_step(param, grad, velocity, lr, momentum):
     core.momentum_step(*_param_grad(param, grad), velocity, lr, momentum)
 

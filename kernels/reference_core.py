@@ -203,6 +203,10 @@ def sgd_step(param: np.ndarray, grad: np.ndarray, lr: float) -> None:
     param -= param.dtype.type(lr) * grad
 
 
+def outer_sgd_step(param: np.ndarray, x: np.ndarray, dy: np.ndarray, lr: float) -> None:
+    param -= param.dtype.type(lr) * (np.outer(x, dy) + 0.0)  # zero gradients +0.0, as x.T @ dy gives them
+
+
 def momentum_step(param: np.ndarray, grad: np.ndarray, velocity: np.ndarray, lr: float, momentum: float) -> None:
     t = param.dtype.type
     velocity[...] = t(momentum) * velocity + grad

@@ -405,6 +405,20 @@ def _make_step(states: int, positive_states: bool = False, adam: bool = False):
     return make
 
 
+def _outer_step(rng, dtype, shape=None):
+    m, n = shape or (_dim(rng, 1, 40), _dim(rng, 1, 40))
+    x = _normal(rng, m, dtype)
+    x[rng.random(m) < 0.4] = 0  # rows the kernel skips (an image's blank pixels, ReLU's zeros)
+    return (_normal(rng, (m, n), dtype), x, _normal(rng, n, dtype), float(rng.uniform(1e-4, 0.5))), {}
+
+
+def _outer_step_at(m, n):
+    def make(rng, dtype):
+        return _outer_step(rng, dtype, (m, n))
+
+    return make
+
+
 def _step_at(size, maker):
     def make(rng, dtype):
         return maker(rng, dtype, shape=(size,))
@@ -631,6 +645,14 @@ REGISTRY: tuple[Entry, ...] = (
         {"1x10": _softmax_ce_at(1, 10), "256x10": _softmax_ce_at(256, 10)},
     ),
     Entry("sgd_step", K.sgd_step, R.sgd_step, _sgd, {"1e5": _step_at(_ELEMENTS, _sgd)}, inplace=(0,)),
+    Entry(
+        "outer_sgd_step",
+        K.outer_sgd_step,
+        R.outer_sgd_step,
+        _outer_step,
+        {"784x256": _outer_step_at(784, 256)},
+        inplace=(0,),
+    ),
     Entry(
         "momentum_step",
         K.momentum_step,

@@ -71,6 +71,11 @@ KERNEL_CASES = [
     (lambda: K.sgd_step(np.ones(3), np.ones(4), 0.1), ValueError, ["grad", "(3,)", "(4,)"]),
     (lambda: K.sgd_step(np.ones(3, int), np.ones(3), 0.1), TypeError, ["param", "float32 or float64", "int64"]),
     (lambda: K.sgd_step([1.0, 2.0], np.ones(2), 0.1), TypeError, ["param", "numpy array"]),
+    (lambda: K.outer_sgd_step(np.ones((3, 2)), np.ones(3), np.ones(4), 0.1), ValueError, ["dy", "2", "4"]),
+    (lambda: K.outer_sgd_step(np.ones((3, 2)), np.ones((3, 1)), np.ones(2), 0.1), ValueError, ["x", "1-dim"]),
+    (lambda: K.outer_sgd_step(np.ones(3), np.ones(3), np.ones(1), 0.1), ValueError, ["param", "2-D", "(3,)"]),
+    (lambda: K.outer_sgd_step(np.ones((3, 2)), np.ones(3), np.ones(2), -1.0), ValueError, ["lr", ">= 0"]),
+    (lambda: K.outer_sgd_step(np.ones((3, 2), int), np.ones(3), np.ones(2), 0.1), TypeError, ["param", "float32"]),
     (lambda: K.momentum_step(np.ones(3), np.ones(3), np.ones(3), 0.1, 1.0), ValueError, ["momentum", "< 1.0"]),
     (lambda: K.momentum_step(np.ones(3), np.ones(3), np.ones(2), 0.1, 0.9), ValueError, ["velocity", "(3,)", "(2,)"]),
     (

@@ -193,6 +193,22 @@ CASES = {
         opt="sgd",
         bs=1,
     ),
+    # One sample at a time with plain SGD the engine updates dense weights where their gradient is
+    # formed, skipping zero inputs: sparse inputs, ReLU zeros, BLAS-size, loop-size and tiny layers.
+    "mlp-sparse-relu-ce-sgd-per-sample": dict(
+        layers=lambda s: [
+            FCLayer(120, 48, rng=s),
+            ReLU(),
+            FCLayer(48, 20, rng=s + 1),
+            ReLU(),
+            FCLayer(20, 3, rng=s + 2),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="sparse",
+        opt="sgd",
+        bs=1,
+    ),
     "cnn-global-avgpool-ce-adam-batch": dict(
         layers=lambda s: [
             ConvLayer((6, 6, 2), (3, 3), 5, rng=s),
@@ -214,6 +230,9 @@ def _data(task, dtype, n=37):
     if task in ("images", "big-images", "images13"):
         shape = {"images": (n, 6, 6, 2), "big-images": (n, 12, 12, 3), "images13": (n, 13, 13, 2)}[task]
         x = rng.standard_normal(shape)
+        return x.astype(dtype), rng.integers(0, 3, n)
+    if task == "sparse":  # mostly zeros, like an image's background
+        x = np.maximum(rng.standard_normal((n, 120)) - 0.8, 0.0)
         return x.astype(dtype), rng.integers(0, 3, n)
     x = rng.standard_normal((n, 2)).astype(dtype)
     if task == "binary":
@@ -255,6 +274,8 @@ def test_compiled_fit_equals_layer_path(name, dtype, monkeypatch):
     for la, lb in zip(a.layers, b.layers, strict=True):  # buffers too: batch norm's running statistics
         for name in la.buffer_names:
             np.testing.assert_array_equal(getattr(la, name), getattr(lb, name))
+        for name in la.param_names:  # and the last step's gradients, which the layers show
+            np.testing.assert_array_equal(la.grads[name], lb.grads[name])
 
 
 def test_compiled_fit_continues_like_the_layer_path(monkeypatch):
@@ -297,6 +318,67 @@ def test_compiled_nan_stops_with_epoch_and_batch(monkeypatch):
         net.fit(x, y, epochs=3, verbose=False)
     assert all(np.isfinite(p).all() for p in net.parameters())
     assert any(not np.array_equal(p, q) for p, q in zip(net.parameters(), before, strict=True))
+
+
+def _fit_until_fault(compiled, x, y, layers, dtype, monkeypatch):
+    monkeypatch.setattr(training_module, "COMPILED_FIT", compiled)
+    monkeypatch.setattr(numpy_path, "SMALL_WORK_SECONDS", 0.0)
+    net = Network(layers(), dtype=dtype).use("mse")
+    with pytest.raises(FloatingPointError) as err:
+        net.fit(x, y, epochs=2, learning_rate=0.01, optimizer="sgd", verbose=False)
+    assert net.last_fit_compiled is compiled
+    return net, str(err.value)
+
+
+def _one_weight(value):
+    layer = FCLayer(1, 1)
+    layer.weights[...], layer.bias[...] = value, 0.0
+    return [layer]
+
+
+# Per-sample SGD never forms the dense weight gradients; a non-finite one must still stop training
+# before its update, as on the layer path: an inf input behind a saturated tanh (finite loss,
+# inf * 0 gradient), and a float32 product that overflows from finite factors (1e30 * 2e10).
+FAULTS = {
+    "inf-input": (np.float64, lambda: _mlp(Tanh, 2, 1, Tanh, 0), (20, np.inf)),
+    "overflow": (np.float32, lambda: _one_weight(1e-20), (0, 1e30)),  # first: later weights grow
+}
+
+
+@pytest.mark.parametrize("name", FAULTS)
+def test_per_sample_sgd_stops_on_a_non_finite_weight_gradient_like_the_layer_path(name, monkeypatch):
+    dtype, layers, (sample, value) = FAULTS[name]
+    x, y = _data("binary", dtype)
+    x = x[:, : layers()[0].weights.shape[0]].copy()
+    x[sample, 0] = value
+    a, error_a = _fit_until_fault(True, x, y, layers, dtype, monkeypatch)
+    b, error_b = _fit_until_fault(False, x, y, layers, dtype, monkeypatch)
+    assert error_a == error_b and f"epoch 1, batch {sample + 1}" in error_a and "gradient" in error_a
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        for name in la.param_names:
+            np.testing.assert_array_equal(getattr(la, name), getattr(lb, name))
+            np.testing.assert_array_equal(la.grads[name], lb.grads[name])
+
+
+def test_per_sample_sgd_keeps_negative_zero_weights_as_the_layer_path(dtype, monkeypatch):
+    """The one-pass update skips zero inputs, which would keep a -0.0 weight the layer path turns
+    into +0.0; a network holding one trains the usual way."""
+    case = CASES["mlp-sparse-relu-ce-sgd-per-sample"]
+    x, y = _data("sparse", dtype)
+    x[:, 5] = 0.0  # row 5 of the first layer's weights only ever subtracts zeros
+    nets = []
+    for compiled in (True, False):
+        monkeypatch.setattr(training_module, "COMPILED_FIT", compiled)
+        monkeypatch.setattr(numpy_path, "SMALL_WORK_SECONDS", 0.0)
+        net = Network(case["layers"](3), seed=5, dtype=dtype).use("cross_entropy")
+        net.layers[0].weights[:, 0] = -0.0
+        net.layers[0].bias[0, 0] = -1.0  # unit 0 stays off: its zero gradients meet the -0.0 weights
+        net.fit(x, y, epochs=2, learning_rate=0.05, optimizer="sgd", verbose=False)
+        nets.append(net)
+    w_a, w_b = nets[0].layers[0].weights, nets[1].layers[0].weights
+    assert np.signbit(w_b[5, 0])  # a zero gradient is +0.0 (sums start at 0.0): -0.0 - (+0.0) = -0.0
+    np.testing.assert_array_equal(np.signbit(w_a), np.signbit(w_b))
+    np.testing.assert_array_equal(w_a, w_b)
 
 
 def _inference_net(dtype):

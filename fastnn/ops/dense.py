@@ -15,6 +15,7 @@ import numpy as np
 import kernels as K
 from kernels import _borrow as KB
 from kernels import dense as KD
+from kernels import optim as KO
 from kernels._checks import positive_int
 from kernels.config import jit
 
@@ -113,17 +114,59 @@ def forward(ops, offs, i, params, acts, nb):
 
 
 @jit(inline=True)
-def backward(ops, offs, i, params, grads, acts, dacts, nb):
+def backward(ops, offs, i, state, work, nb, outer):
+    """dw, db and dx (when needed) of layer i into the gradients and the workspace; with ``outer``
+    (one sample, plain SGD) dw is not formed: :func:`sgd_outer` applies it where it would be."""
+    params, grads, acts, dacts = state.params, state.grads, work.acts, work.dacts
     n_in, n_out = ops[i, F_D0], ops[i, F_D1]
     xo, yo, pw, pb = offs[i], offs[i + 1], ops[i, F_PW], ops[i, F_PB]
     need_dx = ops[i, F_NEED_DX] != 0
     if KD.is_tiny(nb, n_in, n_out):
-        KD.dense_backward_flat(acts, dacts, params, grads, (xo, pw, yo, pw, pb, xo, nb, n_in, n_out, need_dx))
+        at = (xo, pw, yo, pw, pb, xo, nb, n_in, n_out, need_dx, not outer)
+        KD.dense_backward_flat(acts, dacts, params, grads, at)
         return
     x, w = KB.shaped(acts, xo, (nb, n_in)), KB.shaped(params, pw, (n_in, n_out))
     dy = KB.shaped(dacts, yo, (nb, n_out))
     dx = KB.shaped(dacts, xo, (nb if need_dx else 0, n_in))
-    KD._dense_backward_into(x, w, dy, KB.shaped(grads, pw, (n_in, n_out)), grads[pb : pb + n_out], dx)
+    dw = KB.shaped(grads, pw, (0 if outer else n_in, n_out))
+    KD._dense_backward_into(x, w, dy, dw, grads[pb : pb + n_out], dx)
+
+
+@jit(inline=True)
+def _one_sample(ops, offs, i, acts, dacts):
+    """Layer i's weights (in, out), its input x (in,) and output gradient dy (out,) for one sample."""
+    n_in, n_out = ops[i, F_D0], ops[i, F_D1]
+    x, dy = KB.shaped(acts, offs[i], (n_in,)), KB.shaped(dacts, offs[i + 1], (n_out,))
+    return ops[i, F_PW], (n_in, n_out), x, dy
+
+
+@jit(inline=True)
+def outer_finite(ops, offs, i, acts, dacts):
+    """One sample's weight gradient of layer i, outer(x, dy), would be finite."""
+    _, _, x, dy = _one_sample(ops, offs, i, acts, dacts)
+    return KO._outer_finite(x, dy)
+
+
+@jit(inline=True)
+def sgd_outer(ops, offs, i, params, acts, dacts, lr):
+    """w -= lr * outer(x, dy): the weight update of one sample's plain SGD step, in one pass."""
+    pw, shape, x, dy = _one_sample(ops, offs, i, acts, dacts)
+    KO._outer_sgd(KB.shaped(params, pw, shape), x, dy, lr)
+
+
+@jit(inline=True)
+def outer_gradient(ops, offs, i, grads, acts, dacts):
+    """dw = outer(x, dy) into ``grads``: what :func:`backward` leaves out under ``outer``."""
+    pw, shape, x, dy = _one_sample(ops, offs, i, acts, dacts)
+    KD._weight_gradient_into(
+        KB.shaped(x, 0, (1, shape[0])), KB.shaped(dy, 0, (1, shape[1])), KB.shaped(grads, pw, shape)
+    )
+
+
+@jit(inline=True)
+def weight_range(ops, i):
+    """(start, end) of layer i's weights in the flat parameters."""
+    return ops[i, F_PW], ops[i, F_PW] + ops[i, F_D0] * ops[i, F_D1]
 
 
 __all__ = ["Dense", "FCLayer"]
