@@ -207,9 +207,11 @@ LAYER_AND_NETWORK_CASES = [
     ("batchnorm-num-features", lambda: fastnn.BatchNormLayer(0), ValueError, ["num_features", ">= 1"]),
     (
         "batchnorm-fit-batch-of-one",
-        lambda: fastnn.Network([fastnn.FCLayer(2, 3), fastnn.BatchNormLayer(3)])
-        .use("mse")
-        .fit(np.ones((5, 2)), np.ones((5, 3)), epochs=1, batch_size=2, verbose=False),
+        lambda: (
+            fastnn.Network([fastnn.FCLayer(2, 3), fastnn.BatchNormLayer(3)])
+            .use("mse")
+            .fit(np.ones((5, 2)), np.ones((5, 3)), epochs=1, batch_size=2, verbose=False)
+        ),
         ValueError,
         ["more than one value per channel", "batch of 1"],
     ),

@@ -78,6 +78,20 @@ CASES = {
     "cnn-ce-sgd-per-sample": dict(
         layers=lambda s: _cnn(s, pool=False), loss="cross_entropy", task="images", opt="sgd", bs=1
     ),
+    # The tutorials' ConvLayer(..., 1): one filter, per sample (the one-filter direct loops).
+    "cnn-one-filter-tanh-mse-sgd-per-sample": dict(
+        layers=lambda s: [
+            ConvLayer((6, 6, 2), (3, 3), 1, rng=s),
+            Tanh(),
+            FlattenLayer(),
+            FCLayer(16, 3, rng=s + 1),
+            Tanh(),
+        ],
+        loss="mse",
+        task="images-onehot",
+        opt="sgd",
+        bs=1,
+    ),
     "cnn-gemm-ce-momentum-batch16": dict(
         layers=lambda s: _cnn(s, pool=False, big=True), loss="cross_entropy", task="big-images", opt="momentum", bs=16
     ),
@@ -227,6 +241,9 @@ CASES = {
 
 def _data(task, dtype, n=37):
     rng = np.random.default_rng(11)
+    if task == "images-onehot":
+        x, labels = _data("images", dtype, n)
+        return x, np.eye(3, dtype=dtype)[labels]
     if task in ("images", "big-images", "images13"):
         shape = {"images": (n, 6, 6, 2), "big-images": (n, 12, 12, 3), "images13": (n, 13, 13, 2)}[task]
         x = rng.standard_normal(shape)

@@ -45,3 +45,44 @@ def test_relayout_keeps_values(layout, rng):
     b = validate.relayout(a, layout)
     assert np.array_equal(a, b)
     assert b.flags.c_contiguous == (layout == "C")
+
+
+def _direct_conv_in_order(x, w, b, dy, stride):
+    """The direct convolution's sums written as plain loops in the order its kernels add: out starts
+    at b and adds the (m, n, c) products in order; dw and db add over (image, i, j) in order."""
+    n_img, _, _, c_in = x.shape
+    kh, kw, _, f_out = w.shape
+    oh, ow = dy.shape[1], dy.shape[2]
+    out = np.empty((n_img, oh, ow, f_out), dtype=x.dtype)
+    dw, db = np.zeros_like(w), np.zeros_like(b)
+    for s in range(n_img):
+        for i in range(oh):
+            for j in range(ow):
+                window = x[s, i * stride : i * stride + kh, j * stride : j * stride + kw]
+                for f in range(f_out):
+                    acc = b[f]
+                    for m in range(kh):
+                        for n in range(kw):
+                            for c in range(c_in):
+                                acc += window[m, n, c] * w[m, n, c, f]
+                    out[s, i, j, f] = acc
+                    db[f] += dy[s, i, j, f]
+                    dw[..., f] += window * dy[s, i, j, f]
+    return out, dw, db
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 1, 3, 1, 1), (3, 9, 3, 2, 1, 2), (2, 10, 2, 5, 1, 1), (2, 7, 2, 3, 3, 1)])
+def test_direct_convolution_adds_in_its_documented_order(shape, dtype):
+    """Bit for bit: the one-filter loops (vectorised along rows, weight gradients in registers) add
+    what the general loops add, in the same order -- both paths of a network stay equal across them."""
+    n_img, h, c, k, f, stride = shape
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((n_img, h, h, c)).astype(dtype), rng.standard_normal((k, k, c, f)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    o = (h - k) // stride + 1
+    dy = rng.standard_normal((n_img, o, o, f)).astype(dtype)
+    out, dw, db = _direct_conv_in_order(x, w, b, dy, stride)
+    np.testing.assert_array_equal(kernels.conv2d_forward(x, w, b, stride=stride), out)
+    _, dw_k, db_k = kernels.conv2d_backward(x, w, dy, stride=stride)
+    np.testing.assert_array_equal(dw_k, dw)
+    np.testing.assert_array_equal(db_k, db)

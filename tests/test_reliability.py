@@ -289,8 +289,9 @@ def test_processes_started_together_compile_each_function_once(tmp_path):
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
     procs = [
-        subprocess.Popen([sys.executable, "-c", COMPILE_TOGETHER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, "-c", COMPILE_TOGETHER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=600) for p in procs]
