@@ -487,7 +487,12 @@ def run(quick: bool = False, echo: Callable[[str], None] = print) -> dict[str, A
         )
         results.append(res)
         echo(_format(res))
-    for res in _process_rows(quick):
+    extra = _process_rows(quick)
+    if not quick:
+        from . import bench_mnist
+
+        extra += bench_mnist.memory_rows()
+    for res in extra:
         results.append(res)
         echo(_format(res))
     return {
@@ -505,20 +510,26 @@ def run(quick: bool = False, echo: Callable[[str], None] = print) -> dict[str, A
     }
 
 
-def _fmt_time(s: float | None) -> str:
+def _fmt_time(s: float | None, unit: str = "s") -> str:
     if s is None:
         return "-"
+    if unit == "MB":
+        return f"{s:.0f} MB"
     return f"{s * 1e6:.1f} us" if s < 1e-3 else f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
+
+
+_TARGET_TEXT = {"seconds": "seconds <= {v:g} s", "rss_vs_torch": "at most {v:g}x torch's"}
 
 
 def _format(res: dict[str, Any]) -> str:
     speed = f"{res['speedup']:.1f}x" if "speedup" in res else "-"
     ratio = f"{res['torch_ratio']:.1f}x" if "torch_ratio" in res else "-"
-    targets = ", ".join(f"{k} <= {v:g} s" if k == "seconds" else f"vs {k} >= {v:g}x" for k, v in res["targets"].items())
+    unit = res.get("unit", "s")
+    targets = ", ".join(_TARGET_TEXT.get(k, "vs " + k + " >= {v:g}x").format(v=v) for k, v in res["targets"].items())
     verdict = "" if not res["targets"] else ("met" if res["met"] else "MISSED")
+    ours, ref, theirs = (_fmt_time(res.get(k), unit) for k in ("fastnn_s", "reference_s", "torch_s"))
     return (
-        f"{res['name']:<72} {res['dtype']:<8} {_fmt_time(res['fastnn_s']):>10} "
-        f"{_fmt_time(res.get('reference_s')):>10} {speed:>8} {_fmt_time(res.get('torch_s')):>10} {ratio:>7}  "
+        f"{res['name']:<72} {res['dtype']:<8} {ours:>10} {ref:>10} {speed:>8} {theirs:>10} {ratio:>7}  "
         f"{targets} {verdict}"
     )
 

@@ -9,6 +9,8 @@ lower its loss, so nothing is timed that does not learn.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -347,4 +349,68 @@ def rows() -> list[Row]:
         _tutorial_mnist_fc_row(),
         _tutorial_mnist_conv_row(),
         _inference_row(),
+    ]
+
+
+# --------------------------------------------------------------------------- memory
+
+W1_EPOCH = 6400
+
+
+def w1_epoch_peak_mb(side: str) -> float:
+    """Train W1 (with dropout; batch 64, Adam) for one epoch of W1_EPOCH images in this process, with
+    fastnn or PyTorch; returns the process's peak resident memory in MB (imports and data included)."""
+    import resource
+
+    x, y = mnist_like(W1_EPOCH)
+    if side == "fastnn":
+        net = fastnn.Network(_w1(True), seed=0, dtype=np.float32).use("cross_entropy")
+        net.fit(x, y, epochs=1, batch_size=64, optimizer="adam", learning_rate=1e-3, verbose=False)
+    else:
+        torch.manual_seed(0)
+        model = _torch_model("w1")
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        xt, yt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y)
+        for i in range(0, W1_EPOCH, 64):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[i : i + 64]), yt[i : i + 64]).backward()
+            optimizer.step()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# Makes ``import torch`` fail in fastnn's process (bench_common imports it when installed).
+_NO_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError("not in fastnn's process")
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def _peak_mb_in_new_process(side: str) -> float:
+    block = _NO_TORCH if side == "fastnn" else ""
+    code = f"{block}\nfrom fastnn import bench_mnist as B\nprint(B.w1_epoch_peak_mb({side!r}))"
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(done.stdout.split()[-1])
+
+
+def memory_rows() -> list[dict[str, Any]]:
+    """Peak resident memory of a whole process training one W1 epoch, fastnn against PyTorch
+    (issue 16: no more than PyTorch's + 20%). Both load the same data; the compile cache is warm."""
+    if torch is None:
+        return []
+    ours, theirs = _peak_mb_in_new_process("fastnn"), _peak_mb_in_new_process("torch")
+    return [
+        {
+            "name": f"W1 one epoch of {W1_EPOCH:,} images, peak RSS of the whole process",
+            "dtype": "float32",
+            "unit": "MB",
+            "fastnn_s": ours,
+            "torch_s": theirs,
+            "torch_ratio": theirs / ours,
+            "targets": {"rss_vs_torch": 1.2},
+            "met": ours <= 1.2 * theirs,
+        }
     ]
