@@ -432,6 +432,23 @@ def test_predict_runs_the_compiled_inference_loop_and_equals_the_layer_path(dtyp
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_predict_on_several_threads_gives_the_serial_numbers(threads, monkeypatch):
+    """Each thread predicts a run of the serial loop's own batches (BLAS at one thread): bit for bit
+    the layers' outputs on those batches, whatever the thread count."""
+    monkeypatch.setattr(numpy_path, "SMALL_WORK_SECONDS", 0.0)
+    monkeypatch.setattr(fastnn.compiled, "_threads", lambda: threads)
+    x = np.random.default_rng(1).standard_normal((203, 12, 12, 3)).astype(np.float32)
+    net = _inference_net(np.float32)
+    net.fit(x[:40], np.arange(40) % 4, epochs=1, batch_size=20, verbose=False)
+    calls = []
+    monkeypatch.setattr(fastnn.engine, "predict_batches", _counting(fastnn.engine.predict_batches, calls))
+    out = net.predict(x, batch_size=30)
+    assert len(calls) == threads  # one compiled call per thread, each over its run of batches
+    expected = np.concatenate([net.forward(x[i : i + 30]) for i in range(0, 203, 30)])
+    np.testing.assert_array_equal(out, expected)
+
+
 def _counting(func, calls):
     def wrapped(*args):
         calls.append(1)
