@@ -217,89 +217,64 @@ def _moons_row() -> Row:
     )
 
 
-def _tutorial_mnist_fc_row() -> Row:
-    """The tutorial's MNIST fully-connected script: 784-100-50-10 tanh, MSE, per sample, float64."""
+def _tutorial_classes(ours: bool) -> dict[str, Any]:
+    """The tutorial's building blocks: fastnn's (the script with its imports swapped) or the seed's
+    numpy classes (second API version; the ConvLayer with its bias fixed, as fastnn's)."""
     from .seeds import seed000 as S
 
+    if ours:
+        a, lo = fastnn.activations, fastnn.losses
+        return dict(fc=fastnn.FCLayer, act=fastnn.ActivationLayer, conv=fastnn.ConvLayer, flatten=fastnn.FlattenLayer,
+                    net=fastnn.Network, funcs=(a.tanh, a.tanh_prime, lo.mse, lo.mse_prime))  # fmt: skip
+    return dict(fc=S.FCLayerV2, act=S.ActivationLayerV2, conv=S.FixedConvLayer, flatten=S.FlattenLayer,
+                net=S.Network, funcs=(S.tanh, S.tanh_prime, S.mse, S.mse_prime))  # fmt: skip
+
+
+def _tutorial_row(name: str, data: tuple[np.ndarray, np.ndarray], epochs: int, conv: bool) -> Row:
+    """A tutorial MNIST script trained one sample at a time (float64, lr 0.1), fastnn against the
+    seed's classes: FC 784-100-50-10 tanh, or Conv 3x3x1 on 28x28 with FC 676-100-10 tanh; MSE."""
+    x, y = data
+
+    def build(ours: bool) -> Callable[[], Any]:
+        c = _tutorial_classes(ours)
+        np.random.seed(0)
+        net = c["net"]()
+        widths = ((26 * 26, 100), (100, 10)) if conv else ((784, 100), (100, 50), (50, 10))
+        if conv:
+            net.add(c["conv"]((28, 28, 1), (3, 3), 1))
+            net.add(c["act"](*c["funcs"][:2]))
+            net.add(c["flatten"]())
+        for a, b in widths:
+            net.add(c["fc"](a, b))
+            net.add(c["act"](*c["funcs"][:2]))
+        net.use(*c["funcs"][2:])
+        return lambda: quiet_fit(net, x, y, epochs=epochs, learning_rate=0.1)
+
+    return Row(name, "float64", lambda: build(True), lambda: build(False), None, {"reference": 20.0}, fresh=True,
+               quick=False)  # fmt: skip
+
+
+def _tutorial_mnist_fc_row() -> Row:
     x, labels = mnist_like(1000)
-    x = x.reshape(1000, 1, 784)
-    y = np.eye(10, dtype=np.float32)[labels]
     # All 35 epochs, as published: which path fit takes depends on the whole run (one epoch alone
     # would be small work, trained in numpy).
-    epochs = 35
-
-    def build(module: Any, fc: Any, act: Any, funcs: tuple) -> Any:
-        np.random.seed(0)
-        net = module.Network()
-        for a, b in ((784, 100), (100, 50), (50, 10)):
-            net.add(fc(a, b))
-            net.add(act(*funcs[:2]))
-        net.use(*funcs[2:])
-        return net
-
-    def ours() -> Callable[[], Any]:
-        funcs = (fastnn.activations.tanh, fastnn.activations.tanh_prime, fastnn.losses.mse, fastnn.losses.mse_prime)
-        net = build(fastnn, fastnn.FCLayer, fastnn.ActivationLayer, funcs)
-        return lambda: quiet_fit(net, x, y, epochs=epochs, learning_rate=0.1)
-
-    def reference() -> Callable[[], Any]:
-        net = build(S, S.FCLayerV2, S.ActivationLayerV2, (S.tanh, S.tanh_prime, S.mse, S.mse_prime))
-        return lambda: quiet_fit(net, x, y, epochs=epochs, learning_rate=0.1)
-
-    return Row(
+    return _tutorial_row(
         "tutorial MNIST-FC script (784-100-50-10 tanh, MSE), 1000 samples one at a time, 35 epochs",
-        "float64",
-        ours,
-        reference,
-        None,
-        {"reference": 20.0},
-        fresh=True,
-        quick=False,
+        (x.reshape(1000, 1, 784), np.eye(10, dtype=np.float32)[labels]),
+        35,
+        conv=False,
     )
 
 
 def _tutorial_mnist_conv_row() -> Row:
-    """The tutorial's MNIST ConvLayer script: Conv 3x3x1 on 28x28, tanh, FC 676-100-10 tanh, MSE,
-    per sample, float64 (float32 images against the seed's float64 weights)."""
-    from .seeds import seed000 as S
-
     x, labels = mnist_like(1000)
-    y = np.eye(10, dtype=np.float32)[labels]
     # The published script fits 10 images for 2 epochs (small work: numpy); at the FC script's
     # 1,000 images and 10 epochs the work is large enough for the engine.
-    epochs = 10
-
-    def build(module: Any, conv: Any, flatten: Any, fc: Any, act: Any, funcs: tuple) -> Any:
-        np.random.seed(0)
-        net = module.Network()
-        net.add(conv((28, 28, 1), (3, 3), 1))
-        net.add(act(*funcs[:2]))
-        net.add(flatten())
-        for a, b in ((26 * 26, 100), (100, 10)):
-            net.add(fc(a, b))
-            net.add(act(*funcs[:2]))
-        net.use(*funcs[2:])
-        return net
-
-    def ours() -> Callable[[], Any]:
-        funcs = (fastnn.activations.tanh, fastnn.activations.tanh_prime, fastnn.losses.mse, fastnn.losses.mse_prime)
-        net = build(fastnn, fastnn.ConvLayer, fastnn.FlattenLayer, fastnn.FCLayer, fastnn.ActivationLayer, funcs)
-        return lambda: quiet_fit(net, x, y, epochs=epochs, learning_rate=0.1)
-
-    def reference() -> Callable[[], Any]:
-        classes = (S.FixedConvLayer, S.FlattenLayer, S.FCLayerV2, S.ActivationLayerV2)
-        net = build(S, *classes, (S.tanh, S.tanh_prime, S.mse, S.mse_prime))
-        return lambda: quiet_fit(net, x, y, epochs=epochs, learning_rate=0.1)
-
-    return Row(
+    return _tutorial_row(
         "tutorial MNIST-Conv script (conv 3x3, 676-100-10 tanh, MSE), 1000 samples one at a time, 10 epochs",
-        "float64",
-        ours,
-        reference,
-        None,
-        {"reference": 20.0},
-        fresh=True,
-        quick=False,
+        (x, np.eye(10, dtype=np.float32)[labels]),
+        10,
+        conv=True,
     )
 
 
