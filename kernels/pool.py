@@ -52,12 +52,12 @@ def _maxpool2d_backward(arg, dy, h, w):
 def _maxpool2d_backward_into(arg, dy, w, dx):
     n_img, oh, ow, c_in = dy.shape
     dx[:] = 0
+    plane = dx.reshape(n_img, dx.shape[1] * w, c_in)  # argmax row * W + col indexes it directly
     for s in range(n_img):
         for i in range(oh):
             for j in range(ow):
                 for c in range(c_in):
-                    k = arg[s, i, j, c]
-                    dx[s, k // w, k % w, c] += dy[s, i, j, c]
+                    plane[s, arg[s, i, j, c], c] += dy[s, i, j, c]
 
 
 def maxpool2d_forward(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
