@@ -377,6 +377,25 @@ def test_per_sample_sgd_stops_on_a_non_finite_weight_gradient_like_the_layer_pat
             np.testing.assert_array_equal(la.grads[name], lb.grads[name])
 
 
+def test_an_inf_weight_facing_a_zero_input_stops_training_as_on_the_layer_path(monkeypatch):
+    """0 * inf is NaN: a per-sample engine that skipped zero inputs (the weight update does, safely)
+    in its forward pass would train on where the layer path stops."""
+    x = np.random.default_rng(2).standard_normal((37, 30))
+    x[:, 3] = 0.0
+    y = (x[:, :1] > 0).astype(float)
+    messages = []
+    for compiled in (True, False):
+        monkeypatch.setattr(training_module, "COMPILED_FIT", compiled)
+        monkeypatch.setattr(numpy_path, "SMALL_WORK_SECONDS", 0.0)
+        net = Network([FCLayer(30, 20, rng=0), Tanh(), FCLayer(20, 1, rng=1)]).use("mse")
+        net.layers[0].weights[3, 0] = np.inf
+        with pytest.raises(FloatingPointError) as err:
+            net.fit(x, y, epochs=1, learning_rate=0.01, optimizer="sgd", verbose=False)
+        assert net.last_fit_compiled is compiled
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "epoch 1, batch 1" in messages[0] and "loss" in messages[0]
+
+
 def test_per_sample_sgd_keeps_negative_zero_weights_as_the_layer_path(dtype, monkeypatch):
     """The one-pass update skips zero inputs, which would keep a -0.0 weight the layer path turns
     into +0.0; a network holding one trains the usual way."""
