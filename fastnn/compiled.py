@@ -3,6 +3,7 @@ the training data in engine form, and workspaces -- the named groups the engine 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Iterator
@@ -12,11 +13,13 @@ from typing import Any
 import numpy as np
 
 from kernels import config
+from kernels import conv as KC
 
 from . import engine as E
 from . import losses as L
 from . import plan as plan_mod
-from .ops.program import F_KIND
+from .ops import conv as conv_op
+from .ops.program import F_D2, F_D3, F_D4, F_D5, F_KIND
 from .scoring import as_labels
 
 _ACCURACY = {None: E.ACC_NONE, "binary": E.ACC_BINARY, "categorical": E.ACC_CATEGORICAL}
@@ -60,7 +63,7 @@ class CompiledNetwork:
         self.program = _engine_program(program, capacity)
         acts = np.zeros(int(self.program.offs[-1]), dtype=dtype)
         self.data = E.Data(x.reshape(n, -1), y, labels, run.rng)
-        images = _uses_images(program)
+        images = _uses_images(program, _training_parts(program, capacity))
         self.state = E.State(flat.values, flat.grads, s1, s2, hyper, flat.buffers)
         self.work = E.Work(
             acts,
@@ -73,10 +76,16 @@ class CompiledNetwork:
         outer = capacity == 1 and opt_kind == E.OPT_SGD  # dense weights updated where their gradient is formed
         self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, plan_mod.bce_eps(dtype), images, outer)
 
+    def _one_pool(self) -> Any:
+        """BLAS held at one thread while convolutions split batches over numba's threads (one thread
+        pool at a time: two of each on two cores measured 10x slower), else nothing."""
+        return config.blas_single_thread() if (self.rules.images or 1) > 1 else contextlib.nullcontext()
+
     def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
         """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""
         idx = np.ascontiguousarray(idx, dtype=np.int64)
-        return E.batch_gradients(self.data, idx, self.program, self.state, self.work, self.rules)
+        with self._one_pool():
+            return E.batch_gradients(self.data, idx, self.program, self.state, self.work, self.rules)
 
     def step(self) -> None:
         self.opt.iterations += 1
@@ -100,9 +109,10 @@ class CompiledNetwork:
             orders = np.stack([rng.permutation(n) for _ in range(count)]) if shuffle else in_order
             log = E.Log(np.zeros(count), np.zeros(count), np.full(3, -1, dtype=np.int64))
             started = time.perf_counter()
-            self.opt.iterations = E.run_epochs(
-                self.data, orders, self.program, self.state, self.work, self.rules, self.opt.iterations, log
-            )
+            with self._one_pool():
+                self.opt.iterations = E.run_epochs(
+                    self.data, orders, self.program, self.state, self.work, self.rules, self.opt.iterations, log
+                )
             if log.status[0] >= 0:
                 finished = int(log.status[0])
                 fault = (done + finished, int(log.status[1]), int(log.status[2]) + 1)
@@ -121,8 +131,21 @@ def _engine_program(program: plan_mod.Plan, capacity: int) -> E.Program:
     return E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
 
 
-def _uses_images(program: plan_mod.Plan) -> int | None:
-    return 1 if set(program.ops[:, F_KIND].tolist()) & set(E.IMAGE_KINDS) else None
+def _uses_images(program: plan_mod.Plan, parts: int = 1) -> int | None:
+    """Rules.images: None without image layers, else the threads the im2col kernels may use."""
+    return parts if set(program.ops[:, F_KIND].tolist()) & set(E.IMAGE_KINDS) else None
+
+
+def _training_parts(program: plan_mod.Plan, capacity: int) -> int:
+    """Threads a training batch's convolutions may split over: numba's count, at most KC.MAX_PARTS
+    (what a layer's scratch holds), when a convolution takes the im2col path at this batch size;
+    else 1 (the direct loops run on one thread, and BLAS keeps its threads for the dense layers)."""
+    im2col = any(
+        KC.use_gemm_path.py_func(capacity, shape[:2], row[F_D2], (row[F_D3], row[F_D4]), row[F_D5])
+        for row, shape in zip(program.ops, program.sample_shapes[1:], strict=True)
+        if row[F_KIND] == conv_op.KIND
+    )
+    return max(1, min(config.numba_module().get_num_threads(), KC.MAX_PARTS)) if im2col else 1
 
 
 def predict(program: plan_mod.Plan, flat: plan_mod.FlatParameters, x: np.ndarray, batch_size: int) -> np.ndarray:

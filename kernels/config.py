@@ -24,6 +24,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,9 @@ def numba_module() -> Any:
             if _NUMBA is None:
                 import numba
 
+                # An object-mode block holds the GIL while it runs, which numba warns of in nogil
+                # functions; fastnn's blocks only start a parallel kernel.
+                warnings.filterwarnings("ignore", "Code running in object mode won't allow parallel execution")
                 if CACHE:
                     _install_cache_locator()
                 _install_compile_listener()
@@ -148,6 +152,8 @@ def numba_module() -> Any:
 def __getattr__(name: str) -> Any:
     if name == "prange":  # numba.prange, for jitted loops: ``config.prange`` resolves when they compile
         return numba_module().prange
+    if name == "objmode":  # numba.objmode: a block of a jitted function run by Python (see fastnn.ops.conv)
+        return numba_module().objmode
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -381,6 +387,10 @@ class CompileNotice:
     def started(self, dispatcher: Any) -> None:
         module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
         if not module.startswith(("kernels", "fastnn")):
+            return
+        if type(dispatcher).__name__ == "ObjModeLiftedWith":
+            # An object-mode block of a cached function: numba builds its Python-calling stub in
+            # each process (milliseconds, nothing to cache); not what the notice is about.
             return
         if self.compiled == 0 and os.environ.get("FASTNN_QUIET", "").strip() not in ("1", "true", "yes"):
             self.write(self.message())

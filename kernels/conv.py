@@ -14,6 +14,7 @@ memory and vectorise.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,9 @@ GROUP = 4
 # Fixed number of batch chunks whose weight gradients are summed at the end of a parallel
 # backward pass: results then depend on the batch size only, not on the thread count.
 GRAD_CHUNKS = 16
+# Threads the training loop's im2col kernels may split a batch over (Python only: the jitted
+# kernels take the count as an argument; a layer's scratch is sized for this many).
+MAX_PARTS = max(1, min(os.cpu_count() or 1, 4)) if config.PARALLEL else 1
 
 
 # --------------------------------------------------------------------------- single channel
@@ -384,26 +388,29 @@ def _forward_group(x, w2, b, images, geometry, patches, out):
 
 
 @jit
-def scratch_size(out_pixels, k, f):
-    """Floats of scratch :func:`conv2d_forward_gemm_into` and :func:`conv2d_backward_gemm_into`
-    use for a layer with ``out_pixels`` = OH*OW, ``k`` = KH*KW*C, ``f`` filters: a group's patches
-    and their gradients, one product, and every chunk's partial weight and bias gradients."""
+def scratch_size(out_pixels, k, f, parts):
+    """Floats of scratch the im2col kernels of the training loop use for a layer with ``out_pixels``
+    = OH*OW, ``k`` = KH*KW*C, ``f`` filters, run on ``parts`` threads (1: serial): per part a group's
+    patches and their gradients and one product; every chunk's partial weight and bias gradients."""
     rows = GROUP * out_pixels
-    return 2 * rows * k + (GRAD_CHUNKS + 1) * k * f + GRAD_CHUNKS * f
+    return parts * (2 * rows * k + k * f) + GRAD_CHUNKS * (k * f + f)
 
 
 @jit
-def _scratch_views(scratch, out_pixels, k, f):
-    """(patches, dpatches, dw_one, dw_parts, db_parts) carved from ``scratch`` (see scratch_size)."""
+def _scratch_views(scratch, out_pixels, k, f, parts):
+    """(patches, dpatches, dw_one) with one (rows, k), (rows, k), (k, f) slice per part, then
+    (dw_parts, db_parts), carved from ``scratch`` (see scratch_size)."""
     rows = GROUP * out_pixels
-    a = rows * k
+    a = parts * rows * k
+    patches = scratch[:a].reshape(parts, rows, k)
+    dpatches = scratch[a : 2 * a].reshape(parts, rows, k)
     o = 2 * a
-    dw_one = scratch[o : o + k * f].reshape(k, f)
-    o += k * f
+    dw_one = scratch[o : o + parts * k * f].reshape(parts, k, f)
+    o += parts * k * f
     dw_parts = scratch[o : o + GRAD_CHUNKS * k * f].reshape(GRAD_CHUNKS, k, f)
     o += GRAD_CHUNKS * k * f
     db_parts = scratch[o : o + GRAD_CHUNKS * f].reshape(GRAD_CHUNKS, f)
-    return scratch[:a].reshape(rows, k), scratch[a : 2 * a].reshape(rows, k), dw_one, dw_parts, db_parts
+    return (patches, dpatches, dw_one), (dw_parts, db_parts)
 
 
 @jit
@@ -414,9 +421,27 @@ def conv2d_forward_gemm_into(x, w, b, geometry, out, scratch):
     n_img = x.shape[0]
     kh, kw, c, f = w.shape
     w2 = w.reshape(kh * kw * c, f)
-    patches = _scratch_views(scratch, out.shape[0] // n_img, kh * kw * c, f)[0]
+    patches = _scratch_views(scratch, out.shape[0] // n_img, kh * kw * c, f, 1)[0][0][0]
     for first in range(0, n_img, GROUP):
         _forward_group(x, w2, b, (first, min(first + GROUP, n_img)), geometry, patches, out)
+
+
+@jit(parallel=True)
+def conv2d_forward_gemm_parallel_into(x, w, b, geometry, out, work):
+    """:func:`conv2d_forward_gemm_into` on ``parts`` threads, ``work`` = (scratch, parts) with
+    scratch_size(..., parts) floats: part t takes a run of whole groups with its own patches. The
+    same products on the same rows: the same numbers. Call with BLAS on one thread."""
+    scratch, parts = work
+    n_img = x.shape[0]
+    kh, kw, c, f = w.shape
+    w2 = w.reshape(kh * kw * c, f)
+    patches = _scratch_views(scratch, out.shape[0] // n_img, kh * kw * c, f, parts)[0][0]
+    groups = (n_img + GROUP - 1) // GROUP
+    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]  # a parfor takes no nested tuples
+    for t in config.prange(parts):
+        geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
+        for g in range(t * groups // parts, (t + 1) * groups // parts):
+            _forward_group(x, w2, b, (g * GROUP, min(g * GROUP + GROUP, n_img)), geo, patches[t], out)
 
 
 @jit(parallel=True)
@@ -588,12 +613,33 @@ def conv2d_backward_gemm_into(x, w, dy, geometry, grads, dx, need_dx, scratch):
     kh, kw, c, f = w.shape
     k = kh * kw * c
     w2 = w.reshape(k, f)
-    patches, dpatches, dw_one, dw_parts, db_parts = _scratch_views(scratch, dy.shape[0] // n_img, k, f)
+    (patches, dpatches, dw_one), (dw_parts, db_parts) = _scratch_views(scratch, dy.shape[0] // n_img, k, f, 1)
     chunks = min(n_img, GRAD_CHUNKS)
     for t in range(chunks):
         images = _chunk_images(t, n_img, chunks)
-        buffers = (patches, dpatches, dw_one, dw_parts[t], db_parts[t])
+        buffers = (patches[0], dpatches[0], dw_one[0], dw_parts[t], db_parts[t])
         _backward_chunk(x, w2, dy, images, geometry, buffers, dx, need_dx)
+    _sum_chunks(dw_parts, db_parts, chunks, (grads[0].reshape(k, f), grads[1]))
+
+
+@jit(parallel=True)
+def conv2d_backward_gemm_parallel_into(x, w, dy, geometry, grads, dx, need_dx, work):
+    """:func:`conv2d_backward_gemm_into` on ``parts`` threads, ``work`` = (scratch, parts): part t
+    takes a run of the chunks with its own patches; the chunks' partial sums are added in order
+    after them. The same numbers. Call with BLAS on one thread."""
+    scratch, parts = work
+    n_img = x.shape[0]
+    kh, kw, c, f = w.shape
+    k = kh * kw * c
+    w2 = w.reshape(k, f)
+    (patches, dpatches, dw_one), (dw_parts, db_parts) = _scratch_views(scratch, dy.shape[0] // n_img, k, f, parts)
+    chunks = min(n_img, GRAD_CHUNKS)
+    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]
+    for t in config.prange(parts):
+        geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
+        for u in range(t * chunks // parts, (t + 1) * chunks // parts):
+            buffers = (patches[t], dpatches[t], dw_one[t], dw_parts[u], db_parts[u])
+            _backward_chunk(x, w2, dy, _chunk_images(u, n_img, chunks), geo, buffers, dx, need_dx)
     _sum_chunks(dw_parts, db_parts, chunks, (grads[0].reshape(k, f), grads[1]))
 
 

@@ -86,3 +86,32 @@ def test_direct_convolution_adds_in_its_documented_order(shape, dtype):
     _, dw_k, db_k = kernels.conv2d_backward(x, w, dy, stride=stride)
     np.testing.assert_array_equal(dw_k, dw)
     np.testing.assert_array_equal(db_k, db)
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("shape", [(9, 10, 3, 3, 5, 1, 1), (20, 12, 2, 5, 4, 2, 2), (5, 8, 4, 3, 6, 1, 0)])
+def test_training_loop_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dtype):
+    """The im2col kernels of the training loop split a batch over threads by whole groups (forward)
+    and whole gradient chunks (backward): bit for bit the one-thread kernels' numbers."""
+    from kernels import conv as KC
+
+    n, h, c, k, f, stride, pad = shape
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((n, h, h, c)).astype(dtype), rng.standard_normal((k, k, c, f)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    o = (h + 2 * pad - k) // stride + 1
+    geometry = ((k, k), (stride, stride), (pad, pad, pad, pad))
+    dy = rng.standard_normal((n * o * o, f)).astype(dtype)
+    results = []
+    for p in (1, parts):
+        scratch = np.full(KC.scratch_size.py_func(o * o, k * k * c, f, p), np.nan, dtype=dtype)
+        out, dw, db, dx = np.empty((n * o * o, f), dtype), np.empty_like(w), np.empty(f, dtype), np.empty_like(x)
+        if p == 1:
+            KC.conv2d_forward_gemm_into(x, w, b, geometry, out, scratch)
+            KC.conv2d_backward_gemm_into(x, w, dy, geometry, (dw, db), dx, True, scratch)
+        else:
+            KC.conv2d_forward_gemm_parallel_into(x, w, b, geometry, out, (scratch, p))
+            KC.conv2d_backward_gemm_parallel_into(x, w, dy, geometry, (dw, db), dx, True, (scratch, p))
+        results.append((out, dw, db, dx))
+    for one, many in zip(*results, strict=True):
+        np.testing.assert_array_equal(one, many)

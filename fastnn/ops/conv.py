@@ -16,6 +16,7 @@ import numpy as np
 
 import kernels as K
 from kernels import _borrow as KB
+from kernels import config
 from kernels import conv as KC
 from kernels._checks import conv_geometry, positive_int
 from kernels.config import jit
@@ -130,7 +131,7 @@ class ConvLayer(Layer):
         (h, w, c), (kh, kw) = self.input_shape, self.kernel_shape
         oh, ow, f = self.output_shape
         # the jitted function's Python source: encoding a network must not start numba (the numpy path)
-        scratch = int(KC.scratch_size.py_func(oh * ow, kh * kw * c, f))
+        scratch = int(KC.scratch_size.py_func(oh * ow, kh * kw * c, f, KC.MAX_PARTS))
         dims = (h, w, c, kh, kw, f, *self.stride, *self.padding)
         return Encoding(KIND, dims, self.output_shape, float_work=scratch)
 
@@ -157,14 +158,28 @@ def _geometry(ops, i):
 
 
 @jit
-def _scratch(program, i, work, out_pixels, k, f):
+def _scratch(program, i, work, out_pixels, k, f, parts):
     fw = program.ops[i, F_FW]
-    return work.fwork[fw : fw + KC.scratch_size(out_pixels, k, f)]
+    return work.fwork[fw : fw + KC.scratch_size(out_pixels, k, f, parts)]
+
+
+# ``images`` in the steps below: None for a network without image layers (typed away, nothing
+# compiled), else how many threads the im2col kernels may split a batch over (1: this thread).
+# More than one runs the parallel kernel from an object-mode block -- from Python, as parallel
+# kernels must be called (config.jit) -- with BLAS held at one thread; the numbers are the same.
+
+
+def _forward_parallel(x, w, b, geometry, y2, work):
+    KC.conv2d_forward_gemm_parallel_into(x, w, b, geometry, y2, work)
+
+
+def _backward_parallel(x, w, dy2, geometry, grads, dx, need_dx, work):
+    KC.conv2d_backward_gemm_parallel_into(x, w, dy2, geometry, grads, dx, need_dx, work)
 
 
 @jit
 def forward(images, program, i, params, work, nb):
-    if images is None:  # a network without image layers: typed away, nothing compiled
+    if images is None:
         return
     ops, offs = program.ops, program.offs
     (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
@@ -173,9 +188,14 @@ def forward(images, program, i, params, work, nb):
     x = KB.shaped(work.acts, offs[i], (nb, h, wd, c))
     oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
     if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
-        scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f)
+        scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f, images)
         y2 = KB.shaped(work.acts, offs[i + 1], (nb * oh * ow, f))
-        KC.conv2d_forward_gemm_into(x, w, b, ((kh, kw), stride, pads), y2, scratch)
+        geometry = ((kh, kw), stride, pads)
+        if images > 1:
+            with config.objmode():
+                _forward_parallel(x, w, b, geometry, y2, (scratch, images))
+        else:
+            KC.conv2d_forward_gemm_into(x, w, b, geometry, y2, scratch)
         return
     xp = KC.pad_images(x, pads) if pads[0] or pads[1] or pads[2] or pads[3] else x
     KC.conv2d_forward_direct_into(xp, w, b, KB.shaped(work.acts, offs[i + 1], (nb, oh, ow, f)), stride)
@@ -194,10 +214,14 @@ def backward(images, program, i, state, work, nb):
     dx = KB.shaped(work.dacts, offs[i], (nb, h, wd, c))
     oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
     if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
-        scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f)
+        scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f, images)
         geometry = ((kh, kw), stride, pads)
         dy2 = KB.shaped(work.dacts, offs[i + 1], (nb * oh * ow, f))
-        KC.conv2d_backward_gemm_into(x, w, dy2, geometry, layer_grads, dx, need_dx, scratch)
+        if images > 1:
+            with config.objmode():
+                _backward_parallel(x, w, dy2, geometry, layer_grads, dx, need_dx, (scratch, images))
+        else:
+            KC.conv2d_backward_gemm_into(x, w, dy2, geometry, layer_grads, dx, need_dx, scratch)
         return
     dy4 = KB.shaped(work.dacts, offs[i + 1], (nb, oh, ow, f))
     if not (pads[0] or pads[1] or pads[2] or pads[3]):  # straight into the workspace
