@@ -44,11 +44,12 @@ State = namedtuple("State", ["params", "grads", "s1", "s2", "hyper", "buffers"])
 # batch's targets and labels, float scratch (batch norm's batch statistics).
 Work = namedtuple("Work", ["acts", "dacts", "iwork", "y_batch", "labels_batch", "fwork"])
 # How to train: batch size, LOSS_*, ACC_*, OPT_*, the clip of binary cross-entropy, ``images``:
-# 1 when the network has a layer of an IMAGE_KINDS kind, else None -- steps given None are typed
-# away, so a dense network (the tutorials' XOR, MLPs) never compiles the image ops (an XOR script's
-# first run: 12 s, not 41). One flag, not one per kind: every combination would compile its own loop.
-# ``outer``: True for plain SGD one sample at a time (and no dense weight -0.0): each dense layer's
-# weight gradient outer(x, dy) is then applied where it is formed, never stored (_outer_sgd_step).
+# None for a network without a layer of an IMAGE_KINDS kind -- steps given None are typed away, so a
+# dense network (the tutorials' XOR, MLPs) never compiles the image ops (an XOR script's first run:
+# 12 s, not 41) -- else the threads its im2col convolutions may split a batch over (1: this one;
+# see fastnn.ops.conv). One value, not one per kind: every combination would compile its own loop.
+# ``outer``: True for plain SGD one sample at a time: each dense layer's weight gradient
+# outer(x, dy) is then applied where it is formed, never stored (_outer_sgd_step).
 Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "images", "outer"])
 # Per epoch: mean loss and correct count; status (epoch, batch, 0 loss / 1 gradient) when a
 # non-finite value stopped training, else -1s.
