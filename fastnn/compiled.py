@@ -145,7 +145,7 @@ def _training_parts(program: plan_mod.Plan, capacity: int) -> int:
         for row, shape in zip(program.ops, program.sample_shapes[1:], strict=True)
         if row[F_KIND] == conv_op.KIND
     )
-    return max(1, min(config.numba_module().get_num_threads(), KC.MAX_PARTS)) if im2col else 1
+    return min(_threads(), KC.MAX_PARTS) if im2col else 1
 
 
 def predict(program: plan_mod.Plan, flat: plan_mod.FlatParameters, x: np.ndarray, batch_size: int) -> np.ndarray:

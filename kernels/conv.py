@@ -422,8 +422,15 @@ def conv2d_forward_gemm_into(x, w, b, geometry, out, scratch):
     kh, kw, c, f = w.shape
     w2 = w.reshape(kh * kw * c, f)
     patches = _scratch_views(scratch, out.shape[0] // n_img, kh * kw * c, f, 1)[0][0][0]
-    for first in range(0, n_img, GROUP):
-        _forward_group(x, w2, b, (first, min(first + GROUP, n_img)), geometry, patches, out)
+    _forward_groups(x, w2, b, geometry, out, patches, (0, (n_img + GROUP - 1) // GROUP))
+
+
+@jit
+def _forward_groups(x, w2, b, geometry, out, patches, groups):
+    """Groups g0..g1-1 (``groups``) of GROUP images, one product each through ``patches``."""
+    n_img = x.shape[0]
+    for g in range(groups[0], groups[1]):
+        _forward_group(x, w2, b, (g * GROUP, min(g * GROUP + GROUP, n_img)), geometry, patches, out)
 
 
 @jit(parallel=True)
@@ -440,8 +447,7 @@ def conv2d_forward_gemm_parallel_into(x, w, b, geometry, out, work):
     (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]  # a parfor takes no nested tuples
     for t in config.prange(parts):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
-        for g in range(t * groups // parts, (t + 1) * groups // parts):
-            _forward_group(x, w2, b, (g * GROUP, min(g * GROUP + GROUP, n_img)), geo, patches[t], out)
+        _forward_groups(x, w2, b, geo, out, patches[t], (t * groups // parts, (t + 1) * groups // parts))
 
 
 @jit(parallel=True)
@@ -526,11 +532,11 @@ def _backward_one(x, wt, dy, grads, dx, need_dx, stride):
             for n in range(kw):
                 for j in range(ow):
                     q = j * sw + n
-                    # dw[m, n, c, :] += x[r+m, q, c] * dy[i, j, :]
-                    for c in range(c_in):
-                        xv = x[r + m, q, c]
-                        for f in range(f_out):
-                            if not one_filter:
+                    # dw[m, n, c, :] += x[r+m, q, c] * dy[i, j, :] (one filter: done above)
+                    if not one_filter:
+                        for c in range(c_in):
+                            xv = x[r + m, q, c]
+                            for f in range(f_out):
                                 dw[m, n, c, f] += xv * dy[i, j, f]
                     if not need_dx:
                         continue
@@ -618,13 +624,22 @@ def conv2d_backward_gemm_into(x, w, dy, geometry, grads, dx, need_dx, scratch):
     kh, kw, c, f = w.shape
     k = kh * kw * c
     w2 = w.reshape(k, f)
-    (patches, dpatches, dw_one), (dw_parts, db_parts) = _scratch_views(scratch, dy.shape[0] // n_img, k, f, 1)
+    (patches, dpatches, dw_one), sums = _scratch_views(scratch, dy.shape[0] // n_img, k, f, 1)
     chunks = min(n_img, GRAD_CHUNKS)
-    for t in range(chunks):
-        images = _chunk_images(t, n_img, chunks)
-        buffers = (patches[0], dpatches[0], dw_one[0], dw_parts[t], db_parts[t])
-        _backward_chunk(x, w2, dy, images, geometry, buffers, dx, need_dx)
-    _sum_chunks(dw_parts, db_parts, chunks, (grads[0].reshape(k, f), grads[1]))
+    _backward_chunks(x, w2, dy, geometry, (patches[0], dpatches[0], dw_one[0], sums), (0, chunks), dx, need_dx)
+    _sum_chunks(sums[0], sums[1], chunks, (grads[0].reshape(k, f), grads[1]))
+
+
+@jit
+def _backward_chunks(x, w2, dy, geometry, buffers, chunk_range, dx, need_dx):
+    """Chunks u0..u1-1 (``chunk_range``) of the batch's min(N, GRAD_CHUNKS): each chunk's partial
+    gradients into ``buffers`` = (patches, dpatches, dw_one, (dw_parts, db_parts)) at its index."""
+    patches, dpatches, dw_one, (dw_parts, db_parts) = buffers
+    n_img = x.shape[0]
+    chunks = min(n_img, GRAD_CHUNKS)
+    for u in range(chunk_range[0], chunk_range[1]):
+        one = (patches, dpatches, dw_one, dw_parts[u], db_parts[u])
+        _backward_chunk(x, w2, dy, _chunk_images(u, n_img, chunks), geometry, one, dx, need_dx)
 
 
 @jit(parallel=True)
@@ -642,9 +657,8 @@ def conv2d_backward_gemm_parallel_into(x, w, dy, geometry, grads, dx, need_dx, w
     (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]
     for t in config.prange(parts):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
-        for u in range(t * chunks // parts, (t + 1) * chunks // parts):
-            buffers = (patches[t], dpatches[t], dw_one[t], dw_parts[u], db_parts[u])
-            _backward_chunk(x, w2, dy, _chunk_images(u, n_img, chunks), geo, buffers, dx, need_dx)
+        buffers = (patches[t], dpatches[t], dw_one[t], (dw_parts, db_parts))
+        _backward_chunks(x, w2, dy, geo, buffers, (t * chunks // parts, (t + 1) * chunks // parts), dx, need_dx)
     _sum_chunks(dw_parts, db_parts, chunks, (grads[0].reshape(k, f), grads[1]))
 
 
