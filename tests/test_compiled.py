@@ -95,6 +95,21 @@ CASES = {
     "cnn-gemm-ce-momentum-batch16": dict(
         layers=lambda s: _cnn(s, pool=False, big=True), loss="cross_entropy", task="big-images", opt="momentum", bs=16
     ),
+    # One input channel and few filters: the planar forward loops (kernels.conv._planar), LeNet-5's first layer.
+    "cnn-planar-pool-ce-adam-batch16": dict(
+        layers=lambda s: [
+            ConvLayer((16, 16, 1), (5, 5), 6, rng=s),
+            ReLU(),
+            MaxPoolLayer(2),
+            FlattenLayer(),
+            FCLayer(216, 3, rng=s + 1),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="big-gray",
+        opt="adam",
+        bs=16,
+    ),
     "cnn-pool-ce-adam-batch": dict(
         layers=lambda s: _cnn(s, pool=True), loss="cross_entropy", task="images", opt="adam", bs=8, shuffle=True
     ),
@@ -244,8 +259,9 @@ def _data(task, dtype, n=37):
     if task == "images-onehot":
         x, labels = _data("images", dtype, n)
         return x, np.eye(3, dtype=dtype)[labels]
-    if task in ("images", "big-images", "images13"):
-        shape = {"images": (n, 6, 6, 2), "big-images": (n, 12, 12, 3), "images13": (n, 13, 13, 2)}[task]
+    shapes = {"images": (6, 6, 2), "big-images": (12, 12, 3), "images13": (13, 13, 2), "big-gray": (16, 16, 1)}
+    if task in shapes:
+        shape = (n, *shapes[task])
         x = rng.standard_normal(shape)
         return x.astype(dtype), rng.integers(0, 3, n)
     if task == "sparse":  # mostly zeros, like an image's background

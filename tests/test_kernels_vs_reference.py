@@ -89,7 +89,9 @@ def test_direct_convolution_adds_in_its_documented_order(shape, dtype):
 
 
 @pytest.mark.parametrize("parts", [2, 3])
-@pytest.mark.parametrize("shape", [(9, 10, 3, 3, 5, 1, 1), (20, 12, 2, 5, 4, 2, 2), (5, 8, 4, 3, 6, 1, 0)])
+@pytest.mark.parametrize(
+    "shape", [(9, 10, 3, 3, 5, 1, 1), (20, 12, 2, 5, 4, 2, 2), (5, 8, 4, 3, 6, 1, 0), (9, 14, 1, 5, 6, 1, 0)]
+)
 def test_training_loop_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dtype):
     """The im2col kernels of the training loop split a batch over threads by whole groups (forward)
     and whole gradient chunks (backward): bit for bit the one-thread kernels' numbers."""
@@ -115,3 +117,25 @@ def test_training_loop_convolution_gives_the_same_numbers_on_several_threads(sha
         results.append((out, dw, db, dx))
     for one, many in zip(*results, strict=True):
         np.testing.assert_array_equal(one, many)
+
+
+@pytest.mark.parametrize("shape", [(64, 28, 5, 6), (8, 28, 3, 8), (1000, 9, 1, 3), (8, 30, 7, 1)])
+def test_planar_one_channel_forward_matches_the_twin(shape, dtype):
+    """One input channel, at most PLANAR_MAX_FILTERS filters, stride 1, no padding, enough work for the
+    im2col path: the planar loops (LeNet-5's first layer) against the twin, and the layer path
+    through them on several threads equal to the training loop's one-thread kernel."""
+    from kernels import conv as KC
+
+    n, h, k, f = shape
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((n, h, h, 1)).astype(dtype), rng.standard_normal((k, k, 1, f)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    geometry = ((k, k), (1, 1), (0, 0, 0, 0))
+    assert KC._planar.py_func(1, f, geometry) and KC._gemm_path(x, w, (1, 1), (0, 0, 0, 0))
+    y, twin = kernels.conv2d_forward(x, w, b), reference.conv2d_forward(x, w, b)
+    np.testing.assert_allclose(y, twin, rtol=0, atol=validate.TOLERANCE[np.dtype(dtype)] * np.abs(twin).max())
+    o = h - k + 1
+    out = np.empty((n * o * o, f), dtype)
+    scratch = np.full(KC.scratch_size.py_func(o * o, k * k, f, 1), np.nan, dtype=dtype)
+    KC.conv2d_forward_gemm_into(x, w, b, geometry, out, scratch)
+    np.testing.assert_array_equal(out.reshape(y.shape), y)
