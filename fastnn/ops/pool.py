@@ -12,6 +12,7 @@ import numpy as np
 
 import kernels as K
 from kernels import _borrow as KB
+from kernels import config
 from kernels import pool as KP
 from kernels._checks import positive_int
 from kernels.config import jit
@@ -109,6 +110,18 @@ class GlobalAvgPoolLayer(Layer):
         return {}
 
 
+# ``images`` > 1: large max-pools split the batch over that many threads from an object-mode block,
+# as the convolutions do (see fastnn.ops.conv); the same numbers.
+
+
+def _forward_parallel(x, size, y, arg, parts):
+    KP.maxpool2d_forward_parallel_into(x, size, y, arg, parts)
+
+
+def _backward_parallel(arg, dy, w, dx, parts):
+    KP.maxpool2d_backward_parallel_into(arg, dy, w, dx, parts)
+
+
 @jit
 def forward(images, program, i, params, work, nb):
     if images is None:  # a network without image layers: typed away, nothing compiled
@@ -124,7 +137,12 @@ def forward(images, program, i, params, work, nb):
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_forward_into(x, size, y)
         return
-    KP._maxpool2d_forward_into(x, size, y, KB.shaped(work.iwork, ops[i, F_IW] * nb, shape))
+    arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
+    if images > 1 and nb * h * w * c >= KP.PARALLEL_MIN_ELEMENTS:
+        with config.objmode():
+            _forward_parallel(x, size, y, arg, images)
+    else:
+        KP._maxpool2d_forward_into(x, size, y, arg)
 
 
 @jit
@@ -144,7 +162,12 @@ def backward(images, program, i, state, work, nb):
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_backward_into(dy, size, dx)
         return
-    KP._maxpool2d_backward_into(KB.shaped(work.iwork, ops[i, F_IW] * nb, shape), dy, w, dx)
+    arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
+    if images > 1 and nb * h * w * c >= KP.PARALLEL_MIN_ELEMENTS:
+        with config.objmode():
+            _backward_parallel(arg, dy, w, dx, images)
+    else:
+        KP._maxpool2d_backward_into(arg, dy, w, dx)
 
 
 __all__ = ["AvgPoolLayer", "GlobalAvgPoolLayer", "MaxPoolLayer"]
