@@ -68,7 +68,7 @@ def _maxpool2d_backward_into(arg, dy, w, dx):
 @jit(parallel=True)
 def maxpool2d_forward_parallel_into(x, size, y, arg, parts):
     """_maxpool2d_forward_into on ``parts`` threads, each taking a run of whole images: the same
-    numbers (images are independent). For the training loop; call with BLAS on one thread."""
+    numbers (images are independent). The training loop calls it from an object-mode block."""
     n = x.shape[0]
     for t in config.prange(parts):
         a, b = t * n // parts, (t + 1) * n // parts

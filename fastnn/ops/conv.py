@@ -4,8 +4,9 @@ Row dimensions: F_D0..F_D2 = input height, width, channels; F_D3, F_D4 = kernel 
 F_D5 = filters; F_D6, F_D7 = stride; F_D8..F_D11 = padding (top, bottom, left, right).
 Parameters: ``weights`` (kh, kw, c, filters) at F_PW, ``bias`` (filters,) at F_PB. Float scratch
 at F_FW for the im2col kernels (their patches and partial gradients: nothing is allocated per batch).
-The engine runs the serial kernels of :mod:`kernels.conv` (numba's parallel ones may only be
-called from Python, see :func:`kernels.config.jit`).
+The engine runs the serial kernels of :mod:`kernels.conv`, or, with several threads allowed, their
+parallel twins from an object-mode block (a parallel kernel may only be called from Python, see
+:func:`kernels.config.jit`).
 """
 
 from __future__ import annotations

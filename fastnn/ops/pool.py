@@ -3,7 +3,8 @@
 
 Row dimensions: F_D0 = which pooling (``MAX``, ``AVG``, ``GLOBAL``), F_D1..F_D3 = input height,
 width, channels, F_D4 = window size (the image for GLOBAL). Max pooling keeps each window's argmax
-in the integer workspace at F_IW; the averages need none.
+in the integer workspace at F_IW; the averages need none. Large max-pools split the batch over
+threads the way the convolutions do (:mod:`fastnn.ops.conv`).
 """
 
 from __future__ import annotations
