@@ -123,6 +123,12 @@ def _backward_parallel(arg, dy, w, dx, parts):
     KP.maxpool2d_backward_parallel_into(arg, dy, w, dx, parts)
 
 
+@jit(inline=True)
+def _split(images, elements):
+    """Whether a max-pool over ``elements`` input values splits its batch over ``images`` threads."""
+    return images > 1 and elements >= KP.PARALLEL_MIN_ELEMENTS
+
+
 @jit
 def forward(images, program, i, params, work, nb):
     if images is None:  # a network without image layers: typed away, nothing compiled
@@ -139,7 +145,7 @@ def forward(images, program, i, params, work, nb):
         KP._avgpool2d_forward_into(x, size, y)
         return
     arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
-    if images > 1 and nb * h * w * c >= KP.PARALLEL_MIN_ELEMENTS:
+    if _split(images, nb * h * w * c):
         with config.objmode():
             _forward_parallel(x, size, y, arg, images)
     else:
@@ -164,7 +170,7 @@ def backward(images, program, i, state, work, nb):
         KP._avgpool2d_backward_into(dy, size, dx)
         return
     arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
-    if images > 1 and nb * h * w * c >= KP.PARALLEL_MIN_ELEMENTS:
+    if _split(images, nb * h * w * c):
         with config.objmode():
             _backward_parallel(arg, dy, w, dx, images)
     else:
