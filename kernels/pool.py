@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import config
 from ._checks import float_array, positive_int, real_array
 from .config import jit
-
-# Input elements from which the training loop splits a max-pool over numba's threads (below, the
-# parallel region's start costs more than half the pass: W2's second pool, 65k, takes ~34 us).
-PARALLEL_MIN_ELEMENTS = 100_000
 
 
 @jit
@@ -63,25 +58,6 @@ def _maxpool2d_backward_into(arg, dy, w, dx):
             for j in range(ow):
                 for c in range(c_in):
                     plane[s, arg[s, i, j, c], c] += dy[s, i, j, c]
-
-
-@jit(parallel=True)
-def maxpool2d_forward_parallel_into(x, size, y, arg, parts):
-    """_maxpool2d_forward_into on ``parts`` threads, each taking a run of whole images: the same
-    numbers (images are independent). The training loop calls it from an object-mode block."""
-    n = x.shape[0]
-    for t in config.prange(parts):
-        a, b = t * n // parts, (t + 1) * n // parts
-        _maxpool2d_forward_into(x[a:b], size, y[a:b], arg[a:b])
-
-
-@jit(parallel=True)
-def maxpool2d_backward_parallel_into(arg, dy, w, dx, parts):
-    """_maxpool2d_backward_into on ``parts`` threads, each taking a run of whole images."""
-    n = dy.shape[0]
-    for t in config.prange(parts):
-        a, b = t * n // parts, (t + 1) * n // parts
-        _maxpool2d_backward_into(arg[a:b], dy[a:b], w, dx[a:b])
 
 
 def maxpool2d_forward(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

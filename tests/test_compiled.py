@@ -95,21 +95,20 @@ CASES = {
     "cnn-gemm-ce-momentum-batch16": dict(
         layers=lambda s: _cnn(s, pool=False, big=True), loss="cross_entropy", task="big-images", opt="momentum", bs=16
     ),
-    # One input channel and few filters: the planar forward loops (kernels.conv._planar), LeNet-5's first
-    # layer; its max-pool is large enough (32 x 24 x 24 x 8) to split over threads where numba has several.
-    "cnn-planar-pool-ce-adam-batch32": dict(
+    # One input channel and few filters: the planar forward loops (kernels.conv._planar), LeNet-5's first layer.
+    "cnn-planar-pool-ce-adam-batch16": dict(
         layers=lambda s: [
-            ConvLayer((28, 28, 1), (5, 5), 8, rng=s),
+            ConvLayer((16, 16, 1), (5, 5), 6, rng=s),
             ReLU(),
             MaxPoolLayer(2),
             FlattenLayer(),
-            FCLayer(1152, 3, rng=s + 1),
+            FCLayer(216, 3, rng=s + 1),
             Softmax(),
         ],
         loss="cross_entropy",
         task="big-gray",
         opt="adam",
-        bs=32,
+        bs=16,
     ),
     "cnn-pool-ce-adam-batch": dict(
         layers=lambda s: _cnn(s, pool=True), loss="cross_entropy", task="images", opt="adam", bs=8, shuffle=True
@@ -260,7 +259,7 @@ def _data(task, dtype, n=37):
     if task == "images-onehot":
         x, labels = _data("images", dtype, n)
         return x, np.eye(3, dtype=dtype)[labels]
-    shapes = {"images": (6, 6, 2), "big-images": (12, 12, 3), "images13": (13, 13, 2), "big-gray": (28, 28, 1)}
+    shapes = {"images": (6, 6, 2), "big-images": (12, 12, 3), "images13": (13, 13, 2), "big-gray": (16, 16, 1)}
     if task in shapes:
         shape = (n, *shapes[task])
         x = rng.standard_normal(shape)

@@ -139,27 +139,3 @@ def test_planar_one_channel_forward_matches_the_twin(shape, dtype):
     scratch = np.full(KC.scratch_size.py_func(o * o, k * k, f, 1), np.nan, dtype=dtype)
     KC.conv2d_forward_gemm_into(x, w, b, geometry, out, scratch)
     np.testing.assert_array_equal(out.reshape(y.shape), y)
-
-
-@pytest.mark.parametrize("parts", [2, 3])
-def test_training_loop_max_pool_gives_the_same_numbers_on_several_threads(parts, dtype):
-    """Large max-pools in the training loop split the batch over threads by whole images: the serial
-    kernels' values, argmax and gradients, ties and NaN included."""
-    from kernels import pool as KP
-
-    rng = np.random.default_rng(4)
-    x = np.round(rng.standard_normal((7, 6, 8, 3)), 1).astype(dtype)  # rounded: ties
-    x[2, 0, 1, 1] = x[5, 3, 3, 0] = np.nan
-    dy = rng.standard_normal((7, 3, 4, 3)).astype(dtype)
-    results = []
-    for p in (1, parts):
-        y, arg, dx = np.empty(dy.shape, dtype), np.empty(dy.shape, np.int64), np.full(x.shape, np.nan, dtype)
-        if p == 1:
-            KP._maxpool2d_forward_into(x, 2, y, arg)
-            KP._maxpool2d_backward_into(arg, dy, 8, dx)
-        else:
-            KP.maxpool2d_forward_parallel_into(x, 2, y, arg, p)
-            KP.maxpool2d_backward_parallel_into(arg, dy, 8, dx, p)
-        results.append((y, arg, dx))
-    for one, many in zip(*results, strict=True):
-        np.testing.assert_array_equal(one, many)

@@ -3,8 +3,7 @@
 
 Row dimensions: F_D0 = which pooling (``MAX``, ``AVG``, ``GLOBAL``), F_D1..F_D3 = input height,
 width, channels, F_D4 = window size (the image for GLOBAL). Max pooling keeps each window's argmax
-in the integer workspace at F_IW; the averages need none. Large max-pools split the batch over
-threads the way the convolutions do (:mod:`fastnn.ops.conv`).
+in the integer workspace at F_IW; the averages need none.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import numpy as np
 
 import kernels as K
 from kernels import _borrow as KB
-from kernels import config
 from kernels import pool as KP
 from kernels._checks import positive_int
 from kernels.config import jit
@@ -111,24 +109,6 @@ class GlobalAvgPoolLayer(Layer):
         return {}
 
 
-# ``images`` > 1: large max-pools split the batch over that many threads from an object-mode block,
-# as the convolutions do (see fastnn.ops.conv); the same numbers.
-
-
-def _forward_parallel(x, size, y, arg, parts):
-    KP.maxpool2d_forward_parallel_into(x, size, y, arg, parts)
-
-
-def _backward_parallel(arg, dy, w, dx, parts):
-    KP.maxpool2d_backward_parallel_into(arg, dy, w, dx, parts)
-
-
-@jit(inline=True)
-def _split(images, elements):
-    """Whether a max-pool over ``elements`` input values splits its batch over ``images`` threads."""
-    return images > 1 and elements >= KP.PARALLEL_MIN_ELEMENTS
-
-
 @jit
 def forward(images, program, i, params, work, nb):
     if images is None:  # a network without image layers: typed away, nothing compiled
@@ -144,12 +124,7 @@ def forward(images, program, i, params, work, nb):
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_forward_into(x, size, y)
         return
-    arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
-    if _split(images, nb * h * w * c):
-        with config.objmode():
-            _forward_parallel(x, size, y, arg, images)
-    else:
-        KP._maxpool2d_forward_into(x, size, y, arg)
+    KP._maxpool2d_forward_into(x, size, y, KB.shaped(work.iwork, ops[i, F_IW] * nb, shape))
 
 
 @jit
@@ -169,12 +144,7 @@ def backward(images, program, i, state, work, nb):
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_backward_into(dy, size, dx)
         return
-    arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
-    if _split(images, nb * h * w * c):
-        with config.objmode():
-            _backward_parallel(arg, dy, w, dx, images)
-    else:
-        KP._maxpool2d_backward_into(arg, dy, w, dx)
+    KP._maxpool2d_backward_into(KB.shaped(work.iwork, ops[i, F_IW] * nb, shape), dy, w, dx)
 
 
 __all__ = ["AvgPoolLayer", "GlobalAvgPoolLayer", "MaxPoolLayer"]
