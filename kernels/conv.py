@@ -35,6 +35,7 @@ BOUNDARIES = {"fill": FILL, "pad": FILL, "wrap": WRAP, "circular": WRAP, "symm":
 PARALLEL_MIN_MACS = 200_000
 # Images per BLAS product on the im2col path: one product for 4 images' patches measured ~14%
 # faster than one per image (W1's second layer, float32, 2 BLAS threads); 8 spilled the cache.
+# At least 3: the planar loops' buffer is carved from a group's patches (see _forward_group).
 GROUP = 4
 # One-input-channel layers with at most this many filters (LeNet-5's first: 6) run the forward pass
 # as planar loops over each filter's whole output plane instead of im2col + BLAS, whose product is
