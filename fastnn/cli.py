@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -109,15 +110,21 @@ def _train(args: argparse.Namespace) -> int:
     from .examples import EXAMPLES, from_file
 
     note = None
+    if args.data is None:
+        for option, value in (("--model", args.model), ("--classes", args.classes)):
+            if value is not None:
+                raise UsageError(f"{option} applies only with --data (the examples bring their own network)")
+    elif args.example is not None:
+        raise UsageError("--example and --data exclude each other: --data trains on your file")
     if args.data is not None:
         if not os.path.isfile(args.data):
             raise UsageError(f"--data {args.data!r}: no such file")
         try:
-            ex, note = from_file(args.data, args.model)
+            ex, note = from_file(args.data, args.model or "cnn", args.classes)
         except ValueError as exc:
             raise UsageError(f"--data {args.data!r}: {exc}") from None
     else:
-        ex = EXAMPLES[args.example]
+        ex = EXAMPLES[args.example or "digits"]
     plot = None if args.no_plot else _plot_file(args.plot or f"fastnn-{ex.name}.png")
     save = _writable_file(args.save, "--save") if args.save else None
     epochs = ex.epochs if args.epochs is None else args.epochs
@@ -141,6 +148,7 @@ def _train(args: argparse.Namespace) -> int:
     x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)
     net = ex.build(args.seed)
     net.astype(dtype)
+    net.input_divisor = ex.input_divisor
     say(f"fastnn train: {ex.name} -- {ex.description}")
     say(
         f"data: {len(x_train)} training and {len(x_test)} test samples, {dtype}; "
@@ -149,7 +157,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     if note:
         say(f"data: {note}")
-    say(net.summary())
+    net.summary(print_fn=say)
 
     optimizer = optimizers.get(opt_name, lr)
     epoch_times: list[float] = []
@@ -301,6 +309,30 @@ def _bench(args: argparse.Namespace) -> int:
     return bench.main(quick=args.quick, json_path=args.json)
 
 
+def _input_array(path: str) -> np.ndarray:
+    """The samples in a .npy file, or in an .npz holding one array; UsageError for anything else."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                names = archive.files
+                if len(names) != 1:
+                    raise UsageError(
+                        f"--input {path!r} holds {len(names)} arrays ({', '.join(names) or 'none'}); "
+                        "give a .npy file or an .npz with one array"
+                    )
+                return archive[names[0]]
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise UsageError(f"--input {path!r} is a damaged .npz archive ({exc})") from None
+    if not head.startswith(b"\x93NUMPY"):
+        raise UsageError(f"--input {path!r} is not a .npy/.npz array file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UsageError(f"--input {path!r} is not a readable .npy array ({exc})") from None
+
+
 def _predict(args: argparse.Namespace) -> int:
     from .network import Network
 
@@ -312,12 +344,12 @@ def _predict(args: argparse.Namespace) -> int:
         net = Network.load(args.model)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"--input {args.input!r} is not a .npy array file ({exc})") from None
-    if not isinstance(x, np.ndarray):
-        raise UsageError(f"--input {args.input!r} holds several arrays; give one .npy array")
+    x = _input_array(args.input)
+    if x.dtype == np.uint8 and net.input_divisor is not None:  # raw pixels, scaled as training scaled them
+        x = x / net.input_divisor
+    first = net.layers[0]
+    if x.ndim == 3 and getattr(first, "input_shape", None) == (*x.shape[1:], 1):  # (N, H, W), as train --data took
+        x = x[..., None]
     if args.output:
         _writable_file(args.output, "--output")
     try:
@@ -329,8 +361,9 @@ def _predict(args: argparse.Namespace) -> int:
     for warning in caught:  # one line each, not Python's file:line form
         print(f"fastnn predict: warning: {warning.message}", file=sys.stderr)
     if args.output:
-        np.save(args.output, out)
-        print(f"{len(out)} predictions written to {args.output}")
+        written = args.output if args.output.endswith(".npy") else args.output + ".npy"  # np.save adds it
+        np.save(written, out)
+        print(f"{len(out)} predictions written to {written}")
     else:
         labels = predicted_labels(out.reshape(len(out), -1))
         for i, (label, row) in enumerate(zip(labels, out.reshape(len(out), -1), strict=True)):
@@ -350,13 +383,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     tr = sub.add_parser("train", help="train an example network on embedded data (default: digits)")
-    tr.add_argument("--example", choices=sorted(EXAMPLES), default="digits")
+    tr.add_argument("--example", choices=sorted(EXAMPLES), help="the example to train (default digits)")
     tr.add_argument(
         "--data",
         metavar="FILE.npz",
         help="train on your own images: an .npz with x_train, y_train, x_test, y_test (Keras's mnist.npz layout)",
     )
-    tr.add_argument("--model", choices=["cnn", "mlp"], default="cnn", help="with --data: the network (default cnn)")
+    tr.add_argument("--model", choices=["cnn", "mlp"], help="with --data: the network (default cnn)")
+    tr.add_argument(
+        "--classes",
+        type=_positive_int,
+        metavar="K",
+        help="with --data: the number of classes, when some have no training sample (default: labels 0..K-1)",
+    )
     tr.add_argument("--epochs", type=_non_negative_int, help="default: the example's")
     tr.add_argument("--batch-size", type=_positive_int)
     tr.add_argument("--lr", type=_positive_float, help="learning rate")

@@ -78,21 +78,33 @@ def check_first_layer(arr: np.ndarray, name: str, layer: Any, features: int | No
             f"or (N, 1, {features}); got shape {arr.shape}"
         )
     if image is not None and tuple(arr.shape[1:]) != tuple(image):
+        hint = ""
+        if arr.ndim == 4 and (*arr.shape[2:], arr.shape[1]) == tuple(image):
+            hint = f": fastnn is channels-last (N, height, width, channels); pass {name}.transpose(0, 2, 3, 1)"
         raise ValueError(
             f"{name} must hold images of shape {tuple(image)} for the first layer {layer!r}: shape "
-            f"(N, {', '.join(map(str, image))}); got shape {arr.shape}"
+            f"(N, {', '.join(map(str, image))}); got shape {arr.shape}{hint}"
         )
 
 
 def targets(y: Any, n: int, name: str, labels_allowed: bool, dtype: np.dtype) -> tuple[np.ndarray, tuple]:
-    """(targets, shape as given): integer labels (N,) when ``labels_allowed``, else (N, values per sample)."""
+    """(targets, shape as given): class labels (N,) when ``labels_allowed`` and ``y`` holds them, else
+    (N, values per sample). Labels are integers (N,) or (N, 1), as Keras's sparse categorical
+    cross-entropy takes them, or floats that hold whole numbers >= 0 in those shapes."""
     arr = real_array(y, name)
     given = arr.shape
     if arr.ndim == 0 or arr.shape[0] != n:
         raise ValueError(f"{name} must hold one target per sample ({n}); got shape {given}")
-    if arr.ndim == 1 and arr.dtype.kind in "iu" and labels_allowed:
-        return arr, given
+    if labels_allowed and (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)):
+        flat = arr.reshape(n)
+        if flat.dtype.kind in "iu":
+            return flat, given
+        if flat.dtype.kind == "f" and np.all(np.isfinite(flat)) and np.all(flat == np.floor(flat)) and flat.min() >= 0:
+            return flat.astype(np.int64), given
     return np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype), given
+
+
+LABEL_FORMS = "(N,) or (N, 1) integer class labels, or (N, K) one-hot rows"
 
 
 def per_sample(out: np.ndarray) -> list[np.ndarray]:
@@ -122,8 +134,12 @@ def sync_dtype(layers: list[Any], requested: np.dtype | None, x: np.ndarray | No
     return dtype
 
 
-def inputs(layers: list[Any], requested: np.dtype | None, x: Any, name: str) -> tuple[np.ndarray, bool]:
-    """``x`` as a contiguous array of the network's dtype, and whether it is seed-style (N, 1, features)."""
+def inputs(
+    layers: list[Any], requested: np.dtype | None, x: Any, name: str, follow: bool = False
+) -> tuple[np.ndarray, bool]:
+    """``x`` as a contiguous array of the network's dtype, and whether it is seed-style (N, 1, features).
+    With ``follow`` and no ``requested`` dtype, the network takes the data's: float32 stays float32,
+    anything else is float64."""
     if not layers:
         raise ValueError("the network has no layers: add() some first")
     arr = samples(x, name)
@@ -136,12 +152,17 @@ def inputs(layers: list[Any], requested: np.dtype | None, x: Any, name: str) -> 
             first.weights.shape[0] if isinstance(first, FCLayer) else None,
             first.input_shape if isinstance(first, ConvLayer) else None,
         )
+    if follow and requested is None:
+        requested = np.dtype(np.float32 if arr.dtype == np.float32 else np.float64)
     dtype = sync_dtype(layers, requested, arr)
     return np.ascontiguousarray(arr, dtype=dtype), arr.ndim == 3 and arr.shape[1] == 1
 
 
-def check_targets(out_shape: tuple, y: np.ndarray, labels: np.ndarray | None, name: str, given: tuple) -> None:
-    """Targets must fit the network's per-sample output: labels in [0, outputs), else one value per output."""
+def check_targets(
+    out_shape: tuple, y: np.ndarray, labels: np.ndarray | None, name: str, given: tuple, categorical: bool = False
+) -> None:
+    """Targets must fit the network's per-sample output: labels in [0, outputs), else one value per
+    output (``categorical``: the message names the forms a categorical loss takes)."""
     width = int(np.prod(out_shape))
     if labels is not None:
         lo, hi = int(labels.min()), int(labels.max())
@@ -150,9 +171,10 @@ def check_targets(out_shape: tuple, y: np.ndarray, labels: np.ndarray | None, na
                 f"{name} labels must lie in [0, {width}) for the network's {width} outputs; got range [{lo}, {hi}]"
             )
     elif y.shape[1] != width:
+        forms = f"; cross-entropy takes {LABEL_FORMS} (K = {width})" if categorical else ""
         raise ValueError(
             f"{name} must have {width} values per sample to match the network's output {tuple(out_shape)} "
-            f"per sample; got shape {given}"
+            f"per sample; got shape {given}{forms}"
         )
 
 
@@ -174,6 +196,21 @@ def value_range(x: np.ndarray) -> tuple[float, float] | None:
         return lo, hi
     finite = x[np.isfinite(x)]
     return (float(finite.min()), float(finite.max())) if finite.size else None
+
+
+def warn_raw_pixels(x: Any, name: str) -> None:
+    """Warn when training data are integers in 0..255 beyond 0/1 (raw pixels, say): networks train
+    poorly on them, and ``predict`` would later warn about inputs scaled otherwise."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or dtype.kind not in "iu" or x.size == 0:
+        return
+    low, high = int(x.min()), int(x.max())
+    if low >= 0 and 1 < high <= 255:
+        warnings.warn(
+            f"{name} holds integers in [{low}, {high}] (raw pixels?): networks train well on inputs scaled to "
+            f"about [0, 1]; pass {name} / 255 (and scale the inputs to predict the same way)",
+            stacklevel=4,
+        )
 
 
 def check_prediction_inputs(x: np.ndarray, trained: tuple[float, float] | None) -> None:

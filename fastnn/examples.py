@@ -29,6 +29,7 @@ class Example:
     learning_rate: float
     optimizer: str
     classes: int
+    input_divisor: float | None = None  # the data were divided by it (uint8 pixels: 255); predict does the same
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -181,27 +182,28 @@ EXAMPLES: dict[str, Example] = {
 }
 
 
-def from_file(path: str, model: str) -> tuple[Example, str]:
+def from_file(path: str, model: str, classes: int | None = None) -> tuple[Example, str]:
     """An Example for the user's own ``.npz`` in the layout of Keras's ``mnist.npz`` (``x_train``,
     ``y_train``, ``x_test``, ``y_test``; images (N, H, W) or (N, H, W, C), uint8 or float; integer
     labels), with a CNN (``model="cnn"``) or MLP sized to it; and a line saying what was done to the
-    data. ValueError names what is wrong with the file."""
-    x_train, y_train, x_test, y_test, note = _read_image_npz(path)
-    shape, classes = x_train.shape[1:], int(max(y_train.max(), y_test.max())) + 1
+    data. ValueError names what is wrong with the file. The classes are 0..K-1, each with a training
+    sample, unless ``classes`` gives K."""
+    x_train, y_train, x_test, y_test, note = _read_image_npz(path, features_allowed=model == "mlp")
+    shape, classes = x_train.shape[1:], class_count(y_train, y_test, classes)
 
     def load(seed: int) -> Data:
         return x_train, y_train, x_test, y_test
 
     def build(seed: int) -> Network:
-        h, w, c = shape
         if model == "mlp":
             layers = [
                 FlattenLayer(),
-                Dense(h * w * c, 64, initializer="he", rng=seed),
+                Dense(int(np.prod(shape)), 64, initializer="he", rng=seed),
                 ReLU(),
                 Dense(64, classes, initializer="xavier", rng=seed + 1),
             ]
         else:
+            h, w, c = shape
             layers = [ConvLayer((h, w, c), (3, 3), 16, initializer="he", rng=seed), ReLU()]
             oh, ow = h - 2, w - 2
             if oh % 2 == 0 and ow % 2 == 0:
@@ -212,13 +214,46 @@ def from_file(path: str, model: str) -> tuple[Example, str]:
 
     name = os.path.splitext(os.path.basename(path))[0]
     what = "CNN: Conv 3x3x16, ReLU, MaxPool 2 when it fits, Dense, softmax" if model == "cnn" else "MLP: Dense 64, ReLU"
-    example = Example(
-        name, f"{what} on {path}", load, build, 10, 32, 0.01 if model == "cnn" else 0.001, "adam", classes
-    )
-    return example, note
+    lr = 0.01 if model == "cnn" else 0.001
+    divisor = 255.0 if note.startswith("uint8") else None
+    return Example(name, f"{what} on {path}", load, build, 10, 32, lr, "adam", classes, divisor), note
 
 
-def _read_image_npz(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+def _labels(values: np.ndarray, counts: np.ndarray, limit: int = 8) -> str:
+    shown = [f"{v} ({c} sample{'s' if c != 1 else ''})" for v, c in zip(values[:limit], counts[:limit], strict=True)]
+    return ", ".join(shown) + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def class_count(y_train: np.ndarray, y_test: np.ndarray, given: int | None = None) -> int:
+    """K for labels 0..K-1: every class has a training sample and every test label is one of them;
+    with ``given``, every label lies in [0, given). ValueError names the labels that break the rule."""
+    values, counts = np.unique(y_train, return_counts=True)
+    if given is not None:
+        for name, y in (("y_train", y_train), ("y_test", y_test)):
+            bad, n = np.unique(y[y >= given], return_counts=True)
+            if len(bad):
+                raise ValueError(f"{name} labels {_labels(bad, n)} are not classes 0..{given - 1} (--classes {given})")
+        return given
+    gap = int(np.argmin(values == np.arange(len(values)))) if values[-1] != len(values) - 1 else len(values)
+    if gap < len(values):
+        raise ValueError(
+            f"y_train labels must be the classes 0..K-1, each with a training sample: "
+            f"{f'0..{gap - 1} are, but labels' if gap else 'class 0 has none, and labels'} "
+            f"{_labels(values[gap:], counts[gap:])} leave classes without one (class {gap} has none); fix those "
+            "labels, or give --classes K if the classes are real"
+        )
+    bad, n = np.unique(y_test[~np.isin(y_test, values)], return_counts=True)
+    if len(bad):
+        raise ValueError(
+            f"y_test labels {_labels(bad, n)} are not among the training classes 0..{len(values) - 1}; "
+            "give --classes K if the classes are real"
+        )
+    return len(values)
+
+
+def _read_image_npz(
+    path: str, features_allowed: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     keys = ("x_train", "y_train", "x_test", "y_test")
     try:
         f = np.load(path, allow_pickle=False)
@@ -236,8 +271,9 @@ def _read_image_npz(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
             raise ValueError(f"damaged or not plain arrays ({exc})") from None
     notes = []
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if x.ndim not in (3, 4) or x.shape[0] == 0:
-            raise ValueError(f"x_{name} must hold images (N, H, W) or (N, H, W, C); got shape {x.shape}")
+        if x.ndim not in ((2, 3, 4) if features_allowed else (3, 4)) or x.shape[0] == 0:
+            forms = "feature vectors (N, F) or images" if features_allowed else "images"
+            raise ValueError(f"x_{name} must hold {forms} (N, H, W) or (N, H, W, C); got shape {x.shape}")
         if x.dtype.kind not in "uif":
             raise ValueError(f"x_{name} must be numbers (uint8 or float); got dtype {x.dtype}")
         if y.ndim != 1 or y.dtype.kind not in "iu":
@@ -246,11 +282,11 @@ def _read_image_npz(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
             raise ValueError(f"y_{name} has {len(y)} labels for {len(x)} images in x_{name}")
         if y.min() < 0:
             raise ValueError(f"y_{name} labels must be >= 0; got {int(y.min())}")
-    if x_train.shape[1:3] != x_test.shape[1:3]:
-        raise ValueError(f"x_train images {x_train.shape[1:]} and x_test images {x_test.shape[1:]} differ in size")
+    if x_train.shape[1:3] != x_test.shape[1:3] or (x_train.ndim == 2) != (x_test.ndim == 2):
+        raise ValueError(f"x_train samples {x_train.shape[1:]} and x_test samples {x_test.shape[1:]} differ in size")
     if x_train.ndim == 3:
         x_train, x_test = x_train[..., None], x_test[..., None]
-    if x_train.shape[1] < 3 or x_train.shape[2] < 3:
+    if x_train.ndim == 4 and (x_train.shape[1] < 3 or x_train.shape[2] < 3):
         raise ValueError(f"images must be at least 3x3; got {x_train.shape[1:3]}")
     if x_train.dtype == np.uint8:
         x_train, x_test = x_train / 255.0, x_test / 255.0

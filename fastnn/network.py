@@ -1,13 +1,24 @@
 """``Network``: the seed tutorials' container (add / use / fit / predict), batched and complete.
 
-The class holds the layers and the loss and checks what users pass; how data is shaped and typed
+Two ways to build a network, each with the defaults its users expect:
+
+- the seed tutorials' way, ``Network()`` then ``add(layer)``: layers keep the seed's initial
+  weights (uniform in [-0.5, 0.5) from numpy's global generator), the network computes as numpy
+  promotes (float64 weights: float64 on float32 data), and ``predict`` returns the seed's list of
+  per-sample outputs;
+- Keras/PyTorch's way, ``Network([layers...])``: weights left to chance start scaled to their
+  layer's fan-in (He-normal for a layer followed by ReLU or LeakyReLU, Glorot-uniform otherwise;
+  biases zero), the network computes in the dtype of the first data it is given (float32 data:
+  float32; anything else: float64), and ``predict`` returns one array.
+
+Weights are left to chance when the layer was made without ``initializer=`` and nobody has assigned
+or changed them since. The class holds the layers and the loss and checks what users pass; how data is shaped and typed
 lives in :mod:`fastnn.data`, how ``fit`` trains in :mod:`fastnn.training`, scoring in
 :mod:`fastnn.scoring`, files in :mod:`fastnn.serialization`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,24 +27,22 @@ import numpy as np
 
 from kernels._checks import positive_int, real_scalar
 
-from . import data, optimizers, training
+from . import data, describe, optimizers, training
 from . import losses as L
 from .architecture import layers_from_architecture
 from .callbacks import Callback
-from .layers import DropoutLayer, is_builtin
+from .layers import ActivationLayer, DropoutLayer, is_builtin
 from .scoring import accuracy_kind
 
 
 class Network:
-    """A sequence of layers trained with a loss.
-
-    ``Network()`` then ``add(layer)`` and ``use(loss, loss_prime)`` as in the seed, or
-    ``Network([layers...], seed=0)``. ``seed`` fixes everything random in a run: the initial
-    weights of layers created without ``rng=`` (drawn again from it, in layer order), shuffling
-    and dropout. The network computes in its parameters' dtype (float64 from fastnn's layers, as in
-    numpy) unless ``dtype`` asks for float32 or float64 end to end. ``predict`` returns the seed's
-    list of per-sample outputs for a network built with ``add`` and one array for one given its
-    layers, unless ``predict_returns`` ("list" or "array") says otherwise. See :mod:`fastnn.data`.
+    """A sequence of layers trained with a loss, built the seed tutorials' way -- ``Network()``, then
+    ``add(layer)`` and ``use(loss, loss_prime)`` -- or Keras/PyTorch's, ``Network([layers...])``;
+    each way has its users' defaults for the initial weights, the dtype and what ``predict``
+    returns (the module docstring says which). ``seed`` fixes everything random in a run: weights
+    left to chance that came from numpy's global generator (drawn again from it, in layer order),
+    shuffling and dropout; a layer's own ``rng=`` wins, and values the user set are never replaced.
+    ``dtype`` ("float32"/"float64") and ``predict_returns`` ("list"/"array") override the defaults.
     """
 
     def __init__(
@@ -49,10 +58,10 @@ class Network:
         self.loss_prime: Callable | None = None
         self.criterion: L.Loss | None = None  # the loss in use, as fastnn runs it
         self.rng = np.random.default_rng(seed)
-        # seed= fixes everything random: layers that drew their weights from numpy's global
-        # generator draw them again from this one (seed-style code, with no seed, keeps the seed's).
         self._init_rng = None if seed is None else np.random.default_rng(seed)
         self.requested_dtype = None if dtype is None else data.float_dtype(dtype)
+        # Keras/PyTorch style (layers given as a list): the first data decides the dtype.
+        self.follows_data = layers is not None and dtype is None
         if predict_returns is None:
             predict_returns = "list" if layers is None else "array"
         if predict_returns not in data.PREDICT_RETURNS:
@@ -65,16 +74,19 @@ class Network:
         self.last_fit_path: str | None = None  # "numpy", "compiled" or "layers": how the last fit trained
         self.stop_training = False  # a callback sets it to end fit after the current epoch
         self.input_range: tuple[float, float] | None = None  # of the training data, for predict's warning
+        self.input_divisor: float | None = None  # raw inputs were divided by it for training (CLI: 255)
         self.user_loss: str | None = None  # a loaded model's user-defined loss, which files cannot hold
-        for layer in layers or ():
-            self.add(layer)
+        layers = list(layers or ())
+        for layer, initializer in zip(layers, fan_in_initializers(layers), strict=True):
+            self._place(layer, initializer)
+        describe.output_shapes(self.layers, None)  # a layer that cannot take its input: said now
 
     @property
     def dtype(self) -> np.dtype | None:
-        """The dtype the network computes in: the one asked for, else its parameters' (None for a
-        network without parameters, which follows its data)."""
+        """The dtype the network computes in: the one asked for or taken from its first data, else
+        its parameters' (None for a network that follows its data and has seen none yet)."""
         params = self.parameters()
-        if self.requested_dtype is None and not params:
+        if self.requested_dtype is None and (self.follows_data or not params):
             return None
         return data.compute_dtype(self.requested_dtype, params, None)
 
@@ -90,6 +102,13 @@ class Network:
 
     # ------------------------------------------------------------------ building
     def add(self, layer: Any) -> Network:
+        """Append ``layer`` (the seed's way: its initial weights stay the seed's draw, or are drawn
+        again from the network's ``seed``)."""
+        return self._place(layer, None)
+
+    def _place(self, layer: Any, initializer: str | None) -> Network:
+        """Append ``layer``; its weights left to chance are drawn again with ``initializer`` (from the
+        seed, else from where the layer drew them), or with its own from the seed when one was given."""
         if not (
             callable(getattr(layer, "forward_propagation", None))
             and callable(getattr(layer, "backward_propagation", None))
@@ -97,8 +116,9 @@ class Network:
             raise TypeError(f"layer must have forward_propagation and backward_propagation; got {type(layer).__name__}")
         if isinstance(layer, DropoutLayer):
             layer.rng = self.rng
-        if self._init_rng is not None and getattr(layer, "draws_from_global", False):
-            layer.reinitialize(self._init_rng)
+        seeded = self._init_rng is not None and getattr(layer, "draws_from_global", False)
+        if initializer is not None or seeded:
+            layer.redraw(self._init_rng if seeded else None, initializer)
         self.layers.append(layer)
         return self
 
@@ -132,8 +152,16 @@ class Network:
 
     # ------------------------------------------------------------------ data
     def as_inputs(self, x: Any, name: str = "x") -> tuple[np.ndarray, bool]:
-        """``x`` as the network computes on it, and whether it is seed-style (N, 1, features)."""
-        return data.inputs(self.layers, self.requested_dtype, x, name)
+        """``x`` as the network computes on it, and whether it is seed-style (N, 1, features). A
+        network that follows its data takes this data's dtype from now on."""
+        arr, seed_style = data.inputs(self.layers, self.requested_dtype, x, name, self.follows_data)
+        try:
+            describe.output_shapes(self.layers, (arr.shape[-1],) if seed_style else arr.shape[1:])
+        except ValueError as exc:
+            raise ValueError(f"{name} of shape {arr.shape}: {exc}") from None
+        if self.follows_data and self.requested_dtype is None:
+            self.requested_dtype = arr.dtype
+        return arr, seed_style
 
     def as_targets(self, y: Any, n: int, name: str = "y") -> tuple[np.ndarray, tuple]:
         """(targets as the loss takes them, the shape as given) for ``n`` samples."""
@@ -199,7 +227,7 @@ class Network:
         batch_size = positive_int(batch_size, "batch_size")
         if self.criterion is None:
             raise ValueError(_no_loss(self.user_loss, "fit"))
-        run, val, builtin = training.prepare(
+        run, val = training.prepare(
             self,
             x_train,
             y_train,
@@ -212,27 +240,7 @@ class Network:
             seed=seed,
         )
         hooks = list(callbacks or ())
-        for hook in hooks:
-            hook.network = self
-            hook.on_train_begin()
-        epoch_hooks = ([callback] if callback is not None else []) + [hook.on_epoch_end for hook in hooks]
-        guard: Any = contextlib.nullcontext()
-        if comm is not None:
-            from . import distributed
-
-            guard, chunks, compiled = distributed.prepare(self, run, seed, comm, builtin)
-            self.last_fit_path = "compiled" if compiled else "layers"
-            verbose = verbose and comm.Get_rank() == 0
-        else:
-            live = val is not None or bool(epoch_hooks)  # epoch by epoch, not in chunks
-            chunks, self.last_fit_path = training.epochs(self, run, one_call_per_epoch=live)
-        with guard:
-            self.history = training.record(self, chunks, run, val, epoch_hooks, verbose)
-        for layer in self.layers:
-            layer.training = False
-        for hook in hooks:
-            hook.on_train_end()
-        return self.history
+        return training.run_fit(self, run, val, hooks=hooks, callback=callback, comm=(comm, seed), verbose=verbose)
 
     # ------------------------------------------------------------------ scoring, parameters, files
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
@@ -243,15 +251,12 @@ class Network:
         ya, _ = self.as_targets(y, len(xa))
         return training.scores(self, xa, ya, accuracy_kind(self.criterion.classification, ya))
 
-    def summary(self) -> str:
-        """One line per layer: its description and parameter count."""
-        lines, total = [], 0
-        for i, layer in enumerate(self.layers):
-            count = sum(p.size for p in layer.params().values()) if is_builtin(layer) else 0
-            total += count
-            lines.append(f"  {i:>2}  {layer!r:<60} {count:>8,d} params")
-        lines.append(f"      {'total':<60} {total:>8,d} params")
-        return "\n".join(lines)
+    def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
+        """Print each layer with its output shape and parameter count, then the totals (Keras's)."""
+        describe.summary(self, print_fn)
+
+    def __repr__(self) -> str:
+        return describe.listing(self)
 
     def parameters(self) -> list[np.ndarray]:
         return data.parameters(self.layers)
@@ -272,6 +277,26 @@ class Network:
     def load(cls, path: str | os.PathLike) -> Network:
         """Read a file written by :meth:`save` (``allow_pickle=False``); ValueError for anything else."""
         return _files().read_network(cls, path)
+
+
+def fan_in_initializers(layers: Sequence[Any]) -> list[str | None]:
+    """For a network given its layers as a list: the initializer of each layer whose weights were
+    left to the default, "he" when the next activation after it is ReLU or LeakyReLU, else "xavier";
+    None for every other layer."""
+    chosen: list[str | None] = []
+    for i, layer in enumerate(layers):
+        if not getattr(layer, "default_init", False):
+            chosen.append(None)
+            continue
+        following = None
+        for later in layers[i + 1 :]:
+            if isinstance(later, ActivationLayer):
+                following = later.name
+                break
+            if hasattr(later, "default_init"):  # another layer with weights: no activation in between
+                break
+        chosen.append("he" if following in ("relu", "leaky_relu") else "xavier")
+    return chosen
 
 
 def _files() -> Any:

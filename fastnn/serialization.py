@@ -69,6 +69,7 @@ def write_network(net: Any, path: str | os.PathLike) -> None:
         # a loss of the user's own cannot be stored: its name, so load can say what to pass to use()
         "user_loss": None if net.criterion is None or net.loss_name else net.criterion.name,
         "input_range": net.input_range,
+        "input_divisor": net.input_divisor,
         "predict_returns": net.predict_returns,
         "layers": specs,
     }
@@ -171,6 +172,8 @@ def read_network(cls: Any, path: Any) -> Any:
     if meta.get("loss") is not None:
         net.use(meta["loss"])
     net.user_loss = meta.get("user_loss") if isinstance(meta.get("user_loss"), str) else None
+    divisor = meta.get("input_divisor")
+    net.input_divisor = float(divisor) if isinstance(divisor, (int, float)) and divisor > 0 else None
     found = meta.get("input_range")
     if isinstance(found, list) and len(found) == 2 and all(isinstance(v, (int, float)) for v in found):
         net.input_range = (float(found[0]), float(found[1]))

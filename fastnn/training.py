@@ -8,6 +8,7 @@ Both yield ([mean loss], [correct count]) per epoch and compute the same numbers
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import weakref
@@ -21,7 +22,7 @@ import kernels as K
 
 from . import data, numpy_path, optimizers
 from . import plan as plan_mod
-from .callbacks import StopTraining
+from .callbacks import Callback, StopTraining
 from .compiled import CompiledNetwork, engine_loss
 from .compiled import predict as compiled_predict
 from .layers import ActivationLayer, DropoutLayer, is_builtin
@@ -71,8 +72,9 @@ def prepare(
     """Everything ``fit`` checks and sets up before training: the data in the network's dtype and
     shapes (targets checked against the network's output), the validation data (given, or split
     off the end as Keras's ``validation_split``), the optimizer and the random generator. Returns
-    (the run, the validation arrays or None, whether every layer is built in)."""
+    (the run, the validation arrays or None)."""
     validation_data, validation_split = validation
+    data.warn_raw_pixels(x_train, "x_train")
     x, seed_style = net.as_inputs(x_train, "x_train")
     y, y_given = net.as_targets(y_train, len(x), "y_train")
     net.input_range = data.value_range(x)
@@ -100,14 +102,15 @@ def prepare(
     program = plan_mod.make_plan(net.layers, x.shape[1:]) if builtin else None
     if builtin:  # the compiled loop trusts these shapes: check them against the network's output
         out_shape = program.sample_shapes[-1] if program is not None else np.shape(net.forward(x[:1]))[1:]
-        data.check_targets(out_shape, y, labels, "y_train", y_given)
+        categorical = net.criterion.classification == "categorical"
+        data.check_targets(out_shape, y, labels, "y_train", y_given, categorical)
         if val is not None:
             vlabels = as_labels(vy) if labels is not None else None
-            data.check_targets(out_shape, vy, vlabels, "validation_data[1]", vy_given)
+            data.check_targets(out_shape, vy, vlabels, "validation_data[1]", vy_given, categorical)
     kind = accuracy_kind(net.criterion.classification, y)
     targets = labels if fused else y
     run = Run(x, y, targets, fused, kind, net.optimizer, step, batch_size, epochs, shuffle, rng, program)
-    return run, val, builtin
+    return run, val
 
 
 def non_finite(fault: int, where: str) -> FloatingPointError:
@@ -286,6 +289,43 @@ def scores(net: Any, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str
     return result
 
 
+def run_fit(
+    net: Any,
+    run: Run,
+    val: tuple[np.ndarray, np.ndarray] | None,
+    *,
+    hooks: list[Callback],
+    callback: Callable[[int, dict[str, float]], None] | None,
+    comm: tuple[Any, Any],
+    verbose: bool,
+) -> dict[str, list[float]]:
+    """Train a prepared run: the callbacks' begin and end, the path (data-parallel over ``comm`` =
+    (communicator or None, fit's seed), else :func:`epochs`), the history (:func:`record`)."""
+    for hook in hooks:
+        hook.network = net
+        hook.on_train_begin()
+    epoch_hooks = ([callback] if callback is not None else []) + [hook.on_epoch_end for hook in hooks]
+    guard: Any = contextlib.nullcontext()
+    communicator, seed = comm
+    if communicator is not None:
+        from . import distributed
+
+        builtin = all(is_builtin(layer) for layer in net.layers)
+        guard, chunks, compiled = distributed.prepare(net, run, seed, communicator, builtin)
+        net.last_fit_path = "compiled" if compiled else "layers"
+        verbose = verbose and communicator.Get_rank() == 0
+    else:
+        live = val is not None or bool(epoch_hooks)  # epoch by epoch, not in chunks
+        chunks, net.last_fit_path = epochs(net, run, one_call_per_epoch=live)
+    with guard:
+        net.history = record(net, chunks, run, val, epoch_hooks, verbose)
+    for layer in net.layers:
+        layer.training = False
+    for hook in hooks:
+        hook.on_train_end()
+    return net.history
+
+
 def record(
     net: Any,
     chunks: Epochs,
@@ -297,8 +337,10 @@ def record(
     """Consume the epochs: the history, validation scores, the callbacks and the epoch lines (the
     seed's ``error=`` for networks built the seed's way, ``loss=`` with every logged value for the
     batched API). A callback ends training by raising :class:`fastnn.callbacks.StopTraining` or
-    setting ``net.stop_training``; the history keeps every finished epoch."""
+    setting ``net.stop_training``; the history keeps every finished epoch, and so does
+    ``net.history`` when an exception (Ctrl-C, a non-finite loss) ends training (Keras's History)."""
     history: dict[str, list[float]] = {"loss": []}
+    net.history = history
     if run.kind:
         history["accuracy"] = []
     if val is not None:

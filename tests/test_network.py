@@ -95,17 +95,22 @@ def test_shuffle_with_a_seed_is_reproducible():
     assert runs[0] == runs[1]
 
 
+def _seed_style_classifier(seed=0, k=3):
+    return _seed_built(FCLayer(4, 16, rng=seed), Tanh(), FCLayer(16, k, rng=seed + 1), Softmax(), seed=seed, predict_returns="array")
+
+
 def test_float32_data_trains_in_the_parameters_float64_as_numpy_would():
-    """Seed-style code: float32 data (Keras-style loaders) meets float64 weights; numpy computes in
-    float64, and so does fastnn -- the network's dtype does not change behind the user's back."""
+    """Seed-style code (``add``): float32 data (Keras-style loaders) meets float64 weights; numpy
+    computes in float64, and so does fastnn -- the network's dtype does not change behind the user's
+    back. (A network given its layers as a list follows its data instead: tests/test_user_settings.)"""
     x, y = _blobs(dtype=np.float32)
-    net = _classifier()
+    net = _seed_style_classifier()
     net.use("cross_entropy")
     net.fit(x, y, epochs=2, batch_size=16, verbose=False)
     assert net.dtype == np.float64 and net.last_fit_path in ("numpy", "compiled")
     assert all(p.dtype == np.float64 for p in net.parameters())
     assert net.predict(x).dtype == np.float64
-    same = _classifier()
+    same = _seed_style_classifier()
     same.use("cross_entropy")
     same.fit(x.astype(np.float64), y, epochs=2, batch_size=16, verbose=False)
     for a, b in zip(net.parameters(), same.parameters(), strict=True):
@@ -223,8 +228,8 @@ def _seed_built(*layers, **kwargs):
 def test_predict_returns_the_seeds_list_for_networks_built_with_add():
     """The seed's predict: one output per sample, as its layers produce it for one sample, for every
     input form; a network given its layers at construction returns one array."""
-    dense = _seed_built(FCLayer(2, 3, rng=0), Tanh())
-    batched = Network([FCLayer(2, 3, rng=0), Tanh()])
+    dense = _seed_built(FCLayer(2, 3, initializer="uniform", rng=0), Tanh())
+    batched = Network([FCLayer(2, 3, initializer="uniform", rng=0), Tanh()])
     for x in (X_XOR.reshape(4, 1, 2), X_XOR, list(X_XOR.reshape(4, 1, 2))):
         out = dense.predict(x)
         assert isinstance(out, list) and [o.shape for o in out] == [(1, 3)] * 4

@@ -8,6 +8,7 @@ conv-shaped targets, and Keras-style float32 MNIST data (scikit-learn's digits p
 
 import contextlib
 import io
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -67,6 +68,33 @@ def max_relative_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return max(float(np.max(np.abs(x - y)) / np.max(np.abs(y))) for x, y in zip(a, b, strict=True))
 
 
+def same_printout(a: str, b: str, rel: float) -> bool:
+    """The same lines word for word, numbers equal within ``rel`` of each other (0: the same text)."""
+    if rel == 0.0:
+        return a.splitlines() == b.splitlines()
+    number = r"([-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?)"
+    words_a, words_b = re.split(number, a), re.split(number, b)
+    if len(words_a) != len(words_b):
+        return False
+    for u, v in zip(words_a, words_b, strict=True):
+        if u == v:
+            continue
+        try:
+            fu, fv = float(u), float(v)
+        except ValueError:
+            return False
+        if abs(fu - fv) > rel * max(abs(fu), abs(fv)):
+            return False
+    return True
+
+
+def test_same_printout_tells_a_digit_from_a_word():
+    assert same_printout("x = 0.40542258\n", "x = 0.40542259\n", 1e-6)
+    assert not same_printout("x = 0.40542258\n", "x = 0.40542259\n", 0.0)
+    assert not same_printout("x = 0.405\n", "x = 0.406\n", 1e-6)
+    assert not same_printout("error=0.1\n", "loss=0.1\n", 1e-6)
+
+
 @pytest.mark.parametrize("script", sorted(CASES))
 def test_script_matches_the_seed_classes(script, tmp_path):
     block, seed = CASES[script]
@@ -88,11 +116,16 @@ def test_script_matches_the_seed_classes(script, tmp_path):
     assert isinstance(ours, fastnn.Network)
     # Small scripts train in numpy (fastnn.numpy_path), larger ones in the compiled engine.
     assert ours.last_fit_path in ("numpy", "compiled"), ours.last_fit_path
-    assert ours_out.splitlines() == seed_out.splitlines()  # every epoch line, and the printed predictions
     mine = parameters(ours)
+    exact = ours.last_fit_path == "numpy" and not any(isinstance(layer, fastnn.ConvLayer) for layer in ours.layers)
+    # every epoch line and the printed predictions: the same text, and the same numbers -- to the
+    # last digit where the weights are bit-equal (below), else to the weights' own 1e-8 (a
+    # convolution's sums run in BLAS's order, which differs between CPUs: on an AMD EPYC one printed
+    # prediction of mnist_conv.py differs by 7e-8 relative in its 8th digit)
+    assert same_printout(ours_out, seed_out, 0.0 if exact else 1e-6)
     assert [p.shape for p in mine] == [p.shape for p in theirs]
     assert all(a.dtype == b.dtype == np.float64 for a, b in zip(mine, theirs, strict=True))
     assert max_relative_difference(mine, theirs) <= 1e-8
-    if ours.last_fit_path == "numpy" and not any(isinstance(layer, fastnn.ConvLayer) for layer in ours.layers):
+    if exact:
         # a dense network on the numpy path computes the seed's own expressions: its numbers, bit for bit
         assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))

@@ -13,6 +13,9 @@ unbatched image (height, width, channels) as the seed's ConvLayer did.
 
 from __future__ import annotations
 
+import copy
+import weakref
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +79,21 @@ def init_array(shape: tuple[int, ...], fan_in: int, fan_out: int, initializer: I
     raise ValueError(f"initializer must be one of {INITIALIZERS} or a callable; got {initializer!r}")
 
 
+class _Drawn:
+    """What a parameter held when it was drawn: the array (weakly) and a checksum of its bytes, so
+    that an assignment or an in-place change by the user shows."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.ref, self.crc = weakref.ref(array), _crc(array)
+
+    def holds(self, array: Any) -> bool:
+        return self.ref() is array and _crc(array) == self.crc
+
+
+def _crc(array: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(array).view(np.uint8).reshape(-1))
+
+
 class Layer:
     """Base class. Subclass it as in the seed (override ``forward_propagation`` and
     ``backward_propagation``) or as fastnn does (override ``forward`` and ``backward``)."""
@@ -99,18 +117,41 @@ class Layer:
         raise NotImplementedError
 
     def initialize(self, shapes: tuple, fan_in: int, fan_out: int, initializer: Initializer, rng: Any) -> None:
-        """Draw ``weights`` then ``bias`` (the seed's order) of ``shapes``; remember how, so that a
-        seeded Network can draw them again from its own generator (``draws_from_global``: they
-        came from numpy's global generator, as the seed tutorials' do)."""
+        """Draw ``weights`` then ``bias`` (the seed's order) of ``shapes``, and remember how: a
+        :class:`~fastnn.Network` may draw them again (see :meth:`redraw`). ``draws_from_global``: they
+        came from numpy's global generator, as the seed tutorials' do; ``default_init``: no
+        ``initializer`` was given (the seed's uniform)."""
         self._init = (shapes, fan_in, fan_out, initializer)
         self.draws_from_global = rng is None and not callable(initializer)
+        self.default_init = initializer is None
         rng = _as_rng(rng)
+        # A copy of the source as it was before drawing: a redraw from it is the same on every run.
+        self._source = copy.deepcopy(rng)
         self.weights = init_array(shapes[0], fan_in, fan_out, initializer, rng)
         self.bias = init_bias(shapes[1], fan_in, fan_out, initializer, rng)
+        self._drawn = {name: _Drawn(getattr(self, name)) for name in ("weights", "bias")}
 
-    def reinitialize(self, rng: Any) -> None:
-        """Draw the parameters again, as the constructor did, from ``rng``."""
-        self.initialize(*self._init, rng)
+    def as_drawn(self) -> tuple[str, ...]:
+        """The parameters that still hold the values the constructor drew: not assigned, not changed
+        in place (``layer.weights[:] = ...``), not trained."""
+        drawn = getattr(self, "_drawn", {})
+        return tuple(name for name, d in drawn.items() if d.holds(getattr(self, name)))
+
+    def redraw(self, rng: Any = None, initializer: Initializer = None) -> tuple[str, ...]:
+        """Draw again the parameters that still hold their constructor's values (:meth:`as_drawn`),
+        with ``initializer`` (None: the constructor's) from ``rng`` (None: the constructor's source,
+        as it was before it drew); values the user set are never replaced. Returns the names drawn."""
+        names = self.as_drawn()
+        if not names:
+            return ()
+        shapes, fan_in, fan_out, own = self._init
+        initializer = own if initializer is None else initializer
+        rng = copy.deepcopy(self._source) if rng is None else _as_rng(rng)
+        for name in names:
+            draw = init_array if name == "weights" else init_bias
+            setattr(self, name, draw(shapes[0 if name == "weights" else 1], fan_in, fan_out, initializer, rng))
+            self._drawn[name] = _Drawn(getattr(self, name))
+        return names
 
     def params(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.param_names}

@@ -11,6 +11,7 @@ parallel twins from an object-mode block (a parallel kernel may only be called f
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,18 @@ def _padding(padding: Any, kernel: tuple[int, int], stride: tuple[int, int]) -> 
     return conv_geometry(stride, padding)[1]
 
 
+def channels_first_hint(shape: tuple[int, ...], name: str) -> str:
+    """A hint when an image shape (h, w, c) looks like PyTorch's channels-first (c, h, w) -- few
+    "rows", as many "columns" as "channels" -- else ""."""
+    c, h, w = shape
+    if c in (1, 2, 3, 4) and h == w and h >= 8:
+        return (
+            f": fastnn is channels-last, (height, width, channels), and {tuple(shape)} looks like PyTorch's "
+            f"(channels, height, width); use {name} ({h}, {w}, {c}) and images x.transpose(0, 2, 3, 1)"
+        )
+    return ""
+
+
 class ConvLayer(Layer):
     """2-D convolution (cross-correlation), channels last, with PyTorch's stride and zero padding.
 
@@ -102,9 +115,12 @@ class ConvLayer(Layer):
         self.padding = _padding(padding, (m, n), self.stride)
         top, bottom, left, right = self.padding
         hp, wp = h + top + bottom, w + left + right
+        hint = channels_first_hint((h, w, d), "input_shape")
         if m > hp or n > wp:
             padded = f" padded to {hp}x{wp}" if any(self.padding) else ""
-            raise ValueError(f"kernel_shape {(m, n)} must fit inside input_shape {(h, w, d)}{padded}")
+            raise ValueError(f"kernel_shape {(m, n)} must fit inside input_shape {(h, w, d)}{padded}{hint}")
+        if hint:
+            warnings.warn(f"ConvLayer input_shape {(h, w, d)}{hint}", stacklevel=2)
         self.input_shape, self.kernel_shape, self.layer_depth, self.input_depth = (h, w, d), (m, n), depth, d
         oh, ow = (hp - m) // self.stride[0] + 1, (wp - n) // self.stride[1] + 1
         self.output_shape = (oh, ow, depth)

@@ -42,10 +42,7 @@ class BatchNormLayer(Layer):
         c = self.num_features
         self.weights, self.bias = np.ones(c), np.zeros(c)
         self.running_mean, self.running_var = np.zeros(c), np.ones(c)
-        self.draws_from_global = False
-
-    def reinitialize(self, rng) -> None:
-        """Nothing is random: gamma 1, beta 0, running statistics 0 and 1 (as constructed)."""
+        self.draws_from_global = False  # nothing is random: gamma 1, beta 0, statistics 0 and 1
 
     def _check(self, x):
         x = np.asarray(x)
