@@ -206,3 +206,127 @@ def test_data_that_is_not_an_npz_is_one_line(tmp_path):
     for path, message in ((tmp_path / "x.npy", "one array"), (tmp_path / "none.npz", "no such file")):
         proc = _run("train", "--data", str(path), "--no-plot", cwd=tmp_path)
         assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- #28: labels, options, predict files
+
+
+def _labels_with(base, index, value):
+    y = base.copy()
+    y[index] = value
+    return y
+
+
+def _digit_labels():
+    from sklearn.datasets import load_digits
+
+    return load_digits().target
+
+
+@pytest.mark.parametrize(
+    "changes,extra,message",
+    [
+        ({"y_train": "stray"}, [], "5000 (1 sample)"),
+        ({"y_train": "no fives"}, [], "class 5 has none"),
+        ({"y_train": "no nines"}, [], "y_test labels 9 (41 samples) are not among the training classes 0..8"),
+        ({"y_test": "twelve"}, [], "y_test labels 12 (1 sample) are not among the training classes 0..9"),
+        ({"y_train": "stray"}, ["--classes", "10"], "y_train labels 5000 (1 sample) are not classes 0..9"),
+    ],
+)
+def test_labels_must_be_the_classes_0_to_k(tmp_path, changes, extra, message):
+    """One stray label 5000 in a 10-class file once trained a 5,001-output model and exited 0."""
+    y = _digit_labels()
+    y_train, y_test = y[:1400].copy(), y[1400:].copy()
+    if changes.get("y_train") == "stray":
+        y_train[7] = 5000
+    if changes.get("y_train") == "no fives":
+        y_train[y_train == 5] = 4
+    if changes.get("y_train") == "no nines":
+        y_train[y_train == 9] = 8
+    if changes.get("y_test") == "twelve":
+        y_test[3] = 12
+    data = _digits_npz(tmp_path / "labels.npz", y_train=y_train, y_test=y_test)
+    proc = _run("train", "--data", data, "--no-plot", *extra, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_classes_gives_k_when_a_class_has_no_training_sample(tmp_path):
+    y = _digit_labels()
+    y_train = y[:1400].copy()
+    y_train[y_train == 9] = 8
+    data = _digits_npz(tmp_path / "nines.npz", y_train=y_train)
+    proc = _run(
+        "train", "--data", data, "--model", "mlp", "--classes", "10", "--epochs", "1", "--no-plot", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "(None, 10)" in proc.stdout  # the summary: ten outputs, as asked
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--model", "mlp"], "--model applies only with --data"),
+        (["train", "--classes", "3"], "--classes applies only with --data"),
+        (["train", "--example", "xor", "--data", "d.npz"], "--example and --data exclude each other"),
+    ],
+)
+def test_options_that_do_not_apply_are_refused(tmp_path, args, message):
+    proc = _run(*args, "--no-plot", cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stdout + proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_mlp_on_feature_vectors_then_predict_raw_pixels_and_files(tmp_path):
+    """``--model mlp`` on (N, F) features; a CNN trained on (N, H, W) uint8 predicts from the same
+    layout, scaled as training scaled it; --output names the file written; .npz inputs."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    features = {
+        "x_train": d.data[:1400],
+        "y_train": d.target[:1400],
+        "x_test": d.data[1400:],
+        "y_test": d.target[1400:],
+    }
+    np.savez(tmp_path / "features.npz", **features)
+    proc = _run("train", "--data", str(tmp_path / "features.npz"), "--model", "mlp", "--epochs", "2", "--no-plot")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _accuracy(proc.stdout) >= 0.5
+
+    data = _digits_npz(tmp_path / "pixels.npz")
+    model = tmp_path / "cnn.npz"
+    proc = _run("train", "--data", data, "--epochs", "2", "--no-plot", "--save", str(model), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    raw = np.load(data)["x_test"][:12]  # (12, 8, 8) uint8, as train --data took it
+    np.save(tmp_path / "raw.npy", raw)
+    np.save(tmp_path / "scaled.npy", raw[..., None] / 255.0)
+    proc = _run("predict", "--model", str(model), "--input", str(tmp_path / "raw.npy"), "--output", str(tmp_path / "a"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"written to {tmp_path / 'a.npy'}" in proc.stdout and "warning" not in proc.stderr
+    proc = _run(
+        "predict", "--model", str(model), "--input", str(tmp_path / "scaled.npy"), "--output", str(tmp_path / "b.npy")
+    )
+    assert proc.returncode == 0 and f"written to {tmp_path / 'b.npy'}" in proc.stdout, proc.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+    np.savez(tmp_path / "one.npz", images=raw)
+    proc = _run("predict", "--model", str(model), "--input", str(tmp_path / "one.npz"))
+    assert proc.returncode == 0 and len(re.findall(r"class \d", proc.stdout)) == 12, proc.stderr
+    np.savez(tmp_path / "two.npz", a=raw, b=raw)
+    (tmp_path / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    for name, message in (("two.npz", "holds 2 arrays (a, b)"), ("picture.png", "not a .npy/.npz array file")):
+        proc = _run("predict", "--model", str(model), "--input", str(tmp_path / name))
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "allow_pickle" not in proc.stderr
+
+
+def test_bench_marks_targets_of_sides_that_did_not_run_not_run():
+    from fastnn import bench
+
+    assert bench.verdict({"torch": (None, 1.0)}) is None
+    assert bench.verdict({"reference": (3.0, 1.0), "torch": (None, 20.0)}) is None
+    assert bench.verdict({"reference": (0.5, 1.0), "torch": (None, 20.0)}) is False
+    assert bench.verdict({"reference": (3.0, 1.0), "torch": (25.0, 20.0)}) is True
+    row = {"name": "x", "dtype": "float32", "fastnn_s": 1.0, "targets": {"torch": 1.0}, "met": None}
+    assert bench._format(row).endswith("not run")

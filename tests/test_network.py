@@ -96,7 +96,9 @@ def test_shuffle_with_a_seed_is_reproducible():
 
 
 def _seed_style_classifier(seed=0, k=3):
-    return _seed_built(FCLayer(4, 16, rng=seed), Tanh(), FCLayer(16, k, rng=seed + 1), Softmax(), seed=seed, predict_returns="array")
+    return _seed_built(
+        FCLayer(4, 16, rng=seed), Tanh(), FCLayer(16, k, rng=seed + 1), Softmax(), seed=seed, predict_returns="array"
+    )
 
 
 def test_float32_data_trains_in_the_parameters_float64_as_numpy_would():
