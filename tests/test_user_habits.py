@@ -118,7 +118,7 @@ def test_cross_entropy_takes_labels_as_keras_users_hold_them(as_given):
 
 
 def test_a_target_shape_error_names_every_accepted_form():
-    x, y = _blobs()
+    x, _ = _blobs()
     net = Network([Dense(4, 8), Tanh(), Dense(8, 3), Softmax()], seed=0).use("cross_entropy")
     with pytest.raises(ValueError, match=r"\(N,\) or \(N, 1\) integer class labels, or \(N, K\) one-hot rows"):
         net.fit(x, np.full((len(x), 5), 0.2), epochs=1, verbose=False)
