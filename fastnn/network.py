@@ -27,7 +27,7 @@ import numpy as np
 
 from kernels._checks import positive_int, real_scalar
 
-from . import data, describe, optimizers, training
+from . import data, describe, fitting, optimizers, training
 from . import losses as L
 from .architecture import layers_from_architecture
 from .callbacks import Callback
@@ -240,7 +240,7 @@ class Network:
             seed=seed,
         )
         hooks = list(callbacks or ())
-        return training.run_fit(self, run, val, hooks=hooks, callback=callback, comm=(comm, seed), verbose=verbose)
+        return fitting.run_fit(self, run, val, hooks=hooks, callback=callback, comm=(comm, seed), verbose=verbose)
 
     # ------------------------------------------------------------------ scoring, parameters, files
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:

@@ -8,7 +8,6 @@ Both yield ([mean loss], [correct count]) per epoch and compute the same numbers
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import weakref
@@ -22,7 +21,7 @@ import kernels as K
 
 from . import data, numpy_path, optimizers
 from . import plan as plan_mod
-from .callbacks import Callback, StopTraining
+from .callbacks import StopTraining
 from .compiled import CompiledNetwork, engine_loss
 from .compiled import predict as compiled_predict
 from .layers import ActivationLayer, DropoutLayer, is_builtin
@@ -287,43 +286,6 @@ def scores(net: Any, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str
     if kind:
         result["accuracy"] = correct(target, out, kind) / len(x)
     return result
-
-
-def run_fit(
-    net: Any,
-    run: Run,
-    val: tuple[np.ndarray, np.ndarray] | None,
-    *,
-    hooks: list[Callback],
-    callback: Callable[[int, dict[str, float]], None] | None,
-    comm: tuple[Any, Any],
-    verbose: bool,
-) -> dict[str, list[float]]:
-    """Train a prepared run: the callbacks' begin and end, the path (data-parallel over ``comm`` =
-    (communicator or None, fit's seed), else :func:`epochs`), the history (:func:`record`)."""
-    for hook in hooks:
-        hook.network = net
-        hook.on_train_begin()
-    epoch_hooks = ([callback] if callback is not None else []) + [hook.on_epoch_end for hook in hooks]
-    guard: Any = contextlib.nullcontext()
-    communicator, seed = comm
-    if communicator is not None:
-        from . import distributed
-
-        builtin = all(is_builtin(layer) for layer in net.layers)
-        guard, chunks, compiled = distributed.prepare(net, run, seed, communicator, builtin)
-        net.last_fit_path = "compiled" if compiled else "layers"
-        verbose = verbose and communicator.Get_rank() == 0
-    else:
-        live = val is not None or bool(epoch_hooks)  # epoch by epoch, not in chunks
-        chunks, net.last_fit_path = epochs(net, run, one_call_per_epoch=live)
-    with guard:
-        net.history = record(net, chunks, run, val, epoch_hooks, verbose)
-    for layer in net.layers:
-        layer.training = False
-    for hook in hooks:
-        hook.on_train_end()
-    return net.history
 
 
 def record(

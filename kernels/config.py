@@ -23,11 +23,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from . import cache
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -93,8 +93,9 @@ class Jitted:
         if d is None:
             with _LOCK:
                 if self._dispatcher is None:
-                    d = numba_module().njit(**self.options)(self.py_func)
-                    _guard_cache(d)
+                    numba = numba_module()
+                    d = numba.njit(**dict(self.options, cache=self.options["cache"] and not _CACHE_OFF))(self.py_func)
+                    cache.guard(d, COMPILE_NOTICE.started)
                     self._dispatcher = d
                     module = sys.modules.get(self.__module__)
                     if getattr(module, self.__name__, None) is self:
@@ -117,6 +118,7 @@ class Jitted:
 
 _LOCK = threading.RLock()
 _NUMBA: Any = None
+_CACHE_OFF: list[str] = []  # the cache directory, when it could not be written (nothing is cached)
 _ON_LOAD: list[Callable[[Any], None]] = []
 
 
@@ -140,8 +142,13 @@ def numba_module() -> Any:
                 # An object-mode block holds the GIL while it runs, which numba warns of in nogil
                 # functions; fastnn's blocks only start a parallel kernel.
                 warnings.filterwarnings("ignore", "Code running in object mode won't allow parallel execution")
-                if CACHE:
-                    _install_cache_locator()
+                if CACHE and not cache.writable():
+                    _CACHE_OFF.append(str(cache.cache_root()))
+                    COMPILE_NOTICE.write(
+                        f"fastnn: cannot write {cache.cache_root()}: compiled code is not cached; set FASTNN_CACHE_DIR"
+                    )
+                elif CACHE:
+                    cache.install_locator()
                 _install_compile_listener()
                 for install in _ON_LOAD:
                     install(numba)
@@ -157,216 +164,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _guard_cache(dispatcher: Any) -> None:
-    """Make the dispatcher's disk cache safe to share.
-
-    A truncated or garbled cache file (a crash mid-write, a full disk) makes numba raise while
-    loading it, and a race between processes can pair a signature with another overload's code:
-    both are a cache miss (the damaged index is deleted, the function compiled and saved afresh).
-    And nothing compiles twice at once: on a miss the process takes a lock file for that function,
-    looks in the cache again (another process may just have saved it), and holds the
-    lock while it compiles and saves, so that processes started together (MPI ranks, test workers)
-    compile each function once and the others load it."""
-    cache = getattr(dispatcher, "_cache", None)
-    load, save = getattr(cache, "load_overload", None), getattr(cache, "save_overload", None)
-    if load is None or save is None:
-        return
-    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
-
-    def forget() -> None:
-        if index:
-            try:
-                os.unlink(index)
-            except OSError:
-                pass
-
-    def checked_load(sig: Any, target_context: Any) -> Any:
-        try:
-            result = load(sig, target_context)
-        except Exception:
-            forget()
-            return None
-        # Processes compiling different overloads of one function at once can leave the index
-        # pointing at another overload's data file (numba #4807, #10128): machine code for the wrong
-        # types, a crash when called. Such an entry is a miss: recompile and save it again.
-        if result is not None and tuple(getattr(result.signature, "args", ())) != tuple(sig):
-            forget()
-            return None
-        return result
-
-    def safe_load(sig: Any, target_context: Any) -> Any:
-        result = checked_load(sig, target_context)
-        if result is not None or not index:
-            return result
-        # One lock per function (its index file), not per signature: numba rewrites the whole index to
-        # add an overload, so two processes saving different overloads at once could lose one.
-        lock = _CompileLock.acquire(f"{index}.lock", dispatcher)
-        if lock is None:
-            return None
-        result = checked_load(sig, target_context)
-        if result is not None:  # compiled by the process that held the lock
-            lock.release()
-            return result
-        _HELD.setdefault(id(dispatcher), []).append(lock)  # until saved, or the compile failed
-        return None
-
-    def safe_save(sig: Any, data: Any) -> None:
-        try:
-            save(sig, data)
-        except Exception:
-            forget()
-        finally:
-            release_held(dispatcher)
-
-    cache.load_overload = safe_load
-    cache.save_overload = safe_save
-
-
-class _CompileLock:
-    """An exclusive lock file (``flock``; released by the system if the holder dies)."""
-
-    TIMEOUT = 600.0  # seconds to wait for another process's compile before compiling anyway
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    @classmethod
-    def acquire(cls, path: str, dispatcher: Any) -> _CompileLock | None:
-        try:
-            import fcntl
-        except ImportError:  # no flock (Windows): processes may compile the same function at once
-            return None
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            return None
-        deadline, waited = time.monotonic() + cls.TIMEOUT, False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return cls(fd)
-            except BlockingIOError:
-                if not waited:  # another process compiles it for us: still a wait the user should hear of
-                    COMPILE_NOTICE.started(dispatcher)
-                    waited = True
-                if time.monotonic() > deadline:
-                    os.close(fd)
-                    return None
-                time.sleep(0.02)
-            except OSError:
-                os.close(fd)
-                return None
-
-    def release(self) -> None:
-        os.close(self.fd)  # closing the descriptor releases the flock
-
-
-_HELD: dict[int, list[_CompileLock]] = {}
-
-
-def release_held(dispatcher: Any) -> None:
-    """Release the compile lock this process took for the dispatcher's last cache miss, if any."""
-    held = _HELD.get(id(dispatcher))
-    if held:
-        held.pop().release()
-
-
-# numba keys a cached function on its source file's path and modification time: an edited helper
-# in another module could load stale machine code (at worst a crash), and every install location or
-# reinstall of the same code compiles everything again. fastnn's functions are keyed on content
-# instead: a hash of every source file that holds jitted code, in one cache directory per user
-# whatever the install location. The index
-# numba keeps there also checks its own version and the CPU the code was compiled for.
-_PACKAGES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "fastnn")
-
-
-def jitted_sources() -> list[Path]:
-    """The files whose text becomes machine code: every module of either package that compiles
-    functions (it calls ``jit``) or extends numba (intrinsics and overloads installed by
-    ``when_numba_loads``), and this one, which sets how they compile. Editing the registry, the
-    twins or the checks leaves the cache valid."""
-    found = [Path(__file__).resolve()]
-    for package in _PACKAGES:
-        for path in sorted(package.rglob("*.py")):  # subpackages too (fastnn.ops)
-            text = path.read_text(encoding="utf-8")
-            if path not in found and ("@jit" in text or "when_numba_loads(" in text):
-                found.append(path)
-    return found
-
-
-_HASH: str | None = None
-
-
-def sources_hash() -> str:
-    """The hash of every source file that holds jitted code, computed once (when numba loads)."""
-    global _HASH
-    if _HASH is None:
-        import hashlib  # here, not at import: 3 ms of every start that never compiles
-
-        digest = hashlib.sha256()
-        for path in jitted_sources():
-            digest.update(f"{path.parent.name}/{path.name}".encode())
-            digest.update(path.read_bytes() if path.exists() else b"")
-        _HASH = digest.hexdigest()
-    return _HASH
-
-
-def cache_root() -> Path:
-    """Where compiled code is kept: ``FASTNN_CACHE_DIR``, else numba's ``NUMBA_CACHE_DIR``, else the
-    user's cache directory (``$XDG_CACHE_HOME/fastnn`` or ``~/.cache/fastnn``)."""
-    for name in ("FASTNN_CACHE_DIR", "NUMBA_CACHE_DIR"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            return Path(value).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(base) / "fastnn"
-
-
-def _install_cache_locator() -> None:
-    try:
-        from numba.core import caching
-    except ImportError:  # numba moved its internals: keep its default (per-file) keys
-        return
-    impl = getattr(caching, "CacheImpl", None)
-    base = getattr(caching, "_CacheLocator", None)
-    if impl is None or base is None or not hasattr(impl, "_locator_classes"):
-        return
-    roots = tuple(str(p) + os.sep for p in _PACKAGES)
-    stamp = sources_hash()
-
-    class FastnnContentLocator(base):  # type: ignore[misc, valid-type]
-        """fastnn's functions: one directory per source hash and package, stamped with the hash."""
-
-        def __init__(self, py_func: Any, py_file: str) -> None:
-            self._lineno = py_func.__code__.co_firstlineno
-            package = Path(py_file).resolve().parent.name
-            self._cache_path = str(cache_root() / stamp[:24] / package)
-
-        def get_cache_path(self) -> str:
-            return self._cache_path
-
-        def get_source_stamp(self) -> str:
-            return stamp
-
-        def get_disambiguator(self) -> str:
-            return str(self._lineno)
-
-        @classmethod
-        def from_function(cls, py_func: Any, py_file: str) -> Any:
-            if not os.path.abspath(py_file).startswith(roots):
-                return None
-            locator = cls(py_func, py_file)
-            try:
-                locator.ensure_cache_path()
-            except OSError:
-                return None  # an unwritable cache directory: numba's own locators decide
-            return locator
-
-    impl._locator_classes = [FastnnContentLocator] + [
-        c for c in impl._locator_classes if c.__name__ != "FastnnContentLocator"
-    ]
-
-
 class CompileNotice:
     """Says so, once per process, before numba compiles any of fastnn's functions (a cache miss):
     what, why and about how long. ``on_compile``, when set, is called with the count of functions
@@ -378,7 +175,10 @@ class CompileNotice:
         self.write: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
 
     def message(self) -> str:
-        where = f"cached in {cache_root()}" if CACHE else "not cached: FASTNN_CACHE=0"
+        if _CACHE_OFF:
+            where = f"not cached: cannot write {_CACHE_OFF[0]}"
+        else:
+            where = f"cached in {cache.cache_root()}" if CACHE else "not cached: FASTNN_CACHE=0"
         return (
             "fastnn: compiling its kernels for this machine and these dtypes -- the first run here, after an "
             f"upgrade, or with a new dtype; typically 10-40 s, once ({where})"
@@ -419,7 +219,7 @@ def _install_compile_listener() -> None:
             # exception details are read directly.)
             if getattr(ev, "_exc_details", None) is not None:
                 data = ev.data if isinstance(ev.data, dict) else {}
-                release_held(data.get("dispatcher"))
+                cache.release_held(data.get("dispatcher"))
 
     event.register("numba:compile", _Listener())
 
@@ -447,7 +247,7 @@ def settings() -> dict[str, Any]:
     numba = numba_module()
     return {
         "cache": CACHE,
-        "cache_dir": str(cache_root()) if CACHE else "(off)",
+        "cache_dir": str(cache.cache_root()) if CACHE and not _CACHE_OFF else "(off)",
         "fastmath": FASTMATH,
         "parallel": PARALLEL,
         "threads": numba.config.NUMBA_NUM_THREADS,

@@ -329,4 +329,4 @@ def test_bench_marks_targets_of_sides_that_did_not_run_not_run():
     assert bench.verdict({"reference": (0.5, 1.0), "torch": (None, 20.0)}) is False
     assert bench.verdict({"reference": (3.0, 1.0), "torch": (25.0, 20.0)}) is True
     row = {"name": "x", "dtype": "float32", "fastnn_s": 1.0, "targets": {"torch": 1.0}, "met": None}
-    assert bench._format(row).endswith("not run")
+    assert bench.format_row(row).endswith("not run")

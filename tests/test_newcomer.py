@@ -99,7 +99,7 @@ def test_one_name_per_quantity_in_the_plot_and_the_bench_says_at_most_for_second
     assert labels == ["loss", "val_loss", "accuracy", "val_accuracy"]
     _pyplot().close(fig)
     row = {"name": "startup", "dtype": "float64", "fastnn_s": 1.0, "targets": {"seconds": 2.0}, "met": True}
-    assert "seconds <= 2 s met" in bench._format(row)
+    assert "seconds <= 2 s met" in bench.format_row(row)
 
 
 def test_shape_errors_quote_the_shapes_the_user_passed():

@@ -321,9 +321,9 @@ ENTRY_POINTS = ("engine.run_epochs-", "engine.batch_gradients-")
 def _seed_with_callees(cache):
     """Copy into ``cache`` what this test process's cache already holds for these sources (the suite
     has usually compiled the engine's callees by now), leaving out the entry points and lock files."""
-    from kernels import config
+    from kernels import cache
 
-    source = config.cache_root() / config.sources_hash()[:24]
+    source = cache.cache_root() / cache.sources_hash()[:24]
     if source.is_dir():
         shutil.copytree(
             source,
@@ -425,10 +425,35 @@ def test_load_tells_a_npy_array_and_random_bytes_from_a_model(tmp_path):
 def test_every_file_with_jitted_code_keys_the_cache():
     """An edit to any file that compiles code must change the cache key, subpackages included
     (fastnn/ops was once left out: edited steps ran stale machine code)."""
-    from kernels import config
+    from kernels import cache
 
     files = [p for package in ("kernels", "fastnn") for p in (ROOT / package).rglob("*.py")]
     jitted = {p.resolve() for p in files if "@jit" in p.read_text()}
     assert jitted, "no jitted sources found"
-    assert jitted <= set(config.jitted_sources())
+    assert jitted <= set(cache.jitted_sources())
+    assert ROOT / "kernels" / "config.py" in cache.jitted_sources()  # how they compile
     assert any(p.parent.name == "ops" for p in jitted)
+
+
+def _numba_files_beside_the_sources() -> list[Path]:
+    return sorted(p for package in ("kernels", "fastnn") for p in (ROOT / package).rglob("*.nb[ic]"))
+
+
+def test_an_unwritable_cache_is_named_in_one_line_and_nothing_is_written_beside_the_sources(tmp_path):
+    """Found by a newcomer: with FASTNN_CACHE_DIR unwritable, numba's fallback wrote 158 files into
+    kernels/__pycache__ (site-packages, for an installed fastnn) while the notice said "cached in"."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    unwritable = blocker / "cache"  # under a regular file: no one, root included, can create it
+    before = _numba_files_beside_the_sources()
+    env = {**os.environ, "FASTNN_CACHE_DIR": str(unwritable)}
+    env.pop("FASTNN_QUIET", None)
+    code = "import numpy as np, kernels; print(kernels.relu(np.array([-1.0, 2.0])).tolist())"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[0.0,", "2.0]"]
+    named = [line for line in proc.stderr.splitlines() if str(unwritable) in line]
+    assert named[0] == f"fastnn: cannot write {unwritable}: compiled code is not cached; set FASTNN_CACHE_DIR"
+    assert all("cached in" not in line for line in proc.stderr.splitlines()), proc.stderr
+    assert _numba_files_beside_the_sources() == before
+    assert not unwritable.exists()

@@ -18,7 +18,7 @@ import numpy as np
 
 import fastnn
 
-from .bench_common import Row, quiet_fit, torch
+from .common import Row, quiet_fit, torch
 
 
 def mnist_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +159,7 @@ def _moons_row() -> Row:
     """Seed 003: 2-25-50-50-25-1 relu/sigmoid, BCE, full batch of 900 make_moons samples, float64."""
     from sklearn.datasets import make_moons
 
-    from .seeds import seed003 as S3
+    from ..seeds import seed003 as S3
 
     arch = S3.NN_ARCHITECTURE
     x, y = make_moons(n_samples=1000, noise=0.2, random_state=100)
@@ -220,7 +220,7 @@ def _moons_row() -> Row:
 def _tutorial_classes(ours: bool) -> dict[str, Any]:
     """The tutorial's building blocks: fastnn's (the script with its imports swapped) or the seed's
     numpy classes (second API version; the ConvLayer with its bias fixed, as fastnn's)."""
-    from .seeds import seed000 as S
+    from ..seeds import seed000 as S
 
     if ours:
         a, lo = fastnn.activations, fastnn.losses
@@ -366,7 +366,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-# Makes ``import torch`` fail in fastnn's process (bench_common imports it when installed).
+# Makes ``import torch`` fail in fastnn's process (fastnn.bench.common imports it when installed).
 _NO_TORCH = """
 import sys
 class NoTorch:
@@ -379,7 +379,7 @@ sys.meta_path.insert(0, NoTorch())
 
 def _peak_mb_in_new_process(side: str) -> float:
     block = _NO_TORCH if side == "fastnn" else ""
-    code = f"{block}\nfrom fastnn import bench_mnist as B\nprint(B.w1_epoch_peak_mb({side!r}))"
+    code = f"{block}\nfrom fastnn.bench import mnist as B\nprint(B.w1_epoch_peak_mb({side!r}))"
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return float(done.stdout.split()[-1])
 

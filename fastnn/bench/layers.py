@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .bench_common import Row, torch
-from .layers import AvgPoolLayer, BatchNormLayer, ConvLayer, GlobalAvgPoolLayer
-from .refpath import reference_path
+from ..layers import AvgPoolLayer, BatchNormLayer, ConvLayer, GlobalAvgPoolLayer
+from ..refpath import reference_path
+from .common import Row, torch
 
 BATCH = 64
 

@@ -26,8 +26,8 @@ from scipy import signal
 import kernels as K
 from kernels import reference as R
 
-from . import bench_layers
-from .bench_common import Make, Row, compiled_engine, quiet_fit, torch
+from . import layers as bench_layers
+from .common import Make, Row, compiled_engine, quiet_fit, torch
 
 
 def best_time(make: Make, fresh: bool, min_time: float, max_runs: int) -> float:
@@ -208,9 +208,9 @@ XOR_Y = np.array([[[0]], [[1]], [[1]], [[0]]])
 
 
 def _xor_net(module):
-    from . import activations as A
-    from . import losses as L
-    from .seeds import seed000 as S
+    from .. import activations as A
+    from .. import losses as L
+    from ..seeds import seed000 as S
 
     np.random.seed(4051)
     net = module.Network()
@@ -226,7 +226,7 @@ def _xor_net(module):
 def _xor_rows() -> list[Row]:
     import fastnn
 
-    from .seeds import seed000 as S
+    from ..seeds import seed000 as S
 
     def make(module, engine=False):
         def build():
@@ -270,7 +270,7 @@ def _digits():
 def _digits_rows() -> list[Row]:
     import fastnn
 
-    from .seeds import seed000 as S
+    from ..seeds import seed000 as S
 
     x, y = _digits()
 
@@ -383,7 +383,7 @@ XOR_IMPORTS = {
 def _tutorial_classes() -> str:
     """Seed 000's numpy classes as a reader has them for XOR: the layers, network, tanh and mse
     (fastnn.seeds.seed000 up to its ConvLayer, which alone needs scipy)."""
-    from .seeds import seed000
+    from ..seeds import seed000
 
     source = Path(seed000.__file__).read_text()
     return source[: source.index("class ConvLayer(")].replace("from scipy import signal\n", "")
@@ -454,7 +454,7 @@ def rows(quick: bool = False) -> list[Row]:
         out += bench_layers.rows(dt)
     out += _xor_rows() + _digits_rows()
     if not quick:  # MNIST-size work: minutes, so only in the full run
-        from . import bench_mnist
+        from . import mnist as bench_mnist
 
         out += bench_mnist.rows()
     return [r for r in out if r.quick or not quick]
@@ -493,15 +493,15 @@ def run(quick: bool = False, echo: Callable[[str], None] = print) -> dict[str, A
         measured = {k: res.get("speedup" if k == "reference" else "torch_ratio") for k in row.targets}
         res["met"] = verdict({k: (measured[k], v) for k, v in row.targets.items()})
         results.append(res)
-        echo(_format(res))
+        echo(format_row(res))
     extra = _process_rows(quick)
     if not quick:
-        from . import bench_mnist
+        from . import mnist as bench_mnist
 
         extra += bench_mnist.memory_rows()
     for res in extra:
         results.append(res)
-        echo(_format(res))
+        echo(format_row(res))
     return {
         "machine": {
             "cpu_count": os.cpu_count(),
@@ -528,7 +528,7 @@ def _fmt_time(s: float | None, unit: str = "s") -> str:
 _TARGET_TEXT = {"seconds": "seconds <= {v:g} s", "rss_vs_torch": "at most {v:g}x torch's"}
 
 
-def _format(res: dict[str, Any]) -> str:
+def format_row(res: dict[str, Any]) -> str:
     speed = f"{res['speedup']:.1f}x" if "speedup" in res else "-"
     ratio = f"{res['torch_ratio']:.1f}x" if "torch_ratio" in res else "-"
     unit = res.get("unit", "s")

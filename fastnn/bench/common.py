@@ -33,7 +33,7 @@ class Row:
 def compiled_engine() -> Any:
     """Inside the block ``fit`` and ``predict`` take the compiled engine even for small work: for the
     rows that time the engine's throughput on a run shorter than a real one (one epoch)."""
-    from . import numpy_path
+    from .. import numpy_path
 
     saved, numpy_path.SMALL_WORK_SECONDS = numpy_path.SMALL_WORK_SECONDS, 0.0
     try:
