@@ -16,6 +16,32 @@ def rng():
     return np.random.default_rng(1234)
 
 
+PATHS = ("numpy", "layers", "compiled")
+
+
+@pytest.fixture
+def force_path(monkeypatch):
+    """``force_path(name)``: every ``fit`` and ``predict`` of the test takes that path -- "numpy" (small
+    work's, whatever the size), "layers" (layer by layer) or "compiled" (the engine). A test that
+    names a path asserts ``net.last_fit_path`` too: passing on another path is a defect."""
+    import fastnn.numpy_path as numpy_path
+    import fastnn.training as training
+
+    def force(name: str) -> str:
+        assert name in PATHS, name
+        monkeypatch.setattr(training, "COMPILED_FIT", name != "layers")
+        monkeypatch.setattr(numpy_path, "SMALL_WORK_SECONDS", float("inf") if name == "numpy" else 0.0)
+        return name
+
+    return force
+
+
+@pytest.fixture(params=PATHS)
+def path(request, force_path):
+    """The test once per path (see ``force_path``)."""
+    return force_path(request.param)
+
+
 def pytest_configure(config):
     """With pytest-xdist, one BLAS thread per worker: the workers already fill the cores, and
     OpenBLAS threads of two processes busy-waiting for each other on two cores slowed the BLAS-heavy

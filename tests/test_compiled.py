@@ -291,7 +291,7 @@ def _train(case, dtype, compiled, monkeypatch, epochs=6):
         shuffle=case.get("shuffle", False),
         verbose=False,
     )
-    assert net.last_fit_compiled is compiled
+    assert net.last_fit_path == ("compiled" if compiled else "layers")
     return net, history
 
 
@@ -324,6 +324,7 @@ def test_compiled_fit_continues_like_the_layer_path(monkeypatch):
         opt = fastnn.Adam(0.01)
         net.fit(x, y, epochs=3, batch_size=4, optimizer=opt, shuffle=True, verbose=False)
         net.fit(x, y, epochs=3, batch_size=4, optimizer=opt, shuffle=True, verbose=False)
+        assert net.last_fit_path == ("compiled" if compiled else "layers")
         nets.append(net)
     for pa, pb in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         np.testing.assert_array_equal(pa, pb)
@@ -341,7 +342,8 @@ def test_user_layers_and_user_losses_fall_back_to_the_layer_path(monkeypatch):
     assert not net.last_fit_compiled
 
 
-def test_compiled_nan_stops_with_epoch_and_batch(monkeypatch):
+def test_compiled_nan_stops_with_epoch_and_batch(force_path):
+    force_path("compiled")
     x, y = _data("binary", np.float64)
     x[20, 0] = np.nan
     net = Network(_mlp(Tanh, 2, 1, Tanh, 0))
@@ -349,6 +351,7 @@ def test_compiled_nan_stops_with_epoch_and_batch(monkeypatch):
     before = [p.copy() for p in net.parameters()]
     with pytest.raises(FloatingPointError, match="epoch 1, batch 21"):
         net.fit(x, y, epochs=3, verbose=False)
+    assert net.last_fit_path == "compiled"
     assert all(np.isfinite(p).all() for p in net.parameters())
     assert any(not np.array_equal(p, q) for p, q in zip(net.parameters(), before, strict=True))
 
@@ -359,7 +362,7 @@ def _fit_until_fault(compiled, x, y, layers, dtype, monkeypatch):
     net = Network(layers(), dtype=dtype).use("mse")
     with pytest.raises(FloatingPointError) as err:
         net.fit(x, y, epochs=2, learning_rate=0.01, optimizer="sgd", verbose=False)
-    assert net.last_fit_compiled is compiled
+    assert net.last_fit_path == ("compiled" if compiled else "layers")
     return net, str(err.value)
 
 
@@ -407,7 +410,7 @@ def test_an_inf_weight_facing_a_zero_input_stops_training_as_on_the_layer_path(m
         net.layers[0].weights[3, 0] = np.inf
         with pytest.raises(FloatingPointError) as err:
             net.fit(x, y, epochs=1, learning_rate=0.01, optimizer="sgd", verbose=False)
-        assert net.last_fit_compiled is compiled
+        assert net.last_fit_path == ("compiled" if compiled else "layers")
         messages.append(str(err.value))
     assert messages[0] == messages[1] and "epoch 1, batch 1" in messages[0] and "loss" in messages[0]
 
@@ -426,6 +429,7 @@ def test_per_sample_sgd_keeps_negative_zero_weights_as_the_layer_path(dtype, mon
         net.layers[0].weights[:, 0] = -0.0
         net.layers[0].bias[0, 0] = -1.0  # unit 0 stays off: its zero gradients meet the -0.0 weights
         net.fit(x, y, epochs=2, learning_rate=0.05, optimizer="sgd", verbose=False)
+        assert net.last_fit_path == ("compiled" if compiled else "layers")
         nets.append(net)
     w_a, w_b = nets[0].layers[0].weights, nets[1].layers[0].weights
     assert np.signbit(w_b[5, 0])  # a zero gradient is +0.0 (sums start at 0.0): -0.0 - (+0.0) = -0.0

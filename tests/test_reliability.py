@@ -42,16 +42,13 @@ def test_softmax_sigmoid_and_cross_entropy_stay_finite_at_1e4(dtype):
     assert np.isfinite(K.binary_cross_entropy_backward(np.zeros_like(p), p)).all()
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_a_nan_loss_stops_fit_and_keeps_the_last_finite_weights(compiled, monkeypatch):
-    import fastnn.training as training_module
-
-    monkeypatch.setattr(training_module, "COMPILED_FIT", compiled)
+def test_a_nan_loss_stops_fit_and_keeps_the_last_finite_weights(path):
     net = _net()
     x = X.copy()
     x[13, 2] = np.inf  # sample 14, batch 4 of 4 samples: tanh keeps the loss finite, the gradients are not
     with pytest.raises(FloatingPointError, match="gradient became non-finite at epoch 1, batch 4"):
         net.fit(x, LABELS, epochs=2, batch_size=4, verbose=False)
+    assert net.last_fit_path == path
     assert all(np.isfinite(p).all() for p in net.parameters())
     clean = _net()
     clean.fit(X[:12], LABELS[:12], epochs=1, batch_size=4, verbose=False)
@@ -216,11 +213,12 @@ def _rss_bytes():
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")
-def test_repeated_fit_and_predict_do_not_grow_memory():
+def test_repeated_fit_and_predict_do_not_grow_memory(path):
     net = _net()
     for _ in range(30):  # warm up: compile, allocate workspaces, fill caches
         net.fit(X, LABELS, epochs=1, batch_size=8, verbose=False)
         net.predict(X)
+    assert net.last_fit_path == path
     start = _rss_bytes()
     for _ in range(300):
         net.fit(X, LABELS, epochs=1, batch_size=8, verbose=False)
@@ -321,9 +319,9 @@ ENTRY_POINTS = ("engine.run_epochs-", "engine.batch_gradients-")
 def _seed_with_callees(cache):
     """Copy into ``cache`` what this test process's cache already holds for these sources (the suite
     has usually compiled the engine's callees by now), leaving out the entry points and lock files."""
-    from kernels import cache
+    from kernels import cache as kernel_cache
 
-    source = cache.cache_root() / cache.sources_hash()[:24]
+    source = kernel_cache.cache_root() / kernel_cache.sources_hash()[:24]
     if source.is_dir():
         shutil.copytree(
             source,
