@@ -241,3 +241,50 @@ def writable() -> bool:
     except OSError:
         return False
     return True
+
+
+def precompiled_dirs() -> list[Path]:
+    """Directories holding install-time compiled code for these very sources (``fastnn/_compiled/<hash>``
+    written by the package build): beside this checkout, and in the installed distribution (the
+    test suite imports the checkout; the same sources, so the same hash)."""
+    stamp = sources_hash()[:24]
+    places = [_PACKAGES[1] / "_compiled" / stamp]
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        try:
+            places.append(Path(str(distribution("fastnn").locate_file("fastnn"))) / "_compiled" / stamp)
+        except PackageNotFoundError:
+            pass
+    except ImportError:
+        pass
+    return [p for p in dict.fromkeys(places) if p.is_dir()]
+
+
+def seed_from_install() -> int:
+    """Copy install-time compiled code into this code's cache directory, once per directory, never
+    over a file it already has; the number of files copied. ``FASTNN_PRECOMPILED=0`` skips it."""
+    if os.environ.get("FASTNN_PRECOMPILED", "1").strip() == "0":
+        return 0
+    target = cache_root() / sources_hash()[:24]
+    marker = target / ".seeded"
+    if marker.exists():
+        return 0
+    import shutil
+
+    copied, sources = 0, precompiled_dirs()
+    for source in sources:
+        for path in sorted(source.rglob("*")):
+            if not path.is_file() or path.name.endswith(".lock"):
+                continue
+            dest = target / path.relative_to(source)
+            if dest.exists():
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            partial = dest.with_name(f"{dest.name}.{os.getpid()}.partial")
+            shutil.copyfile(path, partial)
+            os.replace(partial, dest)  # whole or absent: a reader never sees half a file
+            copied += 1
+    if sources:
+        marker.touch()
+    return copied

@@ -148,6 +148,7 @@ def numba_module() -> Any:
                         f"fastnn: cannot write {cache.cache_root()}: compiled code is not cached; set FASTNN_CACHE_DIR"
                     )
                 elif CACHE:
+                    cache.seed_from_install()
                     cache.install_locator()
                 _install_compile_listener()
                 for install in _ON_LOAD:

@@ -177,6 +177,7 @@ def _workers(cache_dir, count):
         **os.environ,
         "NUMBA_CACHE_DIR": str(cache_dir),
         "FASTNN_CACHE_DIR": str(cache_dir),
+        "FASTNN_PRECOMPILED": "0",  # an empty cache, not one seeded from the install
         "FASTNN_COMPILED_FIT": "0",
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
@@ -247,6 +248,7 @@ def test_a_cache_index_pointing_at_another_overloads_code_is_a_miss(tmp_path):
         **os.environ,
         "NUMBA_CACHE_DIR": str(tmp_path),
         "FASTNN_CACHE_DIR": str(tmp_path),
+        "FASTNN_PRECOMPILED": "0",  # an empty cache, not one seeded from the install
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
 
@@ -284,6 +286,7 @@ def test_processes_started_together_compile_each_function_once(tmp_path):
         **os.environ,
         "NUMBA_CACHE_DIR": str(tmp_path),
         "FASTNN_CACHE_DIR": str(tmp_path),
+        "FASTNN_PRECOMPILED": "0",  # an empty cache, not one seeded from the install
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
     procs = [
@@ -343,6 +346,7 @@ def test_the_training_loop_reloads_from_a_cache_filled_by_other_processes(tmp_pa
         **os.environ,
         "NUMBA_CACHE_DIR": str(tmp_path),
         "FASTNN_CACHE_DIR": str(tmp_path),
+        "FASTNN_PRECOMPILED": "0",  # an empty cache, not one seeded from the install
         "FASTNN_SMALL_WORK": "0",  # this network is small work: the compiled engine is what is tested
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
@@ -375,7 +379,7 @@ def test_compiled_code_is_shared_by_install_location_and_the_notice_shows_only_w
     cache = tmp_path / "cache"
 
     def run(copy, cwd):
-        env = {**os.environ, "FASTNN_CACHE_DIR": str(cache), "PYTHONPATH": str(copy)}
+        env = {**os.environ, "FASTNN_CACHE_DIR": str(cache), "PYTHONPATH": str(copy), "FASTNN_PRECOMPILED": "0"}
         env.pop("NUMBA_CACHE_DIR", None)
         env.pop("FASTNN_QUIET", None)
         return subprocess.run([sys.executable, "-c", COMPILE_ONE], capture_output=True, text=True, env=env, cwd=cwd)
@@ -455,3 +459,30 @@ def test_an_unwritable_cache_is_named_in_one_line_and_nothing_is_written_beside_
     assert all("cached in" not in line for line in proc.stderr.splitlines()), proc.stderr
     assert _numba_files_beside_the_sources() == before
     assert not unwritable.exists()
+
+
+def test_code_compiled_at_install_seeds_an_empty_cache(tmp_path):
+    """The package build leaves machine code in fastnn/_compiled/<hash> (setup.py runs
+    fastnn.precompile); a process with an empty cache copies it there and compiles nothing -- unless
+    FASTNN_PRECOMPILED=0, or the sources differ (another hash)."""
+    copy = tmp_path / "installed"
+    for package in ("kernels", "fastnn"):
+        shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__", "_compiled"))
+
+    def run(cache, **extra):
+        env = {**os.environ, "FASTNN_CACHE_DIR": str(cache), "PYTHONPATH": str(copy), **extra}
+        for name in ("NUMBA_CACHE_DIR", "FASTNN_QUIET"):
+            env.pop(name, None)
+        proc = subprocess.run([sys.executable, "-c", COMPILE_ONE], capture_output=True, text=True, env=env, cwd=copy)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    build = tmp_path / "build-cache"
+    assert "fastnn: compiling" in run(build, FASTNN_PRECOMPILED="0").stderr  # what the build does
+    (stamp,) = build.iterdir()
+    shutil.copytree(stamp, copy / "fastnn" / "_compiled" / stamp.name, ignore=shutil.ignore_patterns("*.lock"))
+    fresh = tmp_path / "user-cache"
+    seeded = run(fresh)
+    assert "compiling" not in seeded.stderr, seeded.stderr
+    assert (fresh / stamp.name / ".seeded").exists() and any((fresh / stamp.name).rglob("*.nbi"))
+    assert "fastnn: compiling" in run(tmp_path / "other-cache", FASTNN_PRECOMPILED="0").stderr
