@@ -27,7 +27,8 @@ class BuildWithCompiledCode(build_py):
                 "FASTNN_CACHE_DIR": cache,
                 "FASTNN_PRECOMPILED": "0",
                 "FASTNN_QUIET": "1",
-                "PYTHONPATH": str(build_lib),
+                # the build's own path (its isolated environment) after the sources just built
+                "PYTHONPATH": os.pathsep.join([str(build_lib), *filter(None, [os.environ.get("PYTHONPATH")])]),
             }
             env.pop("NUMBA_CACHE_DIR", None)
             print("fastnn: compiling the kernels for this machine (a few minutes; FASTNN_PRECOMPILE=0 skips it)")
