@@ -12,6 +12,8 @@ never numba's fallback of a ``__pycache__`` beside the sources (site-packages).
 from __future__ import annotations
 
 import os
+import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -151,11 +153,12 @@ def jitted_sources() -> list[Path]:
     for package in _PACKAGES:
         for path in sorted(package.rglob("*.py")):  # subpackages too (fastnn.ops)
             text = path.read_text(encoding="utf-8")
-            if path not in found and ("@jit" in text or "when_numba_loads(" in text):
+            if path not in found and _COMPILES.search(text):
                 found.append(path)
     return found
 
 
+_COMPILES = re.compile(r"^\s*(@jit\b|when_numba_loads\()", re.M)  # a decorated function, an extension
 _HASH: str | None = None
 
 
@@ -245,19 +248,12 @@ def writable() -> bool:
 
 def precompiled_dirs() -> list[Path]:
     """Directories holding install-time compiled code for these very sources (``fastnn/_compiled/<hash>``
-    written by the package build): beside this checkout, and in the installed distribution (the
-    test suite imports the checkout; the same sources, so the same hash)."""
+    written by the package build): beside these sources, and in every ``fastnn`` on the import path
+    (the test suite imports its checkout, while the install holds the code: the same sources, the
+    same hash)."""
     stamp = sources_hash()[:24]
     places = [_PACKAGES[1] / "_compiled" / stamp]
-    try:
-        from importlib.metadata import PackageNotFoundError, distribution
-
-        try:
-            places.append(Path(str(distribution("fastnn").locate_file("fastnn"))) / "_compiled" / stamp)
-        except PackageNotFoundError:
-            pass
-    except ImportError:
-        pass
+    places += [Path(entry or ".").resolve() / "fastnn" / "_compiled" / stamp for entry in sys.path]
     return [p for p in dict.fromkeys(places) if p.is_dir()]
 
 
