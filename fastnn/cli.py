@@ -306,7 +306,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.json:
         _writable_file(args.json, "--json")
-    return bench.main(quick=args.quick, json_path=args.json)
+    return bench.main(quick=args.quick, json_path=args.json, first_epoch=args.first_epoch)
 
 
 def _input_array(path: str) -> np.ndarray:
@@ -428,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     ben = sub.add_parser("bench", help="time fastnn against the reference path (and PyTorch when installed)")
     ben.add_argument("--quick", action="store_true", help="fewer repeats, skip the largest shapes")
     ben.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    ben.add_argument(
+        "--first-epoch",
+        action="store_true",
+        help="only the whole-process rows: fresh processes to the end of their first epoch (cold, warm, PyTorch)",
+    )
     ben.set_defaults(run=_bench)
 
     pr = sub.add_parser("predict", help="predictions of a saved model for a .npy array of samples")

@@ -46,3 +46,40 @@ def quiet_fit(net: Any, *args: Any, **kwargs: Any) -> None:
     """``net.fit`` with its epoch lines swallowed."""
     with contextlib.redirect_stdout(io.StringIO()):
         net.fit(*args, **kwargs)
+
+
+def machine() -> dict[str, Any]:
+    """What every figure depends on: the CPU model, the cores, and the BLAS libraries with the kernel
+    each runs (threadpoolctl's ``architecture``: SkylakeX, Zen, ...), numpy's and scipy's."""
+    import os
+    import platform
+
+    import numpy as np
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    import scipy.linalg  # noqa: F401 - loads scipy's BLAS, which numba's np.dot calls
+    from threadpoolctl import threadpool_info
+
+    blas = [
+        f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} ({os.path.basename(i['filepath'])})"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    ]
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "blas": blas,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__ if torch else None,
+    }
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    return f"machine: {info['cpu']}, {info['cpu_count']} cores; BLAS: {'; '.join(info['blas']) or 'none found'}"

@@ -91,8 +91,50 @@ def _mlp(seed: int = 0) -> list[Any]:
     ]
 
 
+def cifar_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` 32x32x3 images in [0, 1], float32, and 10-class labels that depend on them (the class is
+    which colour channel and which quadrant is brightest, plus noise): learnable, generated, no download."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    images = rng.random((n, 32, 32, 3)).astype(np.float32) * 0.5
+    for i, label in enumerate(labels):
+        r, c = divmod(int(label) % 4, 2)
+        images[i, 16 * r : 16 * r + 16, 16 * c : 16 * c + 16, int(label) % 3] += 0.5
+    return images, labels.astype(np.int64)
+
+
+def bn_cnn(seed: int = 0) -> list[Any]:
+    """The 32x32x3 CNN of issue 27: five 'same' 3x3 convolutions each with batch norm and ReLU, two
+    max-pools, global average pooling, a dense layer."""
+    layers: list[Any] = []
+    shape, widths = (32, 32, 3), (32, 32, 64, 64, 128)
+    for i, width in enumerate(widths):
+        layers += [
+            fastnn.ConvLayer(shape, (3, 3), width, padding="same", initializer="he", rng=seed + i),
+            fastnn.BatchNormLayer(width),
+            fastnn.ReLU(),
+        ]
+        shape = (shape[0], shape[1], width)
+        if i in (1, 3):
+            layers.append(fastnn.MaxPoolLayer(2))
+            shape = (shape[0] // 2, shape[1] // 2, width)
+    return [
+        *layers,
+        fastnn.GlobalAvgPoolLayer(),
+        fastnn.Dense(128, 10, initializer="xavier", rng=seed + 9),
+        fastnn.Softmax(),
+    ]
+
+
 def _torch_model(kind: str) -> Any:
     nn = torch.nn
+    if kind == "bn":
+        layers, channels = [], 3
+        for i, width in enumerate((32, 32, 64, 64, 128)):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+            layers += [nn.MaxPool2d(2)] if i in (1, 3) else []
+            channels = width
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
     if kind == "w1" or kind == "w1-nodrop":
         drop = kind == "w1"
         layers = [nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2)]
