@@ -31,6 +31,25 @@ from .scoring import accuracy_kind, as_labels, correct
 # compiled engine nor the numpy path for small work.
 COMPILED_FIT = os.environ.get("FASTNN_COMPILED_FIT", "1").strip().lower() not in ("0", "false", "no", "off")
 
+
+class ProcessHistory:
+    """What this process has trained, which later fits choose by: small work goes to numpy only in
+    a process's first fit (a short script never starts numba); every later fit takes the compiled
+    engine wherever it runs, so a notebook, a loop of ``fit(epochs=1)`` or a sweep reaches compiled
+    speed after one ~0.5 s load. A script's sequence of fits is the same on every run, so its numbers
+    are too: the choice never depends on the compile cache or on timing. ``later_fits_compiled``
+    False keeps the first fit's rule for every fit."""
+
+    def __init__(self) -> None:
+        self.fits = 0
+        self.later_fits_compiled = True
+
+    def reset(self) -> None:
+        self.fits = 0
+
+
+PROCESS = ProcessHistory()
+
 # The flat parameter arrays each network shares with the engine (its layers hold views into them).
 _FLAT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -247,16 +266,17 @@ def _numpy(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:
 
 
 def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, str]:
-    """(the epochs, which path runs them: "numpy" for small work, "compiled" for the engine,
-    else "layers", layer by layer)."""
+    """(the epochs, which path runs them: "numpy" for small work in a process's first fit (see
+    :class:`ProcessHistory`), "compiled" for the engine, else "layers", layer by layer)."""
+    later = PROCESS.fits > 0 and PROCESS.later_fits_compiled
+    PROCESS.fits += 1
     if not all(is_builtin(layer) for layer in net.layers):
         return _layerwise(net, run, False), "layers"
-    chunks = _numpy(net, run, one_call_per_epoch)
-    if chunks is not None:
-        return chunks, "numpy"
-    chunks = _compiled(net, run, one_call_per_epoch)
-    if chunks is not None:
-        return chunks, "compiled"
+    tried = (_compiled, _numpy) if later else (_numpy, _compiled)
+    for path in tried:
+        chunks = path(net, run, one_call_per_epoch)
+        if chunks is not None:
+            return chunks, "compiled" if path is _compiled else "numpy"
     return _layerwise(net, run, True), "layers"
 
 

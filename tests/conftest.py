@@ -19,6 +19,15 @@ def rng():
 PATHS = ("numpy", "layers", "compiled")
 
 
+@pytest.fixture(autouse=True)
+def _first_fit_of_the_process():
+    """Every test starts as a fresh process would: its first fit is the process's first (a process's
+    later fits choose the compiled engine; see fastnn.training.ProcessHistory)."""
+    import fastnn.training as training
+
+    training.PROCESS.reset()
+
+
 @pytest.fixture
 def force_path(monkeypatch):
     """``force_path(name)``: every ``fit`` and ``predict`` of the test takes that path -- "numpy" (small
@@ -29,6 +38,7 @@ def force_path(monkeypatch):
 
     def force(name: str) -> str:
         assert name in PATHS, name
+        monkeypatch.setattr(training.PROCESS, "later_fits_compiled", name != "numpy")
         monkeypatch.setattr(training, "COMPILED_FIT", name != "layers")
         monkeypatch.setattr(numpy_path, "SMALL_WORK_SECONDS", float("inf") if name == "numpy" else 0.0)
         return name

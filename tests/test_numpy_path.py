@@ -286,3 +286,63 @@ def test_a_small_cnn_on_the_numpy_path_never_imports_numba():
         """
     )
     assert _fit_path_and_heavy_imports(script) == ["numpy", "[]"]
+
+
+LATER_FITS = textwrap.dedent(
+    """
+    import numpy as np
+    from fastnn import ActivationLayer, FCLayer, Network
+    from fastnn.activations import tanh, tanh_prime
+    from fastnn.losses import mse, mse_prime
+    x = np.array([[[0, 0]], [[0, 1]], [[1, 0]], [[1, 1]]])
+    y = np.array([[[0]], [[1]], [[1]], [[0]]])
+    for repeat in range({repeats}):
+        np.random.seed(4051)
+        net = Network()
+        net.add(FCLayer((1, 2), (1, 3)))
+        net.add(ActivationLayer((1, 3), tanh, tanh_prime))
+        net.add(FCLayer((1, 3), (1, 1)))
+        net.add(ActivationLayer((1, 1), tanh, tanh_prime))
+        net.use(mse, mse_prime)
+        net.fit(x, y, epochs=200, learning_rate=0.1, verbose=False)
+        print(net.last_fit_path, repr(float(net.layers[0].weights[0, 0])))
+    """
+)
+
+
+def test_later_fits_of_a_process_take_the_engine_whatever_the_cache_holds(tmp_path):
+    """A process's first small fit trains in numpy, every later one in the compiled engine; the same
+    paths and numbers with nothing cached (compiled here), cached (loaded), and loaded already."""
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "PATH": "/usr/bin:/bin",
+        "FASTNN_CACHE_DIR": str(tmp_path),
+        "FASTNN_PRECOMPILED": "0",  # nothing cached: not even what the install compiled
+        "FASTNN_QUIET": "1",
+    }
+
+    def run(repeats):
+        script = LATER_FITS.replace("{repeats}", str(repeats))
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return [line.split() for line in proc.stdout.splitlines()]
+
+    empty = run(2)
+    cached = run(2)
+    loaded = run(3)  # its third fit meets the engine loaded by its second
+    assert [p for p, _ in empty] == ["numpy", "compiled"] and empty == cached
+    assert loaded == [*empty, empty[1]]
+
+
+def test_the_first_fit_of_a_process_keeps_small_work_in_numpy_and_later_ones_compile():
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([[0], [1], [1], [0]], dtype=float)
+    paths = []
+    for _ in range(3):
+        net = Network([FCLayer(2, 3, rng=0), Tanh(), FCLayer(3, 1, rng=1), Tanh()]).use("mse")
+        net.fit(x, y, epochs=20, learning_rate=0.1, verbose=False)
+        paths.append(net.last_fit_path)
+    assert paths == ["numpy", "compiled", "compiled"]
+    training_module.PROCESS.reset()  # what the suite does before every test: a fresh process's rule
+    net.fit(x, y, epochs=20, learning_rate=0.1, verbose=False)
+    assert net.last_fit_path == "numpy"

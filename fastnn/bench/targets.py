@@ -7,7 +7,6 @@ PyTorch runs with as many threads as numba. The same rows drive ``benchmarks/``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -222,38 +221,95 @@ def _xor_net(module):
     return net
 
 
+def _first_fit_of_a_script() -> None:
+    """What a fresh ``python script.py`` meets: its first fit (small work trains in numpy)."""
+    from .. import training
+
+    training.PROCESS.reset()
+
+
+def _a_later_fit() -> None:
+    """What a notebook, a loop of fits or a sweep meets after its first fit: the compiled engine."""
+    from .. import training
+
+    training.PROCESS.fits = max(training.PROCESS.fits, 1)
+
+
+def _conv_example_net(module):
+    """Seed 000's ConvLayer example (examples/seed000_conv.py): conv 3x3x4 on 6x6x2, tanh, flatten, 64->3."""
+    from .. import activations as A
+    from .. import losses as L
+    from ..seeds import seed000 as S
+
+    np.random.seed(0)
+    net = module.Network()
+    act = (A.tanh, A.tanh_prime) if module is not S else (S.tanh, S.tanh_prime)
+    net.add((S.FixedConvLayer if module is S else module.ConvLayer)((6, 6, 2), (3, 3), 4))
+    net.add(module.ActivationLayer((4, 4, 4), *act))
+    net.add(module.FlattenLayer())
+    net.add(module.FCLayer((1, 64), (1, 3)))
+    net.add(module.ActivationLayer((1, 3), *act))
+    net.use(*((L.mse, L.mse_prime) if module is not S else (S.mse, S.mse_prime)))
+    return net
+
+
+CONV_X = np.random.default_rng(0).random((16, 6, 6, 2))
+CONV_Y = np.random.default_rng(1).random((16, 1, 3)) - 0.5
+
+
 def _xor_rows() -> list[Row]:
     import fastnn
 
     from ..seeds import seed000 as S
 
-    def make(module, engine=False):
+    def make(module, which, when=None, epochs=1000):
+        net_of, x, y = {"xor": (_xor_net, XOR_X, XOR_Y), "conv": (_conv_example_net, CONV_X, CONV_Y)}[which]
+
         def build():
-            net = _xor_net(module)
+            net = net_of(module)
 
             def run():
-                with compiled_engine() if engine else contextlib.nullcontext():
-                    quiet_fit(net, XOR_X, XOR_Y, epochs=1000, learning_rate=0.1)
+                if when is not None:
+                    when()
+                quiet_fit(net, x, y, epochs=epochs, learning_rate=0.1)
 
             return run
 
         return build
 
+    xor = "seed 000 XOR, 1000 epochs per sample (Network.fit, printing)"
+    conv = "seed 000 ConvLayer example, 20 epochs of 16 samples one at a time"
     return [
         Row(
-            "seed 000 XOR, 1000 epochs per sample (Network.fit, printing): numpy path, as a script gets it",
+            f"{xor}: a script's first fit (numpy path)",
             "float64",
-            make(fastnn),
-            make(S),
+            make(fastnn, "xor", _first_fit_of_a_script),
+            make(S, "xor"),
             targets={"reference": 1.0},
             fresh=True,
         ),
         Row(
-            "seed 000 XOR, 1000 epochs per sample (Network.fit, printing): compiled engine (FASTNN_SMALL_WORK=0)",
+            f"{xor}: a later fit in the process (compiled engine)",
             "float64",
-            make(fastnn, engine=True),
-            make(S),
+            make(fastnn, "xor", _a_later_fit),
+            make(S, "xor"),
             targets={"reference": 50.0},
+            fresh=True,
+        ),
+        Row(
+            f"{conv}: a script's first fit (numpy path)",
+            "float64",
+            make(fastnn, "conv", _first_fit_of_a_script, epochs=20),
+            make(S, "conv", epochs=20),
+            targets={"reference": 1.0},
+            fresh=True,
+        ),
+        Row(
+            f"{conv}: a later fit in the process (compiled engine)",
+            "float64",
+            make(fastnn, "conv", _a_later_fit, epochs=20),
+            make(S, "conv", epochs=20),
+            targets={"reference": 1.0},
             fresh=True,
         ),
     ]
