@@ -33,19 +33,21 @@ COMPILED_FIT = os.environ.get("FASTNN_COMPILED_FIT", "1").strip().lower() not in
 
 
 class ProcessHistory:
-    """What this process has trained, which later fits choose by: small work goes to numpy only in
-    a process's first fit (a short script never starts numba); every later fit takes the compiled
-    engine wherever it runs, so a notebook, a loop of ``fit(epochs=1)`` or a sweep reaches compiled
-    speed after one ~0.5 s load. A script's sequence of fits is the same on every run, so its numbers
-    are too: the choice never depends on the compile cache or on timing. ``later_fits_compiled``
-    False keeps the first fit's rule for every fit."""
+    """What this process has trained, which later fits choose by. Small work trains in numpy (a short
+    script never starts numba) unless the network has trained before in this process or a fit here
+    has already run the compiled engine: then the engine, wherever it runs -- a loop of
+    ``fit(epochs=1)``, a notebook's refits, a sweep after its first compiled fit reach compiled
+    speed. Two fresh networks alike still train alike (numpy and the engine differ in the last bits:
+    numpy's tanh is not fastnn's). A script's fits come in the same order on every run, so its numbers
+    do too: the choice never depends on the compile cache or on timing. ``later_fits_compiled``
+    False keeps numpy for small work always."""
 
     def __init__(self) -> None:
-        self.fits = 0
+        self.engine_used = False
         self.later_fits_compiled = True
 
     def reset(self) -> None:
-        self.fits = 0
+        self.engine_used = False
 
 
 PROCESS = ProcessHistory()
@@ -266,16 +268,15 @@ def _numpy(net: Any, run: Run, one_call_per_epoch: bool) -> Epochs | None:
 
 
 def epochs(net: Any, run: Run, one_call_per_epoch: bool) -> tuple[Epochs, str]:
-    """(the epochs, which path runs them: "numpy" for small work in a process's first fit (see
-    :class:`ProcessHistory`), "compiled" for the engine, else "layers", layer by layer)."""
-    later = PROCESS.fits > 0 and PROCESS.later_fits_compiled
-    PROCESS.fits += 1
+    """(the epochs, which path runs them: "numpy" for small work (see :class:`ProcessHistory`),
+    "compiled" for the engine, else "layers", layer by layer)."""
+    later = PROCESS.later_fits_compiled and (net.last_fit_path is not None or PROCESS.engine_used)
     if not all(is_builtin(layer) for layer in net.layers):
         return _layerwise(net, run, False), "layers"
-    tried = (_compiled, _numpy) if later else (_numpy, _compiled)
-    for path in tried:
+    for path in (_compiled, _numpy) if later else (_numpy, _compiled):
         chunks = path(net, run, one_call_per_epoch)
         if chunks is not None:
+            PROCESS.engine_used |= path is _compiled
             return chunks, "compiled" if path is _compiled else "numpy"
     return _layerwise(net, run, True), "layers"
 

@@ -21,8 +21,8 @@ PATHS = ("numpy", "layers", "compiled")
 
 @pytest.fixture(autouse=True)
 def _first_fit_of_the_process():
-    """Every test starts as a fresh process would: its first fit is the process's first (a process's
-    later fits choose the compiled engine; see fastnn.training.ProcessHistory)."""
+    """Every test starts as a fresh process would: the compiled engine has not run yet (once it has,
+    small work takes it too; see fastnn.training.ProcessHistory)."""
     import fastnn.training as training
 
     training.PROCESS.reset()

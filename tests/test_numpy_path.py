@@ -296,7 +296,8 @@ LATER_FITS = textwrap.dedent(
     from fastnn.losses import mse, mse_prime
     x = np.array([[[0, 0]], [[0, 1]], [[1, 0]], [[1, 1]]])
     y = np.array([[[0]], [[1]], [[1]], [[0]]])
-    for repeat in range({repeats}):
+
+    def xor():
         np.random.seed(4051)
         net = Network()
         net.add(FCLayer((1, 2), (1, 3)))
@@ -304,15 +305,20 @@ LATER_FITS = textwrap.dedent(
         net.add(FCLayer((1, 3), (1, 1)))
         net.add(ActivationLayer((1, 1), tanh, tanh_prime))
         net.use(mse, mse_prime)
+        return net
+
+    first, twin = xor(), xor()
+    for net in [first, twin, first] + [xor()] * {fresh}:  # twin: a fresh network alike, before any engine
         net.fit(x, y, epochs=200, learning_rate=0.1, verbose=False)
         print(net.last_fit_path, repr(float(net.layers[0].weights[0, 0])))
     """
 )
 
 
-def test_later_fits_of_a_process_take_the_engine_whatever_the_cache_holds(tmp_path):
-    """A process's first small fit trains in numpy, every later one in the compiled engine; the same
-    paths and numbers with nothing cached (compiled here), cached (loaded), and loaded already."""
+def test_later_fits_take_the_engine_whatever_the_cache_holds(tmp_path):
+    """Small work trains in numpy until the network trains again or the engine has run in the
+    process; the same paths and numbers with nothing cached (compiled here), cached (loaded), and
+    with the engine loaded already (a fresh network after it)."""
     env = {
         "PYTHONPATH": str(ROOT),
         "PATH": "/usr/bin:/bin",
@@ -321,28 +327,35 @@ def test_later_fits_of_a_process_take_the_engine_whatever_the_cache_holds(tmp_pa
         "FASTNN_QUIET": "1",
     }
 
-    def run(repeats):
-        script = LATER_FITS.replace("{repeats}", str(repeats))
+    def run(fresh):
+        script = LATER_FITS.replace("{fresh}", str(fresh))
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
         return [line.split() for line in proc.stdout.splitlines()]
 
-    empty = run(2)
-    cached = run(2)
-    loaded = run(3)  # its third fit meets the engine loaded by its second
-    assert [p for p, _ in empty] == ["numpy", "compiled"] and empty == cached
-    assert loaded == [*empty, empty[1]]
+    empty = run(0)
+    cached = run(0)
+    loaded = run(1)
+    assert [p for p, _ in empty] == ["numpy", "numpy", "compiled"] and empty == cached
+    assert empty[0] == empty[1]  # two networks alike train alike
+    assert loaded[:3] == empty and loaded[3][0] == "compiled"
 
 
-def test_the_first_fit_of_a_process_keeps_small_work_in_numpy_and_later_ones_compile():
+def test_small_work_stays_in_numpy_until_the_network_trains_again_or_the_engine_ran():
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     y = np.array([[0], [1], [1], [0]], dtype=float)
+
+    def fresh():
+        return Network([FCLayer(2, 3, rng=0), Tanh(), FCLayer(3, 1, rng=1), Tanh()]).use("mse")
+
+    a, b = fresh(), fresh()
     paths = []
-    for _ in range(3):
-        net = Network([FCLayer(2, 3, rng=0), Tanh(), FCLayer(3, 1, rng=1), Tanh()]).use("mse")
+    for net in (a, b, a, fresh()):
         net.fit(x, y, epochs=20, learning_rate=0.1, verbose=False)
         paths.append(net.last_fit_path)
-    assert paths == ["numpy", "compiled", "compiled"]
-    training_module.PROCESS.reset()  # what the suite does before every test: a fresh process's rule
+    assert paths == ["numpy", "numpy", "compiled", "compiled"]
+    training_module.PROCESS.reset()  # what the suite does before every test: a fresh process
+    fresh().fit(x, y, epochs=20, learning_rate=0.1, verbose=False)
+    net = fresh()
     net.fit(x, y, epochs=20, learning_rate=0.1, verbose=False)
     assert net.last_fit_path == "numpy"

@@ -229,10 +229,10 @@ def _first_fit_of_a_script() -> None:
 
 
 def _a_later_fit() -> None:
-    """What a notebook, a loop of fits or a sweep meets after its first fit: the compiled engine."""
+    """What a notebook, a loop of fits or a sweep meets once the engine has run in the process."""
     from .. import training
 
-    training.PROCESS.fits = max(training.PROCESS.fits, 1)
+    training.PROCESS.engine_used = True
 
 
 def _conv_example_net(module):
