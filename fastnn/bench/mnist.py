@@ -156,8 +156,8 @@ def _torch_model(kind: str) -> Any:
 
 def _training_row(name: str, kind: str, layers: Callable[[], list], n: int, batch: int, opt: str, lr: float) -> Row:
     """Two epochs of ``layers`` (cross-entropy) on ``n`` images; issue 16's targets: 1.5x PyTorch, 8x
-    one sample at a time."""
-    x, y = mnist_like(n)
+    one sample at a time (the 32x32x3 batch-norm CNN, ``kind`` "bn": issue 27's 1.5x)."""
+    x, y = cifar_like(n) if kind == "bn" else mnist_like(n)
     flat = kind in ("w3", "w4")
     xs = x.reshape(n, -1) if flat else x
 
@@ -320,16 +320,17 @@ def _tutorial_mnist_conv_row() -> Row:
     )
 
 
-def _inference_row() -> Row:
-    x, _ = mnist_like(10_000)
+def _inference_row(kind: str = "w1") -> Row:
+    x, _ = cifar_like(10_000) if kind == "bn" else mnist_like(10_000)
+    layers = bn_cnn if kind == "bn" else (lambda: _w1(dropout=True))
 
     def ours() -> Callable[[], Any]:
-        net = fastnn.Network(_w1(dropout=True), seed=0, dtype=np.float32)
+        net = fastnn.Network(layers(), seed=0, dtype=np.float32)
         return lambda: net.predict(x, batch_size=1000)
 
     def theirs() -> Callable[[], Any]:
         torch.manual_seed(0)
-        model = _torch_model("w1").eval()
+        model = _torch_model(kind).eval()
         xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
 
         def run() -> None:
@@ -339,13 +340,14 @@ def _inference_row() -> Row:
 
         return run
 
+    name = "32x32x3 batch-norm CNN" if kind == "bn" else "W1"
     return Row(
-        "W1 inference: predict 10,000 images, batch 1000",
+        f"{name} inference: predict 10,000 images, batch 1000",
         "float32",
         ours,
         None,
         theirs if torch else None,
-        {"torch": 4.0},
+        {"torch": 1.5 if kind == "bn" else 4.0},
         fresh=False,
         quick=False,
     )
@@ -366,6 +368,10 @@ def rows() -> list[Row]:
         _tutorial_mnist_fc_row(),
         _tutorial_mnist_conv_row(),
         _inference_row(),
+        _training_row(
+            "32x32x3 CNN, 5 convs + batch norm, batch 64, 1,280 images", "bn", bn_cnn, 1280, 64, "adam", 1e-3
+        ),
+        _inference_row("bn"),
     ]
 
 

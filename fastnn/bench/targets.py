@@ -277,41 +277,21 @@ def _xor_rows() -> list[Row]:
 
         return build
 
-    xor = "seed 000 XOR, 1000 epochs per sample (Network.fit, printing)"
-    conv = "seed 000 ConvLayer example, 20 epochs of 16 samples one at a time"
+    scripts = (
+        ("seed 000 XOR, 1000 epochs per sample (Network.fit, printing)", "xor", 1000, 50.0),
+        ("seed 000 ConvLayer example, 20 epochs of 16 samples one at a time", "conv", 20, 1.0),
+    )
     return [
         Row(
-            f"{xor}: a script's first fit (numpy path)",
+            f"{label}: {'a later fit in the process (compiled engine)' if later else 'a first fit (numpy path)'}",
             "float64",
-            make(fastnn, "xor", _first_fit_of_a_script),
-            make(S, "xor"),
-            targets={"reference": 1.0},
+            make(fastnn, which, _a_later_fit if later else _first_fit_of_a_script, epochs),
+            make(S, which, epochs=epochs),
+            targets={"reference": target if later else 1.0},
             fresh=True,
-        ),
-        Row(
-            f"{xor}: a later fit in the process (compiled engine)",
-            "float64",
-            make(fastnn, "xor", _a_later_fit),
-            make(S, "xor"),
-            targets={"reference": 50.0},
-            fresh=True,
-        ),
-        Row(
-            f"{conv}: a script's first fit (numpy path)",
-            "float64",
-            make(fastnn, "conv", _first_fit_of_a_script, epochs=20),
-            make(S, "conv", epochs=20),
-            targets={"reference": 1.0},
-            fresh=True,
-        ),
-        Row(
-            f"{conv}: a later fit in the process (compiled engine)",
-            "float64",
-            make(fastnn, "conv", _a_later_fit, epochs=20),
-            make(S, "conv", epochs=20),
-            targets={"reference": 1.0},
-            fresh=True,
-        ),
+        )
+        for label, which, epochs, target in scripts
+        for later in (False, True)
     ]
 
 
