@@ -155,3 +155,13 @@ def test_dtype_given_wins_over_the_data():
     net = Network([Dense(2, 1)], dtype=np.float64).use("mse")
     net.fit(x, np.zeros((8, 1)), epochs=1, learning_rate=0.1, verbose=False)
     assert net.dtype == np.float64 and net.layers[0].weights.dtype == np.float64
+
+
+def test_layers_still_pickle_and_copy_and_a_copys_weights_count_as_set():
+    import copy
+    import pickle
+
+    layer = Dense(4, 3)
+    for twin in (pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer)):
+        kept = twin.weights.copy()
+        np.testing.assert_array_equal(Network([twin, ReLU()], seed=0).layers[0].weights, kept)

@@ -14,7 +14,6 @@ unbatched image (height, width, channels) as the seed's ConvLayer did.
 from __future__ import annotations
 
 import copy
-import weakref
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -80,14 +79,15 @@ def init_array(shape: tuple[int, ...], fan_in: int, fan_out: int, initializer: I
 
 
 class _Drawn:
-    """What a parameter held when it was drawn: the array (weakly) and a checksum of its bytes, so
-    that an assignment or an in-place change by the user shows."""
+    """What a parameter held when it was drawn: the array's identity and a checksum of its bytes, so
+    that an assignment or an in-place change by the user shows (plain values: layers still pickle
+    and deep-copy; a copy's parameters count as set by the user)."""
 
     def __init__(self, array: np.ndarray) -> None:
-        self.ref, self.crc = weakref.ref(array), _crc(array)
+        self.id, self.crc = id(array), _crc(array)
 
     def holds(self, array: Any) -> bool:
-        return self.ref() is array and _crc(array) == self.crc
+        return id(array) == self.id and _crc(array) == self.crc
 
 
 def _crc(array: np.ndarray) -> int:
