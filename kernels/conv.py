@@ -603,7 +603,13 @@ def _backward_one(x, wt, dy, grads, dx, need_dx, stride):
 def conv2d_backward_direct_into(x, w, dy, grads, dx, need_dx, stride):
     """dx (when ``need_dx``), and ``grads`` = (dw, db), all overwritten."""
     dw, db = grads
-    wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))
+    kh, kw, c, f = w.shape
+    wt = np.empty((kh, kw, f, c), dtype=w.dtype)  # w with its channel axes swapped, by loops: a copy of
+    for m in range(kh):  # a transposed view (ascontiguousarray) compiles numba's shape-error formatting
+        for n in range(kw):
+            for q in range(f):
+                for ch in range(c):
+                    wt[m, n, q, ch] = w[m, n, ch, q]
     if need_dx:
         dx[:] = 0
     dw[:] = 0
@@ -659,8 +665,12 @@ def _chunk_images(t, n_img, chunks):
 def _sum_chunks(dw_parts, db_parts, chunks, grads):
     """grads = (dw (K, F), db (F,)) = the chunks' partial sums added in order."""
     dw, db = grads
-    dw[:] = dw_parts[0]
-    db[:] = db_parts[0]
+    k, f = dw.shape
+    for a in range(k):  # element by element: an array assigned to a slice compiles numba's error formatting
+        for q in range(f):
+            dw[a, q] = dw_parts[0, a, q]
+    for q in range(f):
+        db[q] = db_parts[0, q]
     for t in range(1, chunks):
         dw += dw_parts[t]
         db += db_parts[t]
@@ -752,7 +762,11 @@ def pad_images(x, pads):
     top, bottom, left, right = pads
     n, h, wd, c = x.shape
     out = np.zeros((n, h + top + bottom, wd + left + right, c), dtype=x.dtype)
-    out[:, top : top + h, left : left + wd, :] = x
+    for s in range(n):  # by loops: an array assigned to a slice compiles numba's shape-error formatting (~2 s)
+        for r in range(h):
+            for col in range(wd):
+                for ch in range(c):
+                    out[s, top + r, left + col, ch] = x[s, r, col, ch]
     return out
 
 
@@ -760,7 +774,12 @@ def pad_images(x, pads):
 def crop_images(dx_padded, pads, out):
     """out (N, H, W, C) = the part of dx_padded that ``pad_images`` copied x into."""
     top, left = pads[0], pads[2]
-    out[:] = dx_padded[:, top : top + out.shape[1], left : left + out.shape[2], :]
+    n, h, wd, c = out.shape
+    for s in range(n):
+        for r in range(h):
+            for col in range(wd):
+                for ch in range(c):
+                    out[s, r, col, ch] = dx_padded[s, top + r, left + col, ch]
 
 
 def _conv_inputs(x, w, extra, extra_name: str, extra_ndim: int, pads=(0, 0, 0, 0)):
