@@ -188,7 +188,7 @@ def from_file(path: str, model: str, classes: int | None = None) -> tuple[Exampl
     labels), with a CNN (``model="cnn"``) or MLP sized to it; and a line saying what was done to the
     data. ValueError names what is wrong with the file. The classes are 0..K-1, each with a training
     sample, unless ``classes`` gives K."""
-    x_train, y_train, x_test, y_test, note = _read_image_npz(path, features_allowed=model == "mlp")
+    (x_train, y_train, x_test, y_test), note, divisor = _read_image_npz(path, features_allowed=model == "mlp")
     shape, classes = x_train.shape[1:], class_count(y_train, y_test, classes)
 
     def load(seed: int) -> Data:
@@ -215,7 +215,6 @@ def from_file(path: str, model: str, classes: int | None = None) -> tuple[Exampl
     name = os.path.splitext(os.path.basename(path))[0]
     what = "CNN: Conv 3x3x16, ReLU, MaxPool 2 when it fits, Dense, softmax" if model == "cnn" else "MLP: Dense 64, ReLU"
     lr = 0.01 if model == "cnn" else 0.001
-    divisor = 255.0 if note.startswith("uint8") else None
     return Example(name, f"{what} on {path}", load, build, 10, 32, lr, "adam", classes, divisor), note
 
 
@@ -251,9 +250,8 @@ def class_count(y_train: np.ndarray, y_test: np.ndarray, given: int | None = Non
     return len(values)
 
 
-def _read_image_npz(
-    path: str, features_allowed: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+def _read_image_npz(path: str, features_allowed: bool = False) -> tuple[Data, str, float | None]:
+    """((x_train, y_train, x_test, y_test), what was done to them, what the pixels were divided by)."""
     keys = ("x_train", "y_train", "x_test", "y_test")
     try:
         f = np.load(path, allow_pickle=False)
@@ -288,10 +286,11 @@ def _read_image_npz(
         x_train, x_test = x_train[..., None], x_test[..., None]
     if x_train.ndim == 4 and (x_train.shape[1] < 3 or x_train.shape[2] < 3):
         raise ValueError(f"images must be at least 3x3; got {x_train.shape[1:3]}")
-    if x_train.dtype == np.uint8:
-        x_train, x_test = x_train / 255.0, x_test / 255.0
+    divisor = 255.0 if x_train.dtype == np.uint8 else None
+    if divisor is not None:
+        x_train, x_test = x_train / divisor, x_test / divisor
         notes.append("uint8 pixels scaled to [0, 1] (divided by 255)")
     elif not np.isfinite(x_train).all() or not np.isfinite(x_test).all():
         raise ValueError("x_train and x_test must be finite (no NaN or inf)")
     note = "; ".join(notes) or "pixels used as they are"
-    return x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64), note
+    return (x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64)), note, divisor

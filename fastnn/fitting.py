@@ -22,23 +22,23 @@ def run_fit(
     *,
     hooks: list[Callback],
     callback: Callable[[int, dict[str, float]], None] | None,
-    comm: tuple[Any, Any],
+    comm: Any,
+    seed: Any,
     verbose: bool,
 ) -> dict[str, list[float]]:
-    """Train a prepared run: the callbacks' begin and end, the path (data-parallel over ``comm`` =
-    (communicator or None, fit's seed), else :func:`fastnn.training.epochs`), the history
+    """Train a prepared run: the callbacks' begin and end, the path (data-parallel over ``comm``, an
+    mpi4py communicator, with fit's ``seed``; else :func:`fastnn.training.epochs`), the history
     (:func:`fastnn.training.record`)."""
     for hook in hooks:
         hook.network = net
         hook.on_train_begin()
     epoch_hooks = ([callback] if callback is not None else []) + [hook.on_epoch_end for hook in hooks]
     guard: Any = contextlib.nullcontext()
-    communicator, seed = comm
-    if communicator is not None:
+    if comm is not None:
         builtin = all(is_builtin(layer) for layer in net.layers)
-        guard, chunks, compiled = distributed.prepare(net, run, seed, communicator, builtin)
+        guard, chunks, compiled = distributed.prepare(net, run, seed, comm, builtin)
         net.last_fit_path = "compiled" if compiled else "layers"
-        verbose = verbose and communicator.Get_rank() == 0
+        verbose = verbose and comm.Get_rank() == 0
     else:
         live = val is not None or bool(epoch_hooks)  # epoch by epoch, not in chunks
         chunks, net.last_fit_path = training.epochs(net, run, one_call_per_epoch=live)

@@ -155,10 +155,6 @@ class Network:
         """``x`` as the network computes on it, and whether it is seed-style (N, 1, features). A
         network that follows its data takes this data's dtype from now on."""
         arr, seed_style = data.inputs(self.layers, self.requested_dtype, x, name, self.follows_data)
-        try:
-            describe.output_shapes(self.layers, (arr.shape[-1],) if seed_style else arr.shape[1:])
-        except ValueError as exc:
-            raise ValueError(f"{name} of shape {arr.shape}: {exc}") from None
         if self.follows_data and self.requested_dtype is None:
             self.requested_dtype = arr.dtype
         return arr, seed_style
@@ -240,7 +236,7 @@ class Network:
             seed=seed,
         )
         hooks = list(callbacks or ())
-        return fitting.run_fit(self, run, val, hooks=hooks, callback=callback, comm=(comm, seed), verbose=verbose)
+        return fitting.run_fit(self, run, val, hooks=hooks, callback=callback, comm=comm, seed=seed, verbose=verbose)
 
     # ------------------------------------------------------------------ scoring, parameters, files
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:

@@ -19,7 +19,7 @@ import numpy as np
 
 import kernels as K
 
-from . import data, numpy_path, optimizers
+from . import data, describe, numpy_path, optimizers
 from . import plan as plan_mod
 from .callbacks import StopTraining
 from .compiled import CompiledNetwork, engine_loss
@@ -96,6 +96,10 @@ def prepare(
     validation_data, validation_split = validation
     data.warn_raw_pixels(x_train, "x_train")
     x, seed_style = net.as_inputs(x_train, "x_train")
+    try:  # a layer that cannot take what the one before gives: named now, before anything compiles
+        describe.output_shapes(net.layers, (x.shape[-1],) if seed_style else x.shape[1:])
+    except ValueError as exc:
+        raise ValueError(f"x_train of shape {x.shape}: {exc}") from None
     y, y_given = net.as_targets(y_train, len(x), "y_train")
     net.input_range = data.value_range(x)
     if validation_split:
