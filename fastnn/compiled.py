@@ -19,7 +19,7 @@ from . import engine as E
 from . import losses as L
 from . import plan as plan_mod
 from .ops import conv as conv_op
-from .ops.program import F_D2, F_D3, F_D4, F_D5, F_KIND
+from .ops.program import F_KIND
 from .scoring import as_labels
 
 _ACCURACY = {None: E.ACC_NONE, "binary": E.ACC_BINARY, "categorical": E.ACC_CATEGORICAL}
@@ -63,7 +63,7 @@ class CompiledNetwork:
         self.program = _engine_program(program, capacity)
         acts = np.zeros(int(self.program.offs[-1]), dtype=dtype)
         self.data = E.Data(x.reshape(n, -1), y, labels, run.rng)
-        images = _uses_images(program, _training_parts(program, capacity))
+        image_threads = _image_threads(program, _training_parts(program, capacity))
         self.state = E.State(flat.values, flat.grads, s1, s2, hyper, flat.buffers)
         self.work = E.Work(
             acts,
@@ -74,12 +74,13 @@ class CompiledNetwork:
             np.zeros(max(program.float_work, 1), dtype=dtype),
         )
         outer = capacity == 1 and opt_kind == E.OPT_SGD  # dense weights updated where their gradient is formed
-        self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, plan_mod.bce_eps(dtype), images, outer)
+        eps = plan_mod.bce_eps(dtype)
+        self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, eps, image_threads, outer)
 
     def _one_pool(self) -> Any:
         """BLAS held at one thread while convolutions split batches over numba's threads (one thread
         pool at a time: two of each on two cores measured 10x slower), else nothing."""
-        return config.blas_single_thread() if (self.rules.images or 1) > 1 else contextlib.nullcontext()
+        return config.blas_single_thread() if (self.rules.image_threads or 1) > 1 else contextlib.nullcontext()
 
     def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
         """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""
@@ -131,19 +132,19 @@ def _engine_program(program: plan_mod.Plan, capacity: int) -> E.Program:
     return E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
 
 
-def _uses_images(program: plan_mod.Plan, parts: int = 1) -> int | None:
-    """Rules.images: None without image layers, else the threads the im2col kernels may use."""
+def _image_threads(program: plan_mod.Plan, parts: int = 1) -> int | None:
+    """Rules.image_threads: None without image layers, else the threads IM2COL and PLANAR may use."""
     return parts if set(program.ops[:, F_KIND].tolist()) & set(E.IMAGE_KINDS) else None
 
 
 def _training_parts(program: plan_mod.Plan, capacity: int) -> int:
     """Threads a training batch's convolutions may split over: numba's count, at most KC.MAX_PARTS
-    (what a layer's scratch holds), when a convolution takes the im2col path at this batch size;
-    else 1 (the direct loops run on one thread, and BLAS keeps its threads for the dense layers)."""
+    (what a layer's scratch holds), when a convolution takes IM2COL or PLANAR at this batch size;
+    else 1 (DIRECT runs on one thread, and BLAS keeps its threads for the dense layers)."""
     im2col = any(
-        KC.use_gemm_path.py_func(capacity, shape[:2], row[F_D2], (row[F_D3], row[F_D4]), row[F_D5])
-        for row, shape in zip(program.ops, program.sample_shapes[1:], strict=True)
-        if row[F_KIND] == conv_op.KIND
+        KC.algorithm.py_func(capacity, conv_op.layer_of.py_func(program.ops, i)) != KC.DIRECT
+        for i in range(len(program.ops))
+        if program.ops[i, F_KIND] == conv_op.KIND
     )
     return min(_threads(), KC.MAX_PARTS) if im2col else 1
 
@@ -193,4 +194,4 @@ def _predict_run(
         np.zeros(max(program.float_work, 1), dtype=dtype),
     )
     state = E.State(flat.values, flat.grads, unused, unused, np.zeros(4), flat.buffers)
-    E.predict_batches(x, prog, state, work, capacity, _uses_images(program), out)
+    E.predict_batches(x, prog, state, work, capacity, _image_threads(program), out)

@@ -43,14 +43,14 @@ State = namedtuple("State", ["params", "grads", "s1", "s2", "hyper", "buffers"])
 # Workspaces for one batch: activations, their gradients, integer work (max-pool argmax), the
 # batch's targets and labels, float scratch (batch norm's batch statistics).
 Work = namedtuple("Work", ["acts", "dacts", "iwork", "y_batch", "labels_batch", "fwork"])
-# How to train: batch size, LOSS_*, ACC_*, OPT_*, the clip of binary cross-entropy, ``images``:
+# How to train: batch size, LOSS_*, ACC_*, OPT_*, the clip of binary cross-entropy, ``image_threads``:
 # None for a network without a layer of an IMAGE_KINDS kind -- steps given None are typed away, so a
 # dense network (the tutorials' XOR, MLPs) never compiles the image ops (an XOR script's first run:
 # 12 s, not 41) -- else the threads its im2col convolutions may split a batch over (1: this one;
 # see fastnn.ops.conv). One value, not one per kind: every combination would compile its own loop.
 # ``outer``: True for plain SGD one sample at a time: each dense layer's weight gradient
 # outer(x, dy) is then applied where it is formed, never stored (_outer_sgd_step).
-Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "images", "outer"])
+Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "image_threads", "outer"])
 # Per epoch: mean loss and correct count; status (epoch, batch, 0 loss / 1 gradient) when a
 # non-finite value stopped training, else -1s.
 Log = namedtuple("Log", ["losses", "corrects", "status"])
@@ -75,7 +75,7 @@ def _borrow_data(data):
 
 
 @jit(inline=True)
-def _forward(program, state, work, nb, n_ops, rng, images):
+def _forward(program, state, work, nb, n_ops, rng, image_threads):
     """Layers 0..n_ops-1 on the batch in the workspace. ``rng``: the network's generator while
     training, None for inference (dropout the identity, batch norm on its running statistics)."""
     ops, offs, sizes, alphas, acts = program.ops, program.offs, program.sizes, program.alphas, work.acts
@@ -85,19 +85,19 @@ def _forward(program, state, work, nb, n_ops, rng, images):
         if kind == dense.KIND:
             dense.forward(ops, offs, i, params, acts, nb)
         elif kind == conv.KIND:
-            conv.forward(images, program, i, params, work, nb)
+            conv.forward(image_threads, program, i, params, work, nb)
         elif kind == pool.KIND:
-            pool.forward(images, program, i, params, work, nb)
+            pool.forward(image_threads, program, i, params, work, nb)
         elif kind == activation.KIND:
             activation.forward(ops, offs, sizes, alphas, i, acts, nb)
         elif kind == norm.KIND:
-            norm.forward(images, program, i, state, work, nb, rng)
+            norm.forward(image_threads, program, i, state, work, nb, rng)
         else:
             reshape.forward(program, i, work, nb, rng)
 
 
 @jit(inline=True)
-def _backward(program, state, work, nb, n_ops, images, outer):
+def _backward(program, state, work, nb, n_ops, image_threads, outer):
     ops, offs, sizes, alphas, acts, dacts = (
         program.ops,
         program.offs,
@@ -111,13 +111,13 @@ def _backward(program, state, work, nb, n_ops, images, outer):
         if kind == dense.KIND:
             dense.backward(ops, offs, i, state, work, nb, outer)
         elif kind == conv.KIND:
-            conv.backward(images, program, i, state, work, nb)
+            conv.backward(image_threads, program, i, state, work, nb)
         elif kind == pool.KIND:
-            pool.backward(images, program, i, state, work, nb)
+            pool.backward(image_threads, program, i, state, work, nb)
         elif kind == activation.KIND:
             activation.backward(ops, offs, sizes, alphas, i, acts, dacts, nb)
         elif kind == norm.KIND:
-            norm.backward(images, program, i, state, work, nb)
+            norm.backward(image_threads, program, i, state, work, nb)
         else:
             reshape.backward(program, i, state, work, nb)
 
@@ -239,7 +239,7 @@ def _batch_gradients(data, idx, program, state, work, rules, outer):
         for k in range(ny):
             y_flat[r * ny + k] = y[src, k]
         l_batch[r] = labels[src]
-    _forward(program, state, work, nb, last, data.rng, rules.images)
+    _forward(program, state, work, nb, last, data.rng, rules.image_threads)
     o_off, m = offs[last], nb * n_out
     if loss_kind == LOSS_MSE:
         loss = KL._mse_span(y_flat, 0, acts, o_off, m)
@@ -256,7 +256,7 @@ def _batch_gradients(data, idx, program, state, work, rules, outer):
     correct = 0.0
     if rules.acc_kind != ACC_NONE:
         correct = _count_correct(rules.acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
-    _backward(program, state, work, nb, last, rules.images, outer)
+    _backward(program, state, work, nb, last, rules.image_threads, outer)
     if not _grads_finite(program, state, work, outer):  # an inf input can give a finite loss but inf/NaN gradients
         if outer:
             _outer_gradients(program, state, work)
@@ -322,7 +322,7 @@ def run_epochs(data, orders, program, state, work, rules, t0, log):
 
 
 @jit
-def predict_batches(x, program, state, work, capacity, images, out):
+def predict_batches(x, program, state, work, capacity, image_threads, out):
     """Inference: every layer's forward pass on samples x (n, features), ``capacity`` at a time
     through the workspace, the last layer's outputs into out (n, outputs)."""
     program, state, work = _borrow(program, state, work)
@@ -334,7 +334,7 @@ def predict_batches(x, program, state, work, capacity, images, out):
         for r in range(nb):
             for k in range(sizes[0]):
                 acts[offs[0] + r * sizes[0] + k] = x[start + r, k]
-        _forward(program, state, work, nb, n_ops, None, images)
+        _forward(program, state, work, nb, n_ops, None, image_threads)
         o, m = offs[n_ops], sizes[n_ops]
         for r in range(nb):
             for k in range(m):

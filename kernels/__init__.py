@@ -5,7 +5,7 @@ and :mod:`kernels.registry` pairs them for the tests, ``python -m fastnn validat
 benchmarks. Numba settings live in :mod:`kernels.config`.
 """
 
-from . import activations, conv, dense, losses, norm, optim, pool
+from . import activations, conv, dense, losses, norm, optim, pool, signal
 from .activations import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .dense import *  # noqa: F403
@@ -13,5 +13,6 @@ from .losses import *  # noqa: F403
 from .norm import *  # noqa: F403
 from .optim import *  # noqa: F403
 from .pool import *  # noqa: F403
+from .signal import *  # noqa: F403
 
-__all__ = sorted(name for m in (activations, conv, dense, losses, norm, optim, pool) for name in m.__all__)
+__all__ = sorted(name for m in (activations, conv, dense, losses, norm, optim, pool, signal) for name in m.__all__)

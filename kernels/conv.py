@@ -1,19 +1,28 @@
-"""Convolution kernels.
-
-``correlate2d`` / ``convolve2d``: single-channel 2-D, drop-ins for ``scipy.signal``'s: the same
-signature and defaults (mode "full"), every mode and boundary ("fill" with any fill value, "wrap",
-"symm"). ``conv2d_forward`` / ``conv2d_backward``: batched, channels-last, with PyTorch's
-stride and zero padding -- the seed ConvLayer's arithmetic (stride 1, no padding) with its two
-bias bugs fixed.
+"""Batched 2-D convolution, channels last, with PyTorch's stride and zero padding: the seed
+ConvLayer's arithmetic (stride 1, no padding) with its two bias bugs fixed.
 
 Layouts: images (N, H, W, C), filters (KH, KW, C, F), outputs (N, OH, OW, F); OH = H-KH+1 at
 stride 1 without padding. The channel axes are innermost so the inner loops run over contiguous
 memory and vectorise.
+
+Three algorithms compute it, and :func:`algorithm` is the one place that chooses among them (the
+public kernels, the layer path and the training engine all ask it):
+
+- ``DIRECT``: plain loops over every output pixel, one thread; the cheapest per call.
+- ``IM2COL``: each image's windows copied into rows of a patch matrix (:func:`_im2col`), then one
+  BLAS product per group of GROUP images; its gradients are two more products per group, the
+  weight gradient summed over GRAD_CHUNKS fixed chunks of the batch.
+- ``PLANAR``: the forward pass of one-input-channel layers as loops over each filter's whole output
+  plane (stride 1, no padding); its gradients are IM2COL's.
+
+IM2COL and PLANAR split a batch over ``parts`` threads by whole groups (forward) and whole chunks
+(backward), so their numbers do not depend on the thread count. A ``layer`` below is the tuple
+``((h, w, c), (kh, kw), filters, stride, pads)``, ``geometry`` is ``(kernel, stride, pads)``, and
+pads are (top, bottom, left, right).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -23,214 +32,106 @@ from . import config
 from ._checks import conv_geometry, float_arrays
 from .config import blas_single_thread, jit
 
-MODES = ("valid", "full", "same")
-FILL, WRAP, SYMM = 0, 1, 2
-# scipy.signal's boundary names, aliases included.
-_F32_MAX = float(np.finfo(np.float32).max)
-BOUNDARIES = {"fill": FILL, "pad": FILL, "wrap": WRAP, "circular": WRAP, "symm": SYMM, "symmetric": SYMM}
-
-# Convolutions smaller than this many multiply-adds (forward) run the direct loops on one thread;
-# larger ones im2col + BLAS in parallel over images (3-6x faster on the benchmark layer). Below
-# it, a parallel region's start-up and the BLAS calls cost more than they save.
-PARALLEL_MIN_MACS = 200_000
+DIRECT, IM2COL, PLANAR = 0, 1, 2
+ALGORITHMS = {"direct": DIRECT, "im2col": IM2COL, "planar": PLANAR}
+# Convolutions of fewer multiply-adds than this per batch (forward) run DIRECT; larger ones IM2COL
+# or PLANAR (3-6x faster on the benchmark layer). Below it, the copies, the BLAS calls and a
+# parallel region's start-up cost more than they save.
+IM2COL_MIN_MACS = 200_000
 # Images per BLAS product on the im2col path: one product for 4 images' patches measured ~14%
 # faster than one per image (W1's second layer, float32, 2 BLAS threads); 8 spilled the cache.
-# At least 3: the planar loops' buffer is carved from a group's patches (see _forward_group).
 GROUP = 4
-# One-input-channel layers with at most this many filters (LeNet-5's first: 6) run the forward pass
-# as planar loops over each filter's whole output plane instead of im2col + BLAS, whose product is
-# too thin there (28x28, 5x5, 6 filters, batch 64, one thread: 1.06 -> 0.33 ms; equal near 10-12
-# filters, BLAS ahead beyond). Stride 1 and no padding only.
+# One-input-channel layers with at most this many filters (LeNet-5's first: 6) take PLANAR: the
+# product im2col would make is too thin there (28x28, 5x5, 6 filters, batch 64, one thread: 1.06 ->
+# 0.33 ms; equal near 10-12 filters, BLAS ahead beyond).
 PLANAR_MAX_FILTERS = 8
-# Fixed number of batch chunks whose weight gradients are summed at the end of a parallel
-# backward pass: results then depend on the batch size only, not on the thread count.
+# Fixed number of batch chunks whose weight gradients are summed at the end of an IM2COL backward
+# pass: results then depend on the batch size only, not on the thread count.
 GRAD_CHUNKS = 16
-# Threads the training loop's im2col kernels may split a batch over (Python only: the jitted
-# kernels take the count as an argument; a layer's scratch is sized for this many).
+# Threads IM2COL and PLANAR may split a batch over (a layer's scratch in the engine is sized for
+# this many).
 MAX_PARTS = max(1, min(os.cpu_count() or 1, 4)) if config.PARALLEL else 1
 
 
-# --------------------------------------------------------------------------- single channel
+# --------------------------------------------------------------------------- choosing
 
 
 @jit
-def _correlate_valid(a, k):
-    """Valid cross-correlation, a (H, W) at least as large as k (KH, KW) in both dimensions."""
-    kh, kw = k.shape
-    oh, ow = a.shape[0] - kh + 1, a.shape[1] - kw + 1
-    out = np.empty((oh, ow), dtype=a.dtype)
-    for i in range(oh):
-        out[i, :] = 0  # written before it is read: no zero-page faults on large outputs
-        for m in range(kh):
-            for n in range(kw):
-                weight = k[m, n]
-                for j in range(ow):  # contiguous in out and a: vectorises
-                    out[i, j] += a[i + m, j + n] * weight
-    return out
+def output_size(h, wd, kernel, stride):
+    """(OH, OW) of a valid convolution of (already padded) h x wd images."""
+    kh, kw = kernel
+    sh, sw = stride
+    return (h - kh) // sh + 1, (wd - kw) // sw + 1
 
 
 @jit
-def _source_index(i, n, boundary):
-    """The index into an axis of length ``n`` that position ``i`` of the extended axis reads, or -1
-    for a position the fill value takes. scipy's extensions repeat as far as a kernel reaches:
-    "wrap" is periodic (period n), "symm" mirrors with the edge sample repeated (period 2n)."""
-    if 0 <= i < n:
-        return i
-    if boundary == FILL:
-        return -1
-    if boundary == WRAP:
-        return i % n
-    r = i % (2 * n)
-    return r if r < n else 2 * n - 1 - r
-
-
-@jit
-def _correlate_region(a, k, pad_r, pad_c, oh, ow, boundary, fill):
-    """Output rows/columns of the valid correlation of ``k`` over a canvas of (oh+KH-1, ow+KW-1)
-    holding ``a`` at (pad_r, pad_c) and, around it, ``a`` extended by ``boundary`` (FILL with
-    ``fill``, WRAP, SYMM). In valid mode (no padding, same size) ``a`` is the canvas.
-
-    Building the canvas costs one pass over it; the correlation then runs the same vectorised
-    loops for every boundary, and fill values meet the kernel as in scipy (0 * inf is NaN).
-    """
-    kh, kw = k.shape
-    h, w = a.shape
-    ch, cw = oh + kh - 1, ow + kw - 1
-    if pad_r == 0 and pad_c == 0 and h == ch and w == cw:
-        return _correlate_valid(a, k)
-    cols = np.empty(cw, dtype=np.int64)
-    for j in range(cw):
-        cols[j] = _source_index(j - pad_c, w, boundary)
-    lo, hi = min(pad_c, cw), min(pad_c + w, cw)  # canvas columns that hold a's own row
-    canvas = np.empty((ch, cw), dtype=a.dtype)
-    for i in range(ch):
-        r = _source_index(i - pad_r, h, boundary)
-        if r < 0:
-            canvas[i, :] = fill
-            continue
-        canvas[i, lo:hi] = a[r, : hi - lo]
-        for j in range(lo):
-            c = cols[j]
-            canvas[i, j] = a[r, c] if c >= 0 else fill
-        for j in range(hi, cw):
-            c = cols[j]
-            canvas[i, j] = a[r, c] if c >= 0 else fill
-    return _correlate_valid(canvas, k)
-
-
-def _region(a_shape: tuple[int, int], k_shape: tuple[int, int], mode: str, convolve: bool):
-    """(pad_r, pad_c, out_h, out_w): where ``a`` sits in the canvas, and the output size.
-
-    In the full result's coordinates the output starts at row kh-1-pad_r, column kw-1-pad_c.
-    """
-    (h, w), (kh, kw) = a_shape, k_shape
-    if mode == "full":
-        return kh - 1, kw - 1, h + kh - 1, w + kw - 1
-    if mode == "same":
-        # scipy centres "same" differently for the two operations when the kernel is even.
-        if convolve:
-            return kh - 1 - (kh - 1) // 2, kw - 1 - (kw - 1) // 2, h, w
-        return kh - 1 - kh // 2, kw - 1 - kw // 2, h, w
-    if h >= kh and w >= kw:
-        return 0, 0, h - kh + 1, w - kw + 1
-    if h <= kh and w <= kw:  # scipy swaps the operands; the same region of the zero-filled full result
-        return kh - h, kw - w, kh - h + 1, kw - w + 1
-    raise ValueError(
-        f"in 'valid' mode one of in1 {a_shape} and in2 {k_shape} must be at least as large as the other in every "
-        "dimension"
+def planar_applies(c, stride, pads):
+    """Whether PLANAR can compute a layer: one input channel, stride 1, no padding."""
+    return (
+        c == 1 and stride[0] == 1 and stride[1] == 1 and pads[0] == 0 and pads[1] == 0 and pads[2] == 0 and pads[3] == 0
     )
 
 
-def _boundary_code(boundary: Any) -> int:
-    code = BOUNDARIES.get(boundary) if isinstance(boundary, str) else None
-    if code is None:
-        raise ValueError(
-            f"boundary must be 'fill' (or 'pad'), 'wrap' (or 'circular') or 'symm' (or 'symmetric'); got {boundary!r}"
-        )
-    return code
+@jit
+def algorithm(n, layer):
+    """DIRECT, IM2COL or PLANAR for a batch of ``n`` images through ``layer``: the one choice of
+    algorithm (the layer path, the engine and the public kernels all call it). The backward pass of
+    a PLANAR layer takes IM2COL's gradients."""
+    (h, wd, c), (kh, kw), f, stride, pads = layer
+    oh, ow = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
+    if n * oh * ow * kh * kw * c * f < IM2COL_MIN_MACS:
+        return DIRECT
+    if f <= PLANAR_MAX_FILTERS and planar_applies(c, stride, pads):
+        return PLANAR
+    return IM2COL
 
 
-def _fill_value(fillvalue: Any, in1: Any, in2: Any) -> float:
-    """``fillvalue`` as scipy takes it: a real scalar or one-element array; for two integer inputs,
-    converted to their integer type first (scipy computes in it: 1.5 fills as 1)."""
-    if type(fillvalue) in (int, float):
-        v = float(fillvalue)
-        if v == 0:
-            return 0.0
-    else:
-        try:
-            value = np.asarray(fillvalue)
-        except Exception as exc:
-            raise ValueError(f"fillvalue must be a real scalar; got {fillvalue!r} ({exc})") from None
-        if value.size != 1:
-            what = "an empty array" if value.size == 0 else f"shape {value.shape}"
-            raise ValueError(f"`fillvalue` must be scalar or an array with one element; got {what}")
-        if value.dtype.kind == "c":  # scipy: cannot cast a complex fill value to a real output
-            raise ValueError(
-                "fillvalue must be real: could not cast `fillvalue` directly to the output type "
-                f"(got complex {fillvalue!r})"
-            )
-        if value.dtype.kind not in "biuf":
-            raise ValueError(f"fillvalue must be a real number; got {fillvalue!r}")
-        v = float(value.reshape(()))
-    dt1, dt2 = _dtype(in1), _dtype(in2)
-    if dt1.kind in "iu" and dt2.kind in "iu":
-        int_type = np.result_type(dt1, dt2)
-        info = np.iinfo(int_type)
-        if not (math.isfinite(v) and info.min <= math.trunc(v) <= info.max):
-            raise ValueError(f"fillvalue {fillvalue!r} does not fit the inputs' integer type {int_type}")
-        v = float(math.trunc(v))
-    return v
+@jit
+def _scratch_dims(layer):
+    """(rows, k, f, planar): a group's patch rows, their length KH*KW*C, the filters, and the floats
+    PLANAR's buffer takes for one image (see _forward_planar)."""
+    (h, wd, c), (kh, kw), f, stride, pads = layer
+    oh, ow = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
+    return GROUP * oh * ow, kh * kw * c, f, kw * h * ow + oh * ow
 
 
-def _dtype(x: Any) -> np.dtype:
-    return x.dtype if isinstance(x, np.ndarray) else np.asarray(x).dtype
+@jit
+def scratch_size(layer, parts):
+    """Floats of scratch IM2COL and PLANAR take for ``layer`` on ``parts`` threads: per part a
+    group's patches or PLANAR's buffer (the larger), the patches' gradients and one weight-gradient
+    product; then every chunk's partial weight and bias gradients."""
+    rows, k, f, planar = _scratch_dims(layer)
+    return parts * (max(rows * k, planar) + rows * k + k * f) + GRAD_CHUNKS * (k * f + f)
 
 
-def _single_channel(in1, in2, mode: str, boundary: Any, fillvalue: Any, convolve: bool) -> np.ndarray:
-    if not isinstance(mode, str) or mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-    code = _boundary_code(boundary)
-    fill = _fill_value(fillvalue, in1, in2)
-    a, k = float_arrays({"in1": in1, "in2": in2}, {"in1": 2, "in2": 2})
-    pad_r, pad_c, oh, ow = _region(a.shape, k.shape, mode, convolve)
-    if mode == "valid":  # never reads beyond the inputs (scipy swaps them when in2 is the larger)
-        code, fill = FILL, 0.0
-    if convolve:
-        k = np.ascontiguousarray(k[::-1, ::-1])
-    if a.dtype == np.float32 and abs(fill) > _F32_MAX:  # beyond float32's range: inf, as in scipy
-        with np.errstate(over="ignore"):
-            return _correlate_region(a, k, pad_r, pad_c, oh, ow, code, np.float32(fill))
-    return _correlate_region(a, k, pad_r, pad_c, oh, ow, code, a.dtype.type(fill))
+@jit
+def _scratch_views(scratch, layer, parts):
+    """(space (parts, S), dpatches (parts, rows, k), dw_one (parts, k, f)), (dw_parts (GRAD_CHUNKS, k,
+    f), db_parts (GRAD_CHUNKS, f)) carved from ``scratch``: per part, S floats for a group's patches
+    or PLANAR's buffer, and so on (see scratch_size)."""
+    rows, k, f, planar = _scratch_dims(layer)
+    size = max(rows * k, planar)
+    space = scratch[: parts * size].reshape(parts, size)
+    o = parts * size
+    dpatches = scratch[o : o + parts * rows * k].reshape(parts, rows, k)
+    o += parts * rows * k
+    dw_one = scratch[o : o + parts * k * f].reshape(parts, k, f)
+    o += parts * k * f
+    dw_parts = scratch[o : o + GRAD_CHUNKS * k * f].reshape(GRAD_CHUNKS, k, f)
+    o += GRAD_CHUNKS * k * f
+    db_parts = scratch[o : o + GRAD_CHUNKS * f].reshape(GRAD_CHUNKS, f)
+    return (space, dpatches, dw_one), (dw_parts, db_parts)
 
 
-def correlate2d(
-    in1: np.ndarray, in2: np.ndarray, mode: str = "full", boundary: str = "fill", fillvalue: float = 0
-) -> np.ndarray:
-    """2-D cross-correlation of ``in1`` (H, W) with ``in2`` (KH, KW), as ``scipy.signal.correlate2d``:
-    the same signature and defaults, results equal to rounding.
-
-    ``mode``: "full" (H+KH-1, W+KW-1), "same" (H, W, centred as scipy does), "valid"
-    (|H-KH|+1, |W-KW|+1; either input may be the larger, as in scipy). ``boundary``: "fill" (pad with
-    ``fillvalue``), "wrap"/"circular" (periodic), "symm"/"symmetric" (mirrored, edge repeated).
-    float32 stays float32, other real inputs compute in float64 (integer inputs: float64 results
-    with scipy's values); complex inputs raise TypeError.
-    """
-    return _single_channel(in1, in2, mode, boundary, fillvalue, convolve=False)
+@jit
+def _layer(x, w, geometry):
+    """The ``layer`` tuple of a call: x (N, H, W, C) unpadded, w (KH, KW, C, F)."""
+    kernel, stride, pads = geometry
+    return (x.shape[1], x.shape[2], x.shape[3]), kernel, w.shape[3], stride, pads
 
 
-def convolve2d(
-    in1: np.ndarray, in2: np.ndarray, mode: str = "full", boundary: str = "fill", fillvalue: float = 0
-) -> np.ndarray:
-    """2-D convolution of ``in1`` (H, W) with ``in2`` (KH, KW), as ``scipy.signal.convolve2d``; the
-    arguments as in :func:`correlate2d`."""
-    return _single_channel(in1, in2, mode, boundary, fillvalue, convolve=True)
-
-
-# --------------------------------------------------------------------------- batched layer
-# ``stride`` = (sh, sw) everywhere below. The direct loops take x already padded (see
-# :func:`pad_images`); the im2col kernels read the padding as zeros (``geometry`` = (kernel,
-# stride, pads)).
+# --------------------------------------------------------------------------- DIRECT
+# ``stride`` = (sh, sw). These loops take x already padded (see pad_images).
 
 
 @jit
@@ -291,237 +192,6 @@ def _forward_one(x, w, b, out, stride):
 def conv2d_forward_direct_into(x, w, b, out, stride):
     for s in range(x.shape[0]):
         _forward_one(x[s], w, b, out[s], stride)
-
-
-@jit
-def output_size(h, wd, kernel, stride):
-    """(OH, OW) of a valid convolution of (already padded) h x wd images."""
-    kh, kw = kernel
-    sh, sw = stride
-    return (h - kh) // sh + 1, (wd - kw) // sw + 1
-
-
-@jit
-def _conv2d_forward_serial(x, w, b, stride):
-    n_img, h, wd, _ = x.shape
-    kh, kw, _, f_out = w.shape
-    oh, ow = output_size(h, wd, (kh, kw), stride)
-    out = np.empty((n_img, oh, ow, f_out), dtype=x.dtype)
-    conv2d_forward_direct_into(x, w, b, out, stride)
-    return out
-
-
-@jit
-def _im2col(x, geometry, patches):
-    """patches[i*OW + j, (m*KW + n)*C + c] = xp[i*sh + m, j*sw + n, c] for one image x (H, W, C),
-    xp being x with zeros around it; ``geometry`` = (kernel, stride, pads), pads = (top, bottom,
-    left, right). Padding is read as zeros here, so no padded copy of the batch is made.
-
-    For fixed (i, j, m) the KW*C values are one contiguous run of x's row i*sh + m - top when the
-    window lies inside the image: copied as such.
-    """
-    h, w, c = x.shape
-    (kh, kw), (sh, sw), (top, bottom, left, right) = geometry
-    oh, ow = output_size(h + top + bottom, w + left + right, (kh, kw), (sh, sw))
-    run = kw * c
-    rows = x.reshape(h, w * c)
-    for i in range(oh):
-        for j in range(ow):
-            r = i * ow + j
-            q0 = j * sw - left  # the window's first input column
-            inside = q0 >= 0 and q0 + kw <= w
-            for m in range(kh):
-                dst = patches[r, m * run : (m + 1) * run]
-                src = i * sh + m - top
-                if src < 0 or src >= h:
-                    for q in range(run):
-                        dst[q] = 0
-                elif inside:
-                    line = rows[src, q0 * c : q0 * c + run]
-                    for q in range(run):
-                        dst[q] = line[q]
-                else:
-                    for n in range(kw):
-                        col = q0 + n
-                        for ch in range(c):
-                            dst[n * c + ch] = x[src, col, ch] if 0 <= col < w else 0
-
-
-@jit
-def _col2im_add(dpatches, geometry, dx):
-    """The adjoint of _im2col: dx[i*sh + m - top, j*sw + n - left, c] += dpatches[i*OW + j,
-    (m*KW + n)*C + c], positions in the padding dropped."""
-    h, w, c = dx.shape
-    (kh, kw), (sh, sw), (top, bottom, left, right) = geometry
-    oh, ow = output_size(h + top + bottom, w + left + right, (kh, kw), (sh, sw))
-    run = kw * c
-    rows = dx.reshape(h, w * c)
-    for i in range(oh):
-        for j in range(ow):
-            r = i * ow + j
-            q0 = j * sw - left
-            inside = q0 >= 0 and q0 + kw <= w
-            for m in range(kh):
-                dst_row = i * sh + m - top
-                if dst_row < 0 or dst_row >= h:
-                    continue
-                src = dpatches[r, m * run : (m + 1) * run]
-                if inside:
-                    line = rows[dst_row, q0 * c : q0 * c + run]
-                    for q in range(run):
-                        line[q] += src[q]
-                else:
-                    for n in range(kw):
-                        col = q0 + n
-                        if 0 <= col < w:
-                            for ch in range(c):
-                                dx[dst_row, col, ch] += src[n * c + ch]
-
-
-@jit
-def _planar(c, f, geometry):
-    """Whether a layer with ``c`` input channels and ``f`` filters takes the planar forward loops."""
-    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]
-    one_step = sh == 1 and sw == 1 and top == 0 and bottom == 0 and left == 0 and right == 0
-    return c == 1 and f <= PLANAR_MAX_FILTERS and one_step
-
-
-@jit
-def _forward_planar(img, w2, b, kernel, buf, out):
-    """One image (H, W, 1), stride 1, no padding: out (OH*OW, F) = correlation + b, built one
-    filter's output plane at a time. ``buf`` (at least KW*H*OW + OH*OW floats) holds the image
-    shifted by each kernel column, xs[(n*H + r)*OW + j] = img[r, j + n], so that every tap is one
-    run of OH*OW contiguous multiply-adds (the loop vectorises; per output row it is too short to),
-    and the plane. Each output adds its taps in (m, n) order from 0, then the bias."""
-    h, wd = img.shape[0], img.shape[1]
-    kh, kw = kernel
-    oh, ow = h - kh + 1, wd - kw + 1
-    per = oh * ow
-    size = kw * h * ow
-    xs, plane = buf[:size], buf[size : size + per]
-    for n in range(kw):
-        for r in range(h):
-            dst = xs[(n * h + r) * ow : (n * h + r + 1) * ow]  # slices: indices the compiler knows >= 0
-            for j in range(ow):
-                dst[j] = img[r, j + n, 0]
-    for q in range(w2.shape[1]):
-        for p in range(per):
-            plane[p] = 0
-        for m in range(kh):
-            for n in range(kw):
-                wq = w2[m * kw + n, q]
-                src = xs[(n * h + m) * ow : (n * h + m) * ow + per]
-                for p in range(per):
-                    plane[p] += wq * src[p]
-        bq = b[q]
-        for p in range(per):
-            out[p, q] = plane[p] + bq
-
-
-@jit
-def _forward_group(x, w2, b, images, geometry, patches, out):
-    """Images first..stop-1 (``images``): their rows of ``out`` (N*OH*OW, F) = im2col @ w2 + b, one
-    BLAS product for the group (``patches`` holds at least its rows), or the planar loops
-    (:func:`_planar`; their buffer, < 3*OH*OW*KH*KW floats, fits in a group's patches)."""
-    first, stop = images
-    per = out.shape[0] // x.shape[0]
-    if _planar(x.shape[3], w2.shape[1], geometry):
-        buf = patches.reshape(patches.size)
-        for s in range(first, stop):
-            _forward_planar(x[s], w2, b, geometry[0], buf, out[s * per : (s + 1) * per])
-        return
-    for s in range(first, stop):
-        _im2col(x[s], geometry, patches[(s - first) * per : (s - first + 1) * per])
-    o = out[first * per : stop * per]
-    np.dot(patches[: (stop - first) * per], w2, o)
-    for r in range(o.shape[0]):
-        for q in range(o.shape[1]):
-            o[r, q] += b[q]
-
-
-@jit
-def scratch_size(out_pixels, k, f, parts):
-    """Floats of scratch the im2col kernels of the training loop use for a layer with ``out_pixels``
-    = OH*OW, ``k`` = KH*KW*C, ``f`` filters, run on ``parts`` threads (1: serial): per part a group's
-    patches and their gradients and one product; every chunk's partial weight and bias gradients."""
-    rows = GROUP * out_pixels
-    return parts * (2 * rows * k + k * f) + GRAD_CHUNKS * (k * f + f)
-
-
-@jit
-def _scratch_views(scratch, out_pixels, k, f, parts):
-    """(patches, dpatches, dw_one) with one (rows, k), (rows, k), (k, f) slice per part, then
-    (dw_parts, db_parts), carved from ``scratch`` (see scratch_size)."""
-    rows = GROUP * out_pixels
-    a = parts * rows * k
-    patches = scratch[:a].reshape(parts, rows, k)
-    dpatches = scratch[a : 2 * a].reshape(parts, rows, k)
-    o = 2 * a
-    dw_one = scratch[o : o + parts * k * f].reshape(parts, k, f)
-    o += parts * k * f
-    dw_parts = scratch[o : o + GRAD_CHUNKS * k * f].reshape(GRAD_CHUNKS, k, f)
-    o += GRAD_CHUNKS * k * f
-    db_parts = scratch[o : o + GRAD_CHUNKS * f].reshape(GRAD_CHUNKS, f)
-    return (patches, dpatches, dw_one), (dw_parts, db_parts)
-
-
-@jit
-def conv2d_forward_gemm_into(x, w, b, geometry, out, scratch):
-    """The im2col path on one thread, allocating nothing (the compiled training loop's): x (N, H, W,
-    C) unpadded, ``geometry`` = (kernel, stride, pads), out (N*OH*OW, F) overwritten, ``scratch``
-    at least ``scratch_size`` floats. Groups of GROUP images, as the parallel kernel takes them."""
-    n_img = x.shape[0]
-    kh, kw, c, f = w.shape
-    w2 = w.reshape(kh * kw * c, f)
-    patches = _scratch_views(scratch, out.shape[0] // n_img, kh * kw * c, f, 1)[0][0][0]
-    _forward_groups(x, w2, b, geometry, out, patches, (0, (n_img + GROUP - 1) // GROUP))
-
-
-@jit
-def _forward_groups(x, w2, b, geometry, out, patches, groups):
-    """Groups g0..g1-1 (``groups``) of GROUP images, one product each through ``patches``."""
-    n_img = x.shape[0]
-    for g in range(groups[0], groups[1]):
-        _forward_group(x, w2, b, (g * GROUP, min(g * GROUP + GROUP, n_img)), geometry, patches, out)
-
-
-@jit(parallel=True)
-def conv2d_forward_gemm_parallel_into(x, w, b, geometry, out, work):
-    """:func:`conv2d_forward_gemm_into` on ``parts`` threads, ``work`` = (scratch, parts) with
-    scratch_size(..., parts) floats: part t takes a run of whole groups with its own patches. The
-    same products on the same rows: the same numbers. Call with BLAS on one thread."""
-    scratch, parts = work
-    n_img = x.shape[0]
-    kh, kw, c, f = w.shape
-    w2 = w.reshape(kh * kw * c, f)
-    patches = _scratch_views(scratch, out.shape[0] // n_img, kh * kw * c, f, parts)[0][0]
-    groups = (n_img + GROUP - 1) // GROUP
-    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]  # a parfor takes no nested tuples
-    for t in config.prange(parts):
-        geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
-        _forward_groups(x, w2, b, geo, out, patches[t], (t * groups // parts, (t + 1) * groups // parts))
-
-
-@jit(parallel=True)
-def _conv2d_forward_gemm_parallel(x, w, b, geometry):
-    """The im2col path for Python callers: groups of images in parallel (call with BLAS on one thread).
-
-    Not conv2d_forward_gemm_parallel_into with scratch for every thread: a prange over the groups,
-    each allocating its patches, balances small layers better (0.27 vs 0.35-0.43 ms forward for the
-    bench's 28x28x8 stride-2 layer at batch 64, float32), and scratch for every group at once would
-    be 85 MB for W1's second layer. The same numbers either way."""
-    n_img, h, wd, c = x.shape
-    kh, kw, _, f = w.shape
-    pads = geometry[2]
-    oh, ow = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), geometry[1])
-    w2 = w.reshape(kh * kw * c, f)
-    out = np.empty((n_img * oh * ow, f), dtype=x.dtype)
-    (sh, sw), (top, bottom, left, right) = geometry[1], pads  # scalars: a parfor takes no nested tuples
-    for g in config.prange((n_img + GROUP - 1) // GROUP):
-        patches = np.empty((GROUP * oh * ow, kh * kw * c), dtype=x.dtype)
-        images = (g * GROUP, min(g * GROUP + GROUP, n_img))
-        _forward_group(x, w2, b, images, ((kh, kw), (sh, sw), (top, bottom, left, right)), patches, out)
-    return out.reshape(n_img, oh, ow, f)
 
 
 @jit
@@ -618,24 +288,185 @@ def conv2d_backward_direct_into(x, w, dy, grads, dx, need_dx, stride):
         _backward_one(x[s], wt, dy[s], grads, dx[s], need_dx, stride)
 
 
-@jit
-def _conv2d_backward_serial(x, w, dy, stride):
-    dx = np.zeros_like(x)
-    dw = np.empty_like(w)
-    db = np.empty(w.shape[3], dtype=w.dtype)
-    conv2d_backward_direct_into(x, w, dy, (dw, db), dx, True, stride)
-    return dx, dw, db
+# --------------------------------------------------------------------------- IM2COL and PLANAR
+# These read the padding as zeros (``geometry`` = (kernel, stride, pads)): no padded copy is made.
 
 
 @jit
-def _backward_chunk(x, w2, dy2, images, geometry, buffers, dx, need_dx):
-    """Images first..stop-1 (``images``) in groups of GROUP, one BLAS product per group for each
-    gradient. ``buffers`` = (patches, dpatches, dw_one) for one group, then (dw_part (K, F),
-    db_part (F,)), overwritten with the chunk's sums of im2col.T @ dy and of dy; dx of these images
-    (N, H, W, C) overwritten with col2im(dy @ w2.T) when ``need_dx``."""
-    first, stop = images
-    patches, dpatches, dw_one, dw_part, db_part = buffers
+def _im2col(x, geometry, patches):
+    """patches[i*OW + j, (m*KW + n)*C + c] = xp[i*sh + m, j*sw + n, c] for one image x (H, W, C),
+    xp being x with zeros around it; ``geometry`` = (kernel, stride, pads), pads = (top, bottom,
+    left, right). Padding is read as zeros here, so no padded copy of the batch is made.
+
+    For fixed (i, j, m) the KW*C values are one contiguous run of x's row i*sh + m - top when the
+    window lies inside the image: copied as such.
+    """
+    h, w, c = x.shape
+    (kh, kw), (sh, sw), (top, bottom, left, right) = geometry
+    oh, ow = output_size(h + top + bottom, w + left + right, (kh, kw), (sh, sw))
+    run = kw * c
+    rows = x.reshape(h, w * c)
+    for i in range(oh):
+        for j in range(ow):
+            r = i * ow + j
+            q0 = j * sw - left  # the window's first input column
+            inside = q0 >= 0 and q0 + kw <= w
+            for m in range(kh):
+                dst = patches[r, m * run : (m + 1) * run]
+                src = i * sh + m - top
+                if src < 0 or src >= h:
+                    for q in range(run):
+                        dst[q] = 0
+                elif inside:
+                    line = rows[src, q0 * c : q0 * c + run]
+                    for q in range(run):
+                        dst[q] = line[q]
+                else:
+                    for n in range(kw):
+                        col = q0 + n
+                        for ch in range(c):
+                            dst[n * c + ch] = x[src, col, ch] if 0 <= col < w else 0
+
+
+@jit
+def _col2im_add(dpatches, geometry, dx):
+    """The adjoint of _im2col: dx[i*sh + m - top, j*sw + n - left, c] += dpatches[i*OW + j,
+    (m*KW + n)*C + c], positions in the padding dropped."""
+    h, w, c = dx.shape
+    (kh, kw), (sh, sw), (top, bottom, left, right) = geometry
+    oh, ow = output_size(h + top + bottom, w + left + right, (kh, kw), (sh, sw))
+    run = kw * c
+    rows = dx.reshape(h, w * c)
+    for i in range(oh):
+        for j in range(ow):
+            r = i * ow + j
+            q0 = j * sw - left
+            inside = q0 >= 0 and q0 + kw <= w
+            for m in range(kh):
+                dst_row = i * sh + m - top
+                if dst_row < 0 or dst_row >= h:
+                    continue
+                src = dpatches[r, m * run : (m + 1) * run]
+                if inside:
+                    line = rows[dst_row, q0 * c : q0 * c + run]
+                    for q in range(run):
+                        line[q] += src[q]
+                else:
+                    for n in range(kw):
+                        col = q0 + n
+                        if 0 <= col < w:
+                            for ch in range(c):
+                                dx[dst_row, col, ch] += src[n * c + ch]
+
+
+@jit
+def _forward_planar(img, w2, b, kernel, buf, out):
+    """One image (H, W, 1), stride 1, no padding: out (OH*OW, F) = correlation + b, built one
+    filter's output plane at a time. ``buf`` (at least KW*H*OW + OH*OW floats) holds the image
+    shifted by each kernel column, xs[(n*H + r)*OW + j] = img[r, j + n], so that every tap is one
+    run of OH*OW contiguous multiply-adds (the loop vectorises; per output row it is too short to),
+    and the plane. Each output adds its taps in (m, n) order from 0, then the bias."""
+    h, wd = img.shape[0], img.shape[1]
+    kh, kw = kernel
+    oh, ow = h - kh + 1, wd - kw + 1
+    per = oh * ow
+    size = kw * h * ow
+    xs, plane = buf[:size], buf[size : size + per]
+    for n in range(kw):
+        for r in range(h):
+            dst = xs[(n * h + r) * ow : (n * h + r + 1) * ow]  # slices: indices the compiler knows >= 0
+            for j in range(ow):
+                dst[j] = img[r, j + n, 0]
+    for q in range(w2.shape[1]):
+        for p in range(per):
+            plane[p] = 0
+        for m in range(kh):
+            for n in range(kw):
+                wq = w2[m * kw + n, q]
+                src = xs[(n * h + m) * ow : (n * h + m) * ow + per]
+                for p in range(per):
+                    plane[p] += wq * src[p]
+        bq = b[q]
+        for p in range(per):
+            out[p, q] = plane[p] + bq
+
+
+@jit
+def _forward_group(x, w2, b, image_range, geometry, space, out, planar):
+    """Images first..stop-1 (``image_range``): their rows of ``out`` (N*OH*OW, F) = im2col @ w2 + b,
+    one BLAS product for the group through ``space``, or PLANAR's loops with ``space`` as buffer."""
+    first, stop = image_range
+    per = out.shape[0] // x.shape[0]
+    if planar:
+        for s in range(first, stop):
+            _forward_planar(x[s], w2, b, geometry[0], space, out[s * per : (s + 1) * per])
+        return
+    k = w2.shape[0]
+    patches = space[: GROUP * per * k].reshape(GROUP * per, k)
+    for s in range(first, stop):
+        _im2col(x[s], geometry, patches[(s - first) * per : (s - first + 1) * per])
+    o = out[first * per : stop * per]
+    np.dot(patches[: (stop - first) * per], w2, o)
+    for r in range(o.shape[0]):
+        for q in range(o.shape[1]):
+            o[r, q] += b[q]
+
+
+@jit
+def _forward_groups(x, w2, b, geometry, out, space, group_range, planar):
+    """Groups g0..g1-1 (``group_range``) of GROUP images, each through ``space``."""
+    n_img = x.shape[0]
+    for g in range(group_range[0], group_range[1]):
+        _forward_group(x, w2, b, (g * GROUP, min(g * GROUP + GROUP, n_img)), geometry, space, out, planar)
+
+
+@jit
+def forward_serial(algo, x, w, b, geometry, out, scratch):
+    """The forward pass on this thread: x (N, H, W, C) unpadded, out (N, OH, OW, F) overwritten;
+    ``scratch``: scratch_size(layer, 1) floats for IM2COL and PLANAR (DIRECT ignores it, and pads
+    a copy of x when the layer pads)."""
+    stride, pads = geometry[1], geometry[2]
+    if algo == DIRECT:
+        padded = pads[0] or pads[1] or pads[2] or pads[3]
+        conv2d_forward_direct_into(pad_images(x, pads) if padded else x, w, b, out, stride)
+        return
+    n_img = x.shape[0]
+    kh, kw, c, f = w.shape
+    out2 = out.reshape(out.shape[0] * out.shape[1] * out.shape[2], f)
+    space = _scratch_views(scratch, _layer(x, w, geometry), 1)[0][0][0]
+    groups = (0, (n_img + GROUP - 1) // GROUP)
+    _forward_groups(x, w.reshape(kh * kw * c, f), b, geometry, out2, space, groups, algo == PLANAR)
+
+
+@jit(parallel=True)
+def forward_parallel(algo, x, w, b, geometry, out, scratch, parts):
+    """:func:`forward_serial` for IM2COL and PLANAR on ``parts`` threads, scratch_size(layer, parts)
+    floats: part t takes a run of whole groups with its own space. The same products on the same
+    rows: the same numbers. Call from Python with BLAS on one thread."""
+    n_img = x.shape[0]
+    kh, kw, c, f = w.shape
+    w2 = w.reshape(kh * kw * c, f)
+    out2 = out.reshape(out.shape[0] * out.shape[1] * out.shape[2], f)
+    space = _scratch_views(scratch, _layer(x, w, geometry), parts)[0][0]
+    groups = (n_img + GROUP - 1) // GROUP
+    planar = algo == PLANAR
+    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]  # a parfor takes no nested tuples
+    for t in config.prange(parts):
+        geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
+        _forward_groups(x, w2, b, geo, out2, space[t], (t * groups // parts, (t + 1) * groups // parts), planar)
+
+
+@jit
+def _backward_chunk(x, w2, dy2, image_range, geometry, buffers, dx, need_dx):
+    """Images first..stop-1 (``image_range``) in groups of GROUP, one BLAS product per group for each
+    gradient. ``buffers`` = (space, dpatches, dw_one) for one group, then (dw_part (K, F), db_part
+    (F,)), overwritten with the chunk's sums of im2col.T @ dy and of dy; dx of these images (N, H,
+    W, C) overwritten with col2im(dy @ w2.T) when ``need_dx``."""
+    first, stop = image_range
+    space, dpatches, dw_one, dw_part, db_part = buffers
     per = dy2.shape[0] // x.shape[0]
+    k = w2.shape[0]
+    patches = space[: GROUP * per * k].reshape(GROUP * per, k)
     dw_part[:] = 0
     db_part[:] = 0
     for g0 in range(first, stop, GROUP):
@@ -677,83 +508,66 @@ def _sum_chunks(dw_parts, db_parts, chunks, grads):
 
 
 @jit
-def conv2d_backward_gemm_into(x, w, dy, geometry, grads, dx, need_dx, scratch):
-    """The im2col path's gradients on one thread, allocating nothing (the compiled training loop's):
-    ``grads`` = (dw (KH, KW, C, F), db (F,)) and dx (N, H, W, C, unpadded; when ``need_dx``)
-    overwritten; dy (N*OH*OW, F). The batch is cut into min(N, GRAD_CHUNKS) chunks whose partial
-    sums are added at the end, as the parallel kernel does, so both give the same numbers."""
-    n_img = x.shape[0]
-    kh, kw, c, f = w.shape
-    k = kh * kw * c
-    w2 = w.reshape(k, f)
-    (patches, dpatches, dw_one), sums = _scratch_views(scratch, dy.shape[0] // n_img, k, f, 1)
-    chunks = min(n_img, GRAD_CHUNKS)
-    _backward_chunks(x, w2, dy, geometry, (patches[0], dpatches[0], dw_one[0], sums), (0, chunks), dx, need_dx)
-    _sum_chunks(sums[0], sums[1], chunks, (grads[0].reshape(k, f), grads[1]))
-
-
-@jit
-def _backward_chunks(x, w2, dy, geometry, buffers, chunk_range, dx, need_dx):
+def _backward_chunks(x, w2, dy2, geometry, buffers, chunk_range, dx, need_dx):
     """Chunks u0..u1-1 (``chunk_range``) of the batch's min(N, GRAD_CHUNKS): each chunk's partial
-    gradients into ``buffers`` = (patches, dpatches, dw_one, (dw_parts, db_parts)) at its index."""
-    patches, dpatches, dw_one, (dw_parts, db_parts) = buffers
+    gradients into ``buffers`` = (space, dpatches, dw_one, (dw_parts, db_parts)) at its index."""
+    space, dpatches, dw_one, (dw_parts, db_parts) = buffers
     n_img = x.shape[0]
     chunks = min(n_img, GRAD_CHUNKS)
     for u in range(chunk_range[0], chunk_range[1]):
-        one = (patches, dpatches, dw_one, dw_parts[u], db_parts[u])
-        _backward_chunk(x, w2, dy, _chunk_images(u, n_img, chunks), geometry, one, dx, need_dx)
+        one = (space, dpatches, dw_one, dw_parts[u], db_parts[u])
+        _backward_chunk(x, w2, dy2, _chunk_images(u, n_img, chunks), geometry, one, dx, need_dx)
+
+
+@jit
+def backward_serial(algo, x, w, dy, geometry, grads, dx, need_dx, scratch):
+    """The backward pass on this thread: ``grads`` = (dw (KH, KW, C, F), db (F,)) and dx (N, H, W, C,
+    unpadded; when ``need_dx``) overwritten, dy (N, OH, OW, F). IM2COL (and PLANAR, whose gradients
+    are IM2COL's) cut the batch into min(N, GRAD_CHUNKS) chunks whose partial sums are added at
+    the end, as backward_parallel does, so both give the same numbers."""
+    stride, pads = geometry[1], geometry[2]
+    if algo == DIRECT:
+        if not (pads[0] or pads[1] or pads[2] or pads[3]):
+            conv2d_backward_direct_into(x, w, dy, grads, dx, need_dx, stride)
+            return
+        xp = pad_images(x, pads)
+        gxp = np.empty_like(xp)
+        conv2d_backward_direct_into(xp, w, dy, grads, gxp, need_dx, stride)
+        if need_dx:
+            crop_images(gxp, pads, dx)
+        return
+    n_img = x.shape[0]
+    kh, kw, c, f = w.shape
+    k = kh * kw * c
+    dy2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], f)
+    (space, dpatches, dw_one), sums = _scratch_views(scratch, _layer(x, w, geometry), 1)
+    chunks = min(n_img, GRAD_CHUNKS)
+    buffers = (space[0], dpatches[0], dw_one[0], sums)
+    _backward_chunks(x, w.reshape(k, f), dy2, geometry, buffers, (0, chunks), dx, need_dx)
+    _sum_chunks(sums[0], sums[1], chunks, (grads[0].reshape(k, f), grads[1]))
 
 
 @jit(parallel=True)
-def conv2d_backward_gemm_parallel_into(x, w, dy, geometry, grads, dx, need_dx, work):
-    """:func:`conv2d_backward_gemm_into` on ``parts`` threads, ``work`` = (scratch, parts): part t
-    takes a run of the chunks with its own patches; the chunks' partial sums are added in order
-    after them. The same numbers. Call with BLAS on one thread."""
-    scratch, parts = work
+def backward_parallel(x, w, dy, geometry, grads, dx, need_dx, scratch, parts):
+    """:func:`backward_serial`'s IM2COL on ``parts`` threads, scratch_size(layer, parts) floats: part
+    t takes a run of the chunks with its own buffers; the chunks' partial sums are added in order
+    after them. The same numbers. Call from Python with BLAS on one thread."""
     n_img = x.shape[0]
     kh, kw, c, f = w.shape
     k = kh * kw * c
     w2 = w.reshape(k, f)
-    (patches, dpatches, dw_one), (dw_parts, db_parts) = _scratch_views(scratch, dy.shape[0] // n_img, k, f, parts)
+    dy2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], f)
+    (space, dpatches, dw_one), (dw_parts, db_parts) = _scratch_views(scratch, _layer(x, w, geometry), parts)
     chunks = min(n_img, GRAD_CHUNKS)
-    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]
+    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]  # a parfor takes no nested tuples
     for t in config.prange(parts):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
-        buffers = (patches[t], dpatches[t], dw_one[t], (dw_parts, db_parts))
-        _backward_chunks(x, w2, dy, geo, buffers, (t * chunks // parts, (t + 1) * chunks // parts), dx, need_dx)
+        buffers = (space[t], dpatches[t], dw_one[t], (dw_parts, db_parts))
+        _backward_chunks(x, w2, dy2, geo, buffers, (t * chunks // parts, (t + 1) * chunks // parts), dx, need_dx)
     _sum_chunks(dw_parts, db_parts, chunks, (grads[0].reshape(k, f), grads[1]))
 
 
-@jit(parallel=True)
-def _conv2d_backward_gemm_parallel(x, w, dy, geometry):
-    """The im2col path's (dx, dw, db) for Python callers: the chunks in parallel (call with BLAS on
-    one thread). dy (N, OH, OW, F)."""
-    n_img = x.shape[0]
-    kh, kw, c, f = w.shape
-    k = kh * kw * c
-    per = dy.shape[1] * dy.shape[2]
-    w2 = w.reshape(k, f)
-    dy2 = dy.reshape(n_img * per, f)
-    chunks = min(n_img, GRAD_CHUNKS)
-    dw_parts = np.empty((chunks, k, f), dtype=x.dtype)
-    db_parts = np.empty((chunks, f), dtype=x.dtype)
-    dx = np.empty_like(x)
-    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]  # a parfor takes no nested tuples
-    for t in config.prange(chunks):
-        buffers = (
-            np.empty((GROUP * per, k), dtype=x.dtype),
-            np.empty((GROUP * per, k), dtype=x.dtype),
-            np.empty((k, f), dtype=x.dtype),
-            dw_parts[t],
-            db_parts[t],
-        )
-        images = _chunk_images(t, n_img, chunks)
-        geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
-        _backward_chunk(x, w2, dy2, images, geo, buffers, dx, True)
-    dw = np.empty_like(w)
-    db = np.empty(f, dtype=x.dtype)
-    _sum_chunks(dw_parts, db_parts, chunks, (dw.reshape(k, f), db))
-    return dx, dw, db
+# --------------------------------------------------------------------------- padding
 
 
 @jit
@@ -795,67 +609,106 @@ def _conv_inputs(x, w, extra, extra_name: str, extra_ndim: int, pads=(0, 0, 0, 0
     return x, w, extra
 
 
-@jit
-def use_gemm_path(n, out_size, c, kernel, f):
-    """Large convolutions go to the im2col + BLAS kernels (parallel over images), small ones to
-    the direct loops, whose per-call cost is lower. The training engine decides the same way."""
-    return n * out_size[0] * out_size[1] * kernel[0] * kernel[1] * c * f >= PARALLEL_MIN_MACS
+def _threads() -> int:
+    return config.numba_module().get_num_threads() if config.PARALLEL else 1
 
 
-def _gemm_path(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], pads: tuple[int, ...]) -> bool:
-    n, h, wd, c = x.shape
-    kh, kw, _, f = w.shape
-    out_size = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
-    return bool(use_gemm_path(n, out_size, c, (kh, kw), f))
+def parts_for(algo: int, n: int) -> int:
+    """Threads a Python caller splits a batch of ``n`` images over: numba's count, at most MAX_PARTS
+    and one per group (forward) or chunk (backward) -- 1 for DIRECT."""
+    if algo == DIRECT:
+        return 1
+    return max(1, min(_threads(), MAX_PARTS, (n + GROUP - 1) // GROUP))
 
 
-def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1, padding: Any = 0) -> np.ndarray:
+def _algorithm_code(name: Any, n: int, layer: tuple) -> int:
+    """The algorithm ``name`` asks for ("auto": :func:`algorithm`'s choice), checked against the layer."""
+    if not isinstance(name, str) or (name != "auto" and name not in ALGORITHMS):
+        raise ValueError(f"algorithm must be 'auto' or one of {sorted(ALGORITHMS)}; got {name!r}")
+    if name == "auto":
+        return int(algorithm.py_func(n, layer))
+    (_, _, c), _, _, stride, pads = layer
+    if name == "planar" and not planar_applies.py_func(c, stride, pads):
+        raise ValueError(
+            f"algorithm 'planar' needs one input channel, stride 1 and no padding; got {c} channels, "
+            f"stride {stride}, padding {pads}"
+        )
+    return ALGORITHMS[name]
+
+
+def _run(forward: bool, algo: int, arrays: tuple, geometry: tuple, layer: tuple) -> None:
+    """One pass through the kernels the algorithm takes, on as many threads as it may use."""
+    parts = parts_for(algo, arrays[0].shape[0])
+    dtype = arrays[0].dtype
+    scratch = np.empty(int(scratch_size.py_func(layer, parts)) if algo != DIRECT else 1, dtype=dtype)
+    if forward:
+        x, w, b, out = arrays
+        if parts == 1:
+            forward_serial(algo, x, w, b, geometry, out, scratch)
+            return
+        with blas_single_thread():
+            forward_parallel(algo, x, w, b, geometry, out, scratch, parts)
+        return
+    x, w, dy, dw, db, dx = arrays
+    if parts == 1:
+        backward_serial(algo, x, w, dy, geometry, (dw, db), dx, True, scratch)
+        return
+    with blas_single_thread():
+        backward_parallel(x, w, dy, geometry, (dw, db), dx, True, scratch, parts)
+
+
+def conv2d_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Any = 1, padding: Any = 0, algorithm: str = "auto"
+) -> np.ndarray:
     """Cross-correlation of a batch: x (N, H, W, C), w (KH, KW, C, F), b (F,) -> (N, OH, OW, F).
 
     out[s, i, j, f] = b[f] + sum_{m, n, c} xp[s, i*sh+m, j*sw+n, c] * w[m, n, c, f], where xp is x
     with ``padding`` zeros around each image (an int, (ph, pw), or (top, bottom, left, right)) and
     ``stride`` = sh or (sh, sw): OH = (H + top + bottom - KH) // sh + 1 (as PyTorch's conv2d,
     channels last). The bias is added once per output channel (the seed added it per input channel).
+    ``algorithm``: "auto" (the choice the layers make), or "direct", "im2col", "planar" (one input
+    channel, stride 1, no padding) to force one; each sums in its own order.
     """
     stride, pads = conv_geometry(stride, padding)
     x, w, b = _conv_inputs(x, w, b, "b", 1, pads)
     if b.shape != (w.shape[3],):
         raise ValueError(f"b must have shape ({w.shape[3]},), one bias per filter of w {w.shape}; got {b.shape}")
-    if _gemm_path(x, w, stride, pads):
-        with blas_single_thread():
-            return _conv2d_forward_gemm_parallel(x, w, b, ((w.shape[0], w.shape[1]), stride, pads))
-    return _conv2d_forward_serial(pad_images(x, pads) if any(pads) else x, w, b, stride)
+    n, h, wd, c = x.shape
+    kh, kw, _, f = w.shape
+    layer = ((h, wd, c), (kh, kw), f, stride, pads)
+    algo = _algorithm_code(algorithm, n, layer)
+    oh, ow = output_size.py_func(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
+    out = np.empty((n, oh, ow, f), dtype=x.dtype)
+    _run(True, algo, (x, w, b, out), ((kh, kw), stride, pads), layer)
+    return out
 
 
 def conv2d_backward(
-    x: np.ndarray, w: np.ndarray, dy: np.ndarray, stride: Any = 1, padding: Any = 0
+    x: np.ndarray, w: np.ndarray, dy: np.ndarray, stride: Any = 1, padding: Any = 0, algorithm: str = "auto"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of :func:`conv2d_forward` (same ``stride`` and ``padding``) for the upstream
     gradient dy (N, OH, OW, F).
 
     Returns ``(dx, dw, db)``: dx (N, H, W, C), the full convolution of dy with w (cropped to x when
     padded); dw (KH, KW, C, F), the correlation of x with dy; db (F,), dy summed over N, OH and OW
-    (the seed multiplied it by the number of filters).
+    (the seed multiplied it by the number of filters). ``algorithm`` as in :func:`conv2d_forward`
+    ("planar" computes IM2COL's gradients).
     """
     stride, pads = conv_geometry(stride, padding)
     x, w, dy = _conv_inputs(x, w, dy, "dy", 4, pads)
-    n, h, wd, _ = x.shape
+    n, h, wd, c = x.shape
     kh, kw, _, f = w.shape
-    oh, ow = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
+    oh, ow = output_size.py_func(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
     if dy.shape != (n, oh, ow, f):
         raise ValueError(
             f"dy must have shape {(n, oh, ow, f)} (the forward output for x {x.shape}, w {w.shape}); got {dy.shape}"
         )
-    if _gemm_path(x, w, stride, pads):
-        with blas_single_thread():
-            return _conv2d_backward_gemm_parallel(x, w, dy, ((kh, kw), stride, pads))
-    dxp, dw, db = _conv2d_backward_serial(pad_images(x, pads) if any(pads) else x, w, dy, stride)
-    if not any(pads):
-        return dxp, dw, db
-    dx = np.empty_like(x)
-    crop_images(dxp, pads, dx)
+    layer = ((h, wd, c), (kh, kw), f, stride, pads)
+    algo = _algorithm_code(algorithm, n, layer)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(f, dtype=x.dtype)
+    _run(False, algo, (x, w, dy, dw, db, dx), ((kh, kw), stride, pads), layer)
     return dx, dw, db
 
 
 # The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
-__all__ = ["conv2d_backward", "conv2d_forward", "convolve2d", "correlate2d"]
+__all__ = ["conv2d_backward", "conv2d_forward"]

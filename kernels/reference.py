@@ -91,14 +91,15 @@ def _padded(x, pads):
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
 
 
-def conv2d_forward(x, w, b, stride=1, padding=0):
+def conv2d_forward(x, w, b, stride=1, padding=0, algorithm="auto"):
+    # ``algorithm`` picks how the kernel sums; the twin is the definition every algorithm is held to.
     # Stride: every sh-th row and sw-th column of the stride-1 result; padding: np.pad with zeros.
     (sh, sw), pads = conv_geometry(stride, padding)
     x, w, b = _floats(x, w, b)
     return _conv2d_forward_valid(_padded(x, pads), w, b)[:, ::sh, ::sw, :]
 
 
-def conv2d_backward(x, w, dy, stride=1, padding=0):
+def conv2d_backward(x, w, dy, stride=1, padding=0, algorithm="auto"):
     # The stride-1 gradients with dy spread back onto the rows and columns the stride kept (zeros
     # elsewhere), then the padding cropped off dx.
     (sh, sw), (top, bottom, left, right) = conv_geometry(stride, padding)

@@ -32,7 +32,7 @@ def _mlp(act, n_in, n_out, last, seed):
 
 
 def _cnn(seed, pool, big=False):
-    if big:  # above kernels.conv.PARALLEL_MIN_MACS per batch: the im2col + BLAS path
+    if big:  # above kernels.conv.IM2COL_MIN_MACS per batch: the IM2COL algorithm
         return [
             ConvLayer((12, 12, 3), (3, 3), 8, rng=seed),
             ReLU(),
@@ -95,7 +95,7 @@ CASES = {
     "cnn-gemm-ce-momentum-batch16": dict(
         layers=lambda s: _cnn(s, pool=False, big=True), loss="cross_entropy", task="big-images", opt="momentum", bs=16
     ),
-    # One input channel and few filters: the planar forward loops (kernels.conv._planar), LeNet-5's first layer.
+    # One input channel and few filters: kernels.conv's PLANAR forward loops, LeNet-5's first layer.
     "cnn-planar-pool-ce-adam-batch16": dict(
         layers=lambda s: [
             ConvLayer((16, 16, 1), (5, 5), 6, rng=s),

@@ -92,9 +92,9 @@ def test_direct_convolution_adds_in_its_documented_order(shape, dtype):
 @pytest.mark.parametrize(
     "shape", [(9, 10, 3, 3, 5, 1, 1), (20, 12, 2, 5, 4, 2, 2), (5, 8, 4, 3, 6, 1, 0), (9, 14, 1, 5, 6, 1, 0)]
 )
-def test_training_loop_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dtype):
-    """The im2col kernels of the training loop split a batch over threads by whole groups (forward)
-    and whole gradient chunks (backward): bit for bit the one-thread kernels' numbers."""
+def test_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dtype):
+    """IM2COL and PLANAR split a batch over threads by whole groups (forward) and whole gradient
+    chunks (backward): bit for bit the one-thread kernels' numbers."""
     from kernels import conv as KC
 
     n, h, c, k, f, stride, pad = shape
@@ -103,39 +103,36 @@ def test_training_loop_convolution_gives_the_same_numbers_on_several_threads(sha
     b = rng.standard_normal(f).astype(dtype)
     o = (h + 2 * pad - k) // stride + 1
     geometry = ((k, k), (stride, stride), (pad, pad, pad, pad))
-    dy = rng.standard_normal((n * o * o, f)).astype(dtype)
-    results = []
-    for p in (1, parts):
-        scratch = np.full(KC.scratch_size.py_func(o * o, k * k * c, f, p), np.nan, dtype=dtype)
-        out, dw, db, dx = np.empty((n * o * o, f), dtype), np.empty_like(w), np.empty(f, dtype), np.empty_like(x)
-        if p == 1:
-            KC.conv2d_forward_gemm_into(x, w, b, geometry, out, scratch)
-            KC.conv2d_backward_gemm_into(x, w, dy, geometry, (dw, db), dx, True, scratch)
-        else:
-            KC.conv2d_forward_gemm_parallel_into(x, w, b, geometry, out, (scratch, p))
-            KC.conv2d_backward_gemm_parallel_into(x, w, dy, geometry, (dw, db), dx, True, (scratch, p))
-        results.append((out, dw, db, dx))
-    for one, many in zip(*results, strict=True):
-        np.testing.assert_array_equal(one, many)
+    layer = ((h, h, c), (k, k), f, (stride, stride), (pad, pad, pad, pad))
+    dy = rng.standard_normal((n, o, o, f)).astype(dtype)
+    planar = KC.planar_applies.py_func(c, (stride, stride), geometry[2])
+    for algo in (KC.IM2COL, KC.PLANAR) if planar else (KC.IM2COL,):
+        results = []
+        for p in (1, parts):
+            scratch = np.full(KC.scratch_size.py_func(layer, p), np.nan, dtype=dtype)
+            out, dw, db, dx = np.empty((n, o, o, f), dtype), np.empty_like(w), np.empty(f, dtype), np.empty_like(x)
+            if p == 1:
+                KC.forward_serial(algo, x, w, b, geometry, out, scratch)
+                KC.backward_serial(algo, x, w, dy, geometry, (dw, db), dx, True, scratch)
+            else:
+                KC.forward_parallel(algo, x, w, b, geometry, out, scratch, p)
+                KC.backward_parallel(x, w, dy, geometry, (dw, db), dx, True, scratch, p)
+            results.append((out, dw, db, dx))
+        for one, many in zip(*results, strict=True):
+            np.testing.assert_array_equal(one, many)
 
 
 @pytest.mark.parametrize("shape", [(64, 28, 5, 6), (8, 28, 3, 8), (1000, 9, 1, 3), (8, 30, 7, 1)])
-def test_planar_one_channel_forward_matches_the_twin(shape, dtype):
-    """One input channel, at most PLANAR_MAX_FILTERS filters, stride 1, no padding, enough work for the
-    im2col path: the planar loops (LeNet-5's first layer) against the twin, and the layer path
-    through them on several threads equal to the training loop's one-thread kernel."""
+def test_the_chooser_sends_one_channel_layers_with_few_filters_to_planar(shape, dtype):
+    """One input channel, at most PLANAR_MAX_FILTERS filters, stride 1, no padding, enough work: the
+    chooser takes PLANAR (LeNet-5's first layer), and "auto" gives what forcing it gives."""
     from kernels import conv as KC
 
     n, h, k, f = shape
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((n, h, h, 1)).astype(dtype), rng.standard_normal((k, k, 1, f)).astype(dtype)
     b = rng.standard_normal(f).astype(dtype)
-    geometry = ((k, k), (1, 1), (0, 0, 0, 0))
-    assert KC._planar.py_func(1, f, geometry) and KC._gemm_path(x, w, (1, 1), (0, 0, 0, 0))
-    y, twin = kernels.conv2d_forward(x, w, b), reference.conv2d_forward(x, w, b)
-    np.testing.assert_allclose(y, twin, rtol=0, atol=validate.TOLERANCE[np.dtype(dtype)] * np.abs(twin).max())
-    o = h - k + 1
-    out = np.empty((n * o * o, f), dtype)
-    scratch = np.full(KC.scratch_size.py_func(o * o, k * k, f, 1), np.nan, dtype=dtype)
-    KC.conv2d_forward_gemm_into(x, w, b, geometry, out, scratch)
-    np.testing.assert_array_equal(out.reshape(y.shape), y)
+    assert KC.algorithm.py_func(n, ((h, h, 1), (k, k), f, (1, 1), (0, 0, 0, 0))) == KC.PLANAR
+    np.testing.assert_array_equal(kernels.conv2d_forward(x, w, b), kernels.conv2d_forward(x, w, b, algorithm="planar"))
+    w9 = rng.standard_normal((k, k, 1, KC.PLANAR_MAX_FILTERS + 1)).astype(dtype)
+    assert KC.algorithm.py_func(n, ((h, h, 1), (k, k), w9.shape[3], (1, 1), (0, 0, 0, 0))) == KC.IM2COL

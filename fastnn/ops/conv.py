@@ -3,9 +3,10 @@
 Row dimensions: F_D0..F_D2 = input height, width, channels; F_D3, F_D4 = kernel height, width;
 F_D5 = filters; F_D6, F_D7 = stride; F_D8..F_D11 = padding (top, bottom, left, right).
 Parameters: ``weights`` (kh, kw, c, filters) at F_PW, ``bias`` (filters,) at F_PB. Float scratch
-at F_FW for the im2col kernels (their patches and partial gradients: nothing is allocated per batch).
-The engine runs the serial kernels of :mod:`kernels.conv`, or, with several threads allowed, their
-parallel twins from an object-mode block (a parallel kernel may only be called from Python, see
+at F_FW for kernels.conv's IM2COL and PLANAR (patches and partial gradients: nothing is allocated
+per batch). The engine asks :func:`kernels.conv.algorithm` which algorithm a batch takes, as the
+layer path does, and runs its serial kernel, or, with several threads allowed, its parallel twin
+from an object-mode block (a parallel kernel may only be called from Python, see
 :func:`kernels.config.jit`).
 """
 
@@ -146,9 +147,9 @@ class ConvLayer(Layer):
         if shape != self.input_shape:
             raise ValueError(f"ConvLayer expects images {self.input_shape}; got {shape}")
         (h, w, c), (kh, kw) = self.input_shape, self.kernel_shape
-        oh, ow, f = self.output_shape
+        f = self.layer_depth
         # the jitted function's Python source: encoding a network must not start numba (the numpy path)
-        scratch = int(KC.scratch_size.py_func(oh * ow, kh * kw * c, f, KC.MAX_PARTS))
+        scratch = int(KC.scratch_size.py_func(((h, w, c), (kh, kw), f, self.stride, self.padding), KC.MAX_PARTS))
         dims = (h, w, c, kh, kw, f, *self.stride, *self.padding)
         return Encoding(KIND, dims, self.output_shape, float_work=scratch)
 
@@ -166,8 +167,8 @@ class ConvLayer(Layer):
 
 
 @jit
-def _geometry(ops, i):
-    """((h, w, c), (kh, kw), filters, stride, padding) of row i."""
+def layer_of(ops, i):
+    """Row i as kernels.conv's ``layer``: ((h, w, c), (kh, kw), filters, stride, pads)."""
     image = (ops[i, F_D0], ops[i, F_D1], ops[i, F_D2])
     stride = (ops[i, F_D6], ops[i, F_D7])
     pads = (ops[i, F_D8], ops[i, F_D9], ops[i, F_D10], ops[i, F_D11])
@@ -175,80 +176,72 @@ def _geometry(ops, i):
 
 
 @jit
-def _scratch(program, i, work, out_pixels, k, f, parts):
+def _scratch(program, i, work, layer, parts):
     fw = program.ops[i, F_FW]
-    return work.fwork[fw : fw + KC.scratch_size(out_pixels, k, f, parts)]
+    return work.fwork[fw : fw + KC.scratch_size(layer, parts)]
 
 
-# ``images`` in the steps below: None for a network without image layers (typed away, nothing
-# compiled), else how many threads the im2col kernels may split a batch over (1: this thread).
-# More than one runs the parallel kernel from an object-mode block -- from Python, as parallel
-# kernels must be called (config.jit) -- with BLAS held at one thread; the numbers are the same.
+# ``image_threads`` in the steps below: None for a network without image layers (typed away,
+# nothing compiled), else how many threads IM2COL and PLANAR may split a batch over (1: this
+# thread). More than one runs the parallel kernel from an object-mode block -- from Python, as
+# parallel kernels must be called (config.jit) -- with BLAS held at one thread; the numbers are the
+# same. The algorithm is kernels.conv.algorithm's choice, as on the layer path.
 
 
-def _forward_parallel(x, w, b, geometry, y2, work):
-    KC.conv2d_forward_gemm_parallel_into(x, w, b, geometry, y2, work)
+def _forward_parallel(algo, x, w, b, geometry, y, scratch, parts):
+    KC.forward_parallel(algo, x, w, b, geometry, y, scratch, parts)
 
 
-def _backward_parallel(x, w, dy2, geometry, grads, dx, need_dx, work):
-    KC.conv2d_backward_gemm_parallel_into(x, w, dy2, geometry, grads, dx, need_dx, work)
+def _backward_parallel(x, w, dy, geometry, grads, dx, need_dx, scratch, parts):
+    KC.backward_parallel(x, w, dy, geometry, grads, dx, need_dx, scratch, parts)
 
 
 @jit
-def forward(images, program, i, params, work, nb):
-    if images is None:
+def forward(image_threads, program, i, params, work, nb):
+    if image_threads is None:
         return
     ops, offs = program.ops, program.offs
-    (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
-    w = KB.shaped(params, ops[i, F_PW], (kh, kw, c, f))
+    layer = layer_of(ops, i)
+    (h, wd, c), kernel, f, stride, pads = layer
+    w = KB.shaped(params, ops[i, F_PW], (kernel[0], kernel[1], c, f))
     b = params[ops[i, F_PB] : ops[i, F_PB] + f]
     x = KB.shaped(work.acts, offs[i], (nb, h, wd, c))
-    oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
-    if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
-        scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f, images)
-        y2 = KB.shaped(work.acts, offs[i + 1], (nb * oh * ow, f))
-        geometry = ((kh, kw), stride, pads)
-        if images > 1:
-            with config.objmode():
-                _forward_parallel(x, w, b, geometry, y2, (scratch, images))
-        else:
-            KC.conv2d_forward_gemm_into(x, w, b, geometry, y2, scratch)
-        return
-    xp = KC.pad_images(x, pads) if pads[0] or pads[1] or pads[2] or pads[3] else x
-    KC.conv2d_forward_direct_into(xp, w, b, KB.shaped(work.acts, offs[i + 1], (nb, oh, ow, f)), stride)
+    oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], kernel, stride)
+    y = KB.shaped(work.acts, offs[i + 1], (nb, oh, ow, f))
+    algo = KC.algorithm(nb, layer)
+    parts = image_threads if algo != KC.DIRECT else 1
+    scratch = _scratch(program, i, work, layer, parts)
+    geometry = (kernel, stride, pads)
+    if parts > 1:
+        with config.objmode():
+            _forward_parallel(algo, x, w, b, geometry, y, scratch, parts)
+    else:
+        KC.forward_serial(algo, x, w, b, geometry, y, scratch)
 
 
 @jit
-def backward(images, program, i, state, work, nb):
-    if images is None:
+def backward(image_threads, program, i, state, work, nb):
+    if image_threads is None:
         return
     ops, offs, params, grads = program.ops, program.offs, state.params, state.grads
-    (h, wd, c), (kh, kw), f, stride, pads = _geometry(ops, i)
+    layer = layer_of(ops, i)
+    (h, wd, c), kernel, f, stride, pads = layer
     pw, pb, need_dx = ops[i, F_PW], ops[i, F_PB], ops[i, F_NEED_DX] != 0
-    w = KB.shaped(params, pw, (kh, kw, c, f))
-    layer_grads = (KB.shaped(grads, pw, (kh, kw, c, f)), grads[pb : pb + f])
+    w = KB.shaped(params, pw, (kernel[0], kernel[1], c, f))
+    layer_grads = (KB.shaped(grads, pw, (kernel[0], kernel[1], c, f)), grads[pb : pb + f])
     x = KB.shaped(work.acts, offs[i], (nb, h, wd, c))
     dx = KB.shaped(work.dacts, offs[i], (nb, h, wd, c))
-    oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
-    if KC.use_gemm_path(nb, (oh, ow), c, (kh, kw), f):
-        scratch = _scratch(program, i, work, oh * ow, kh * kw * c, f, images)
-        geometry = ((kh, kw), stride, pads)
-        dy2 = KB.shaped(work.dacts, offs[i + 1], (nb * oh * ow, f))
-        if images > 1:
-            with config.objmode():
-                _backward_parallel(x, w, dy2, geometry, layer_grads, dx, need_dx, (scratch, images))
-        else:
-            KC.conv2d_backward_gemm_into(x, w, dy2, geometry, layer_grads, dx, need_dx, scratch)
-        return
-    dy4 = KB.shaped(work.dacts, offs[i + 1], (nb, oh, ow, f))
-    if not (pads[0] or pads[1] or pads[2] or pads[3]):  # straight into the workspace
-        KC.conv2d_backward_direct_into(x, w, dy4, layer_grads, dx, need_dx, stride)
-        return
-    xp = KC.pad_images(x, pads)
-    gxp = np.empty_like(xp)
-    KC.conv2d_backward_direct_into(xp, w, dy4, layer_grads, gxp, need_dx, stride)
-    if need_dx:
-        KC.crop_images(gxp, pads, dx)
+    oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], kernel, stride)
+    dy = KB.shaped(work.dacts, offs[i + 1], (nb, oh, ow, f))
+    algo = KC.algorithm(nb, layer)
+    parts = image_threads if algo != KC.DIRECT else 1
+    scratch = _scratch(program, i, work, layer, parts)
+    geometry = (kernel, stride, pads)
+    if parts > 1:
+        with config.objmode():
+            _backward_parallel(x, w, dy, geometry, layer_grads, dx, need_dx, scratch, parts)
+    else:
+        KC.backward_serial(algo, x, w, dy, geometry, layer_grads, dx, need_dx, scratch)
 
 
 __all__ = ["ConvLayer"]

@@ -113,9 +113,9 @@ def _views(program, i, state, work, nb):
 
 
 @jit
-def forward(images, program, i, state, work, nb, rng):
+def forward(image_threads, program, i, state, work, nb, rng):
     """``rng`` None: inference, on the running statistics (the network's generator otherwise)."""
-    if images is None:  # a network without image layers: typed away, nothing compiled
+    if image_threads is None:  # a network without image layers: typed away, nothing compiled
         return
     c, rows, params, stats, running = _views(program, i, state, work, nb)
     offs = program.offs
@@ -129,8 +129,8 @@ def forward(images, program, i, state, work, nb, rng):
 
 
 @jit
-def backward(images, program, i, state, work, nb):
-    if images is None:
+def backward(image_threads, program, i, state, work, nb):
+    if image_threads is None:
         return
     c, rows, params, stats, _ = _views(program, i, state, work, nb)
     offs, pw, pb = program.offs, program.ops[i, F_PW], program.ops[i, F_PB]

@@ -110,8 +110,8 @@ class GlobalAvgPoolLayer(Layer):
 
 
 @jit
-def forward(images, program, i, params, work, nb):
-    if images is None:  # a network without image layers: typed away, nothing compiled
+def forward(image_threads, program, i, params, work, nb):
+    if image_threads is None:  # a network without image layers: typed away, nothing compiled
         return
     ops, offs = program.ops, program.offs
     h, w, c, size = ops[i, F_D1], ops[i, F_D2], ops[i, F_D3], ops[i, F_D4]
@@ -128,8 +128,8 @@ def forward(images, program, i, params, work, nb):
 
 
 @jit
-def backward(images, program, i, state, work, nb):
-    if images is None:
+def backward(image_threads, program, i, state, work, nb):
+    if image_threads is None:
         return
     ops, offs = program.ops, program.offs
     if not ops[i, F_NEED_DX]:
