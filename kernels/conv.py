@@ -90,8 +90,8 @@ def algorithm(n, layer):
 def _scratch_dims(layer):
     """(rows, k, f, planar): a group's patch rows, their length KH*KW*C, the filters, and the floats
     PLANAR's buffer takes for one image (see _forward_planar)."""
-    (h, wd, c), (kh, kw), f, stride, pads = layer
-    oh, ow = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
+    (h, wd, c), (kh, kw), f, (sh, sw), (top, bottom, left, right) = layer
+    oh, ow = (h + top + bottom - kh) // sh + 1, (wd + left + right - kw) // sw + 1
     return GROUP * oh * ow, kh * kw * c, f, kw * h * ow + oh * ow
 
 
@@ -99,8 +99,11 @@ def _scratch_dims(layer):
 def scratch_size(layer, parts):
     """Floats of scratch IM2COL and PLANAR take for ``layer`` on ``parts`` threads: per part a
     group's patches or PLANAR's buffer (the larger), the patches' gradients and one weight-gradient
-    product; then every chunk's partial weight and bias gradients."""
-    rows, k, f, planar = _scratch_dims(layer)
+    product; then every chunk's partial weight and bias gradients. Plain arithmetic, no calls (a
+    layer's encoding runs its py_func, where calling a jitted function would start numba)."""
+    (h, wd, c), (kh, kw), f, (sh, sw), (top, bottom, left, right) = layer
+    oh, ow = (h + top + bottom - kh) // sh + 1, (wd + left + right - kw) // sw + 1
+    rows, k, planar = GROUP * oh * ow, kh * kw * c, kw * h * ow + oh * ow
     return parts * (max(rows * k, planar) + rows * k + k * f) + GRAD_CHUNKS * (k * f + f)
 
 
@@ -520,12 +523,13 @@ def _backward_chunks(x, w2, dy2, geometry, buffers, chunk_range, dx, need_dx):
 
 
 @jit
-def backward_serial(algo, x, w, dy, geometry, grads, dx, need_dx, scratch):
-    """The backward pass on this thread: ``grads`` = (dw (KH, KW, C, F), db (F,)) and dx (N, H, W, C,
-    unpadded; when ``need_dx``) overwritten, dy (N, OH, OW, F). IM2COL (and PLANAR, whose gradients
-    are IM2COL's) cut the batch into min(N, GRAD_CHUNKS) chunks whose partial sums are added at
-    the end, as backward_parallel does, so both give the same numbers."""
+def backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch):
+    """The backward pass on this thread: ``outs`` = (dx (N, H, W, C), unpadded; written when
+    ``need_dx``), dw (KH, KW, C, F), db (F,)) overwritten, dy (N, OH, OW, F). IM2COL (and PLANAR,
+    whose gradients are IM2COL's) cut the batch into min(N, GRAD_CHUNKS) chunks whose partial sums
+    are added at the end, as backward_parallel does, so both give the same numbers."""
     stride, pads = geometry[1], geometry[2]
+    dx, grads = outs[0], (outs[1], outs[2])
     if algo == DIRECT:
         if not (pads[0] or pads[1] or pads[2] or pads[3]):
             conv2d_backward_direct_into(x, w, dy, grads, dx, need_dx, stride)
@@ -548,7 +552,7 @@ def backward_serial(algo, x, w, dy, geometry, grads, dx, need_dx, scratch):
 
 
 @jit(parallel=True)
-def backward_parallel(x, w, dy, geometry, grads, dx, need_dx, scratch, parts):
+def backward_parallel(x, w, dy, geometry, outs, need_dx, scratch, parts):
     """:func:`backward_serial`'s IM2COL on ``parts`` threads, scratch_size(layer, parts) floats: part
     t takes a run of the chunks with its own buffers; the chunks' partial sums are added in order
     after them. The same numbers. Call from Python with BLAS on one thread."""
@@ -556,6 +560,7 @@ def backward_parallel(x, w, dy, geometry, grads, dx, need_dx, scratch, parts):
     kh, kw, c, f = w.shape
     k = kh * kw * c
     w2 = w.reshape(k, f)
+    dx, dw, db = outs
     dy2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], f)
     (space, dpatches, dw_one), (dw_parts, db_parts) = _scratch_views(scratch, _layer(x, w, geometry), parts)
     chunks = min(n_img, GRAD_CHUNKS)
@@ -564,7 +569,7 @@ def backward_parallel(x, w, dy, geometry, grads, dx, need_dx, scratch, parts):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
         buffers = (space[t], dpatches[t], dw_one[t], (dw_parts, db_parts))
         _backward_chunks(x, w2, dy2, geo, buffers, (t * chunks // parts, (t + 1) * chunks // parts), dx, need_dx)
-    _sum_chunks(dw_parts, db_parts, chunks, (grads[0].reshape(k, f), grads[1]))
+    _sum_chunks(dw_parts, db_parts, chunks, (dw.reshape(k, f), db))
 
 
 # --------------------------------------------------------------------------- padding
@@ -651,10 +656,10 @@ def _run(forward: bool, algo: int, arrays: tuple, geometry: tuple, layer: tuple)
         return
     x, w, dy, dw, db, dx = arrays
     if parts == 1:
-        backward_serial(algo, x, w, dy, geometry, (dw, db), dx, True, scratch)
+        backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
         return
     with blas_single_thread():
-        backward_parallel(x, w, dy, geometry, (dw, db), dx, True, scratch, parts)
+        backward_parallel(x, w, dy, geometry, (dx, dw, db), True, scratch, parts)
 
 
 def conv2d_forward(

@@ -165,11 +165,34 @@ def _make_conv_backward(rng, dtype):
     return (_normal(rng, (n, h, w, c), dtype), _normal(rng, (kh, kw, c, f), dtype), dy), kwargs
 
 
-def _conv_at(n, h, c, k, f, backward):
+def _conv_at(n, h, c, k, f, backward, algorithm=None):
     def make(rng, dtype):
         x, w = _normal(rng, (n, h, h, c), dtype), _normal(rng, (k, k, c, f), dtype)
         last = _normal(rng, (n, h - k + 1, h - k + 1, f), dtype) if backward else _normal(rng, (f,), dtype)
-        return (x, w, last), {}
+        return (x, w, last), ({"algorithm": algorithm} if algorithm else {})
+
+    return make
+
+
+def _forcing(make: Maker, algorithm: str) -> Maker:
+    """``make``'s calls with ``algorithm`` forced (kernels.conv's DIRECT, IM2COL): every algorithm
+    meets its twin at every shape, stride and padding, not only where the chooser sends it."""
+
+    def forced(rng, dtype):
+        args, kwargs = make(rng, dtype)
+        return args, {**kwargs, "algorithm": algorithm}
+
+    return forced
+
+
+def _make_planar(backward: bool) -> Maker:
+    """PLANAR's calls: one input channel, stride 1, no padding, any number of filters."""
+
+    def make(rng, dtype):
+        n, h, w, _, f, kh, kw = _conv_shapes(rng)
+        x, wt = _normal(rng, (n, h, w, 1), dtype), _normal(rng, (kh, kw, 1, f), dtype)
+        last = _normal(rng, (n, h - kh + 1, w - kw + 1, f), dtype) if backward else _normal(rng, (f,), dtype)
+        return (x, wt, last), {"algorithm": "planar"}
 
     return make
 
@@ -488,6 +511,30 @@ REGISTRY: tuple[Entry, ...] = (
         R.conv2d_backward,
         _make_conv_backward,
         {"1x8x8x1*3x3x8": _conv_at(1, 8, 1, 3, 8, True), "64x26x26x8*3x3x16": _conv_at(64, 26, 8, 3, 16, True)},
+    ),
+    *(
+        Entry(
+            f"{name}/{algorithm}",
+            getattr(K, name),
+            getattr(R, name),
+            _forcing(make, algorithm),
+            {"64x26x26x8*3x3x16": _conv_at(64, 26, 8, 3, 16, backward, algorithm)},
+        )
+        for name, make, backward in (
+            ("conv2d_forward", _make_conv_forward, False),
+            ("conv2d_backward", _make_conv_backward, True),
+        )
+        for algorithm in ("direct", "im2col")
+    ),
+    *(
+        Entry(
+            f"{name}/planar",
+            getattr(K, name),
+            getattr(R, name),
+            _make_planar(backward),
+            {"64x28x28x1*5x5x6": _conv_at(64, 28, 1, 5, 6, backward, "planar")},
+        )
+        for name, backward in (("conv2d_forward", False), ("conv2d_backward", True))
     ),
     Entry(
         "maxpool2d_forward",

@@ -113,10 +113,10 @@ def test_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dty
             out, dw, db, dx = np.empty((n, o, o, f), dtype), np.empty_like(w), np.empty(f, dtype), np.empty_like(x)
             if p == 1:
                 KC.forward_serial(algo, x, w, b, geometry, out, scratch)
-                KC.backward_serial(algo, x, w, dy, geometry, (dw, db), dx, True, scratch)
+                KC.backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
             else:
                 KC.forward_parallel(algo, x, w, b, geometry, out, scratch, p)
-                KC.backward_parallel(x, w, dy, geometry, (dw, db), dx, True, scratch, p)
+                KC.backward_parallel(x, w, dy, geometry, (dx, dw, db), True, scratch, p)
             results.append((out, dw, db, dx))
         for one, many in zip(*results, strict=True):
             np.testing.assert_array_equal(one, many)

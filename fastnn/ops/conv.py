@@ -192,8 +192,8 @@ def _forward_parallel(algo, x, w, b, geometry, y, scratch, parts):
     KC.forward_parallel(algo, x, w, b, geometry, y, scratch, parts)
 
 
-def _backward_parallel(x, w, dy, geometry, grads, dx, need_dx, scratch, parts):
-    KC.backward_parallel(x, w, dy, geometry, grads, dx, need_dx, scratch, parts)
+def _backward_parallel(x, w, dy, geometry, outs, need_dx, scratch, parts):
+    KC.backward_parallel(x, w, dy, geometry, outs, need_dx, scratch, parts)
 
 
 @jit
@@ -228,9 +228,12 @@ def backward(image_threads, program, i, state, work, nb):
     (h, wd, c), kernel, f, stride, pads = layer
     pw, pb, need_dx = ops[i, F_PW], ops[i, F_PB], ops[i, F_NEED_DX] != 0
     w = KB.shaped(params, pw, (kernel[0], kernel[1], c, f))
-    layer_grads = (KB.shaped(grads, pw, (kernel[0], kernel[1], c, f)), grads[pb : pb + f])
     x = KB.shaped(work.acts, offs[i], (nb, h, wd, c))
-    dx = KB.shaped(work.dacts, offs[i], (nb, h, wd, c))
+    outs = (
+        KB.shaped(work.dacts, offs[i], (nb, h, wd, c)),
+        KB.shaped(grads, pw, (kernel[0], kernel[1], c, f)),
+        grads[pb : pb + f],
+    )
     oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], kernel, stride)
     dy = KB.shaped(work.dacts, offs[i + 1], (nb, oh, ow, f))
     algo = KC.algorithm(nb, layer)
@@ -239,9 +242,9 @@ def backward(image_threads, program, i, state, work, nb):
     geometry = (kernel, stride, pads)
     if parts > 1:
         with config.objmode():
-            _backward_parallel(x, w, dy, geometry, layer_grads, dx, need_dx, scratch, parts)
+            _backward_parallel(x, w, dy, geometry, outs, need_dx, scratch, parts)
     else:
-        KC.backward_serial(algo, x, w, dy, geometry, layer_grads, dx, need_dx, scratch)
+        KC.backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch)
 
 
 __all__ = ["ConvLayer"]
