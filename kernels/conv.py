@@ -14,9 +14,12 @@ public kernels, the layer path and the training engine all ask it):
   weight gradient summed over GRAD_CHUNKS fixed chunks of the batch.
 - ``PLANAR``: the forward pass of one-input-channel layers as loops over each filter's whole output
   plane (stride 1, no padding); its gradients are IM2COL's.
+- ``WINOGRAD``: stride-1 3x3 layers by Winograd's F(2x2, 3x3) (kernels.winograd): 16 products per
+  2x2 output tile and (channel, filter) pair instead of 36, as 16 BLAS products per group of tiles,
+  in all three directions.
 
-IM2COL and PLANAR split a batch over ``parts`` threads by whole groups (forward) and whole chunks
-(backward), so their numbers do not depend on the thread count. A ``layer`` below is the tuple
+IM2COL, PLANAR and WINOGRAD split a batch over ``parts`` threads by whole groups (forward) and
+whole chunks (backward), so their numbers do not depend on the thread count. A ``layer`` below is the tuple
 ``((h, w, c), (kh, kw), filters, stride, pads)``, ``geometry`` is ``(kernel, stride, pads)``, and
 pads are (top, bottom, left, right).
 """
@@ -29,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from . import config
+from . import winograd as WG
 from ._checks import conv_geometry, float_arrays
 from .config import blas_single_thread, jit
 
-DIRECT, IM2COL, PLANAR = 0, 1, 2
-ALGORITHMS = {"direct": DIRECT, "im2col": IM2COL, "planar": PLANAR}
+DIRECT, IM2COL, PLANAR, WINOGRAD = 0, 1, 2, 3
+ALGORITHMS = {"direct": DIRECT, "im2col": IM2COL, "planar": PLANAR, "winograd": WINOGRAD}
 # Convolutions of fewer multiply-adds than this per batch (forward) run DIRECT; larger ones IM2COL
 # or PLANAR (3-6x faster on the benchmark layer). Below it, the copies, the BLAS calls and a
 # parallel region's start-up cost more than they save.
@@ -45,6 +49,11 @@ GROUP = 4
 # product im2col would make is too thin there (28x28, 5x5, 6 filters, batch 64, one thread: 1.06 ->
 # 0.33 ms; equal near 10-12 filters, BLAS ahead beyond).
 PLANAR_MAX_FILTERS = 8
+# Stride-1 3x3 layers with at least this many input channels and filters take WINOGRAD: 16
+# products per 2x2 output tile where IM2COL takes 36, worth its transforms from here on (float32, 64
+# images, one thread: 64x26x26x32 -> 64 filters 56.3 -> 46.3 ms forward + backward, 16x16x64 ->
+# 64 filters 49.2 -> 36.4 ms; with 16 channels 12.8 -> 14.1 ms, a loss).
+WINOGRAD_MIN_CHANNELS = 32
 # Fixed number of batch chunks whose weight gradients are summed at the end of an IM2COL backward
 # pass: results then depend on the batch size only, not on the thread count.
 GRAD_CHUNKS = 16
@@ -73,16 +82,24 @@ def planar_applies(c, stride, pads):
 
 
 @jit
+def winograd_applies(kernel, stride):
+    """Whether WINOGRAD can compute a layer: a 3x3 kernel at stride 1 (any padding)."""
+    return kernel[0] == 3 and kernel[1] == 3 and stride[0] == 1 and stride[1] == 1
+
+
+@jit
 def algorithm(n, layer):
-    """DIRECT, IM2COL or PLANAR for a batch of ``n`` images through ``layer``: the one choice of
-    algorithm (the layer path, the engine and the public kernels all call it). The backward pass of
-    a PLANAR layer takes IM2COL's gradients."""
+    """DIRECT, IM2COL, PLANAR or WINOGRAD for a batch of ``n`` images through ``layer``: the one
+    choice of algorithm (the layer path, the engine and the public kernels all call it). The
+    backward pass of a PLANAR layer takes IM2COL's gradients."""
     (h, wd, c), (kh, kw), f, stride, pads = layer
     oh, ow = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], (kh, kw), stride)
     if n * oh * ow * kh * kw * c * f < IM2COL_MIN_MACS:
         return DIRECT
     if f <= PLANAR_MAX_FILTERS and planar_applies(c, stride, pads):
         return PLANAR
+    if min(c, f) >= WINOGRAD_MIN_CHANNELS and winograd_applies((kh, kw), stride):
+        return WINOGRAD
     return IM2COL
 
 
@@ -96,34 +113,64 @@ def _scratch_dims(layer):
 
 
 @jit
-def scratch_size(layer, parts):
-    """Floats of scratch IM2COL and PLANAR take for ``layer`` on ``parts`` threads: per part a
-    group's patches or PLANAR's buffer (the larger), the patches' gradients and one weight-gradient
-    product; then every chunk's partial weight and bias gradients. Plain arithmetic, no calls (a
-    layer's encoding runs its py_func, where calling a jitted function would start numba)."""
+def scratch_sizes(layer):
+    """(per part, shared): the floats of scratch one thread's buffers take, and those all threads
+    share, for ``layer`` under any algorithm but DIRECT (none). IM2COL and PLANAR: per part a group's
+    patches or PLANAR's buffer (the larger), the patches' gradients and one weight-gradient product;
+    shared, every chunk's partial weight and bias gradients. WINOGRAD (3x3, stride 1): see
+    kernels.winograd.part_views, and U with every chunk's partial dU and bias gradients. Plain
+    arithmetic, no calls: Python callers (a layer's encoding) run its py_func without numba."""
     (h, wd, c), (kh, kw), f, (sh, sw), (top, bottom, left, right) = layer
     oh, ow = (h + top + bottom - kh) // sh + 1, (wd + left + right - kw) // sw + 1
     rows, k, planar = GROUP * oh * ow, kh * kw * c, kw * h * ow + oh * ow
-    return parts * (max(rows * k, planar) + rows * k + k * f) + GRAD_CHUNKS * (k * f + f)
+    part, shared = max(rows * k, planar) + rows * k + k * f, GRAD_CHUNKS * (k * f + f)
+    if kh == 3 and kw == 3 and sh == 1 and sw == 1:
+        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        tiles = max(1, WG.GROUP_TILES // (th * tw)) * th * tw
+        part = max(part, 16 * tiles * (2 * c + f) + 16 * c * f)
+        shared = max(shared, 16 * c * f * (1 + GRAD_CHUNKS) + GRAD_CHUNKS * f)
+    return part, shared
+
+
+def scratch_size(layer: tuple, parts: int) -> int:
+    """Floats of scratch ``layer`` takes on ``parts`` threads (see scratch_sizes)."""
+    part, shared = scratch_sizes.py_func(layer)
+    return int(parts * part + shared)
 
 
 @jit
-def _scratch_views(scratch, layer, parts):
-    """(space (parts, S), dpatches (parts, rows, k), dw_one (parts, k, f)), (dw_parts (GRAD_CHUNKS, k,
-    f), db_parts (GRAD_CHUNKS, f)) carved from ``scratch``: per part, S floats for a group's patches
-    or PLANAR's buffer, and so on (see scratch_size)."""
+def _blocks(scratch, layer, parts):
+    """(blocks (parts, per part), shared) carved from ``scratch`` (see scratch_sizes)."""
+    part, shared = scratch_sizes(layer)
+    return scratch[: parts * part].reshape(parts, part), scratch[parts * part : parts * part + shared]
+
+
+@jit
+def _im2col_views(block, layer):
+    """(space, dpatches (rows, k), dw_one (k, f)) of one part's block: space holds a group's patches
+    (rows, k) or PLANAR's buffer."""
     rows, k, f, planar = _scratch_dims(layer)
     size = max(rows * k, planar)
-    space = scratch[: parts * size].reshape(parts, size)
-    o = parts * size
-    dpatches = scratch[o : o + parts * rows * k].reshape(parts, rows, k)
-    o += parts * rows * k
-    dw_one = scratch[o : o + parts * k * f].reshape(parts, k, f)
-    o += parts * k * f
-    dw_parts = scratch[o : o + GRAD_CHUNKS * k * f].reshape(GRAD_CHUNKS, k, f)
-    o += GRAD_CHUNKS * k * f
-    db_parts = scratch[o : o + GRAD_CHUNKS * f].reshape(GRAD_CHUNKS, f)
-    return (space, dpatches, dw_one), (dw_parts, db_parts)
+    return block[:size], block[size : size + rows * k].reshape(rows, k), block[size + rows * k :][: k * f].reshape(k, f)
+
+
+@jit
+def _chunk_sums(shared, layer):
+    """(dw_parts (GRAD_CHUNKS, k, f), db_parts (GRAD_CHUNKS, f)): IM2COL's per-chunk gradients."""
+    _, k, f, _ = _scratch_dims(layer)
+    dw_parts = shared[: GRAD_CHUNKS * k * f].reshape(GRAD_CHUNKS, k, f)
+    return dw_parts, shared[GRAD_CHUNKS * k * f : GRAD_CHUNKS * (k * f + f)].reshape(GRAD_CHUNKS, f)
+
+
+@jit
+def _winograd_shared(shared, layer):
+    """(u (16, C, F), du_parts (GRAD_CHUNKS, 16, C, F), db_parts (GRAD_CHUNKS, F)): WINOGRAD's."""
+    c, f = layer[0][2], layer[2]
+    u = shared[: 16 * c * f].reshape(16, c, f)
+    o = 16 * c * f
+    du_parts = shared[o : o + GRAD_CHUNKS * 16 * c * f].reshape(GRAD_CHUNKS, 16, c, f)
+    o += GRAD_CHUNKS * 16 * c * f
+    return u, du_parts, shared[o : o + GRAD_CHUNKS * f].reshape(GRAD_CHUNKS, f)
 
 
 @jit
@@ -424,39 +471,70 @@ def _forward_groups(x, w2, b, geometry, out, space, group_range, planar):
 
 
 @jit
+def _groups(algo, n_img, layer):
+    """How many groups a batch of ``n_img`` images makes: GROUP images each, WINOGRAD's own count."""
+    per = GROUP
+    if algo == WINOGRAD:
+        (h, wd, _), _, _, _, pads = layer
+        per = WG.images_per_group(h + pads[0] + pads[1] - 2, wd + pads[2] + pads[3] - 2)
+    return (n_img + per - 1) // per
+
+
+@jit
+def _prepared(algo, w, shared, layer):
+    """WINOGRAD's filter transform u (16, C, F), written into ``shared``; other algorithms: empty."""
+    if algo == WINOGRAD:
+        u = _winograd_shared(shared, layer)[0]
+        WG.filter_transform(w, u)
+        return u
+    return shared[:0].reshape(0, 1, 1)
+
+
+@jit
+def _forward_part(algo, x, params, geometry, out, block, group_range):
+    """Groups g0..g1-1 (``group_range``) of the batch through one part's ``block``; ``params`` =
+    (w, b, u), u WINOGRAD's transformed filters."""
+    w, b, u = params
+    if algo == WINOGRAD:
+        WG.forward_groups(x, u, b, geometry[2], out, block, group_range)
+        return
+    kh, kw, c, f = w.shape
+    out2 = out.reshape(out.shape[0] * out.shape[1] * out.shape[2], f)
+    space = _im2col_views(block, _layer(x, w, geometry))[0]
+    _forward_groups(x, w.reshape(kh * kw * c, f), b, geometry, out2, space, group_range, algo == PLANAR)
+
+
+@jit
 def forward_serial(algo, x, w, b, geometry, out, scratch):
     """The forward pass on this thread: x (N, H, W, C) unpadded, out (N, OH, OW, F) overwritten;
-    ``scratch``: scratch_size(layer, 1) floats for IM2COL and PLANAR (DIRECT ignores it, and pads
-    a copy of x when the layer pads)."""
+    ``scratch``: scratch_size(layer, 1) floats (DIRECT ignores it, and pads a copy of x when the
+    layer pads)."""
     stride, pads = geometry[1], geometry[2]
     if algo == DIRECT:
         padded = pads[0] or pads[1] or pads[2] or pads[3]
         conv2d_forward_direct_into(pad_images(x, pads) if padded else x, w, b, out, stride)
         return
-    n_img = x.shape[0]
-    kh, kw, c, f = w.shape
-    out2 = out.reshape(out.shape[0] * out.shape[1] * out.shape[2], f)
-    space = _scratch_views(scratch, _layer(x, w, geometry), 1)[0][0][0]
-    groups = (0, (n_img + GROUP - 1) // GROUP)
-    _forward_groups(x, w.reshape(kh * kw * c, f), b, geometry, out2, space, groups, algo == PLANAR)
+    layer = _layer(x, w, geometry)
+    blocks, shared = _blocks(scratch, layer, 1)
+    u = _prepared(algo, w, shared, layer)
+    _forward_part(algo, x, (w, b, u), geometry, out, blocks[0], (0, _groups(algo, x.shape[0], layer)))
 
 
 @jit(parallel=True)
-def forward_parallel(algo, x, w, b, geometry, out, scratch, parts):
-    """:func:`forward_serial` for IM2COL and PLANAR on ``parts`` threads, scratch_size(layer, parts)
-    floats: part t takes a run of whole groups with its own space. The same products on the same
-    rows: the same numbers. Call from Python with BLAS on one thread."""
-    n_img = x.shape[0]
-    kh, kw, c, f = w.shape
-    w2 = w.reshape(kh * kw * c, f)
-    out2 = out.reshape(out.shape[0] * out.shape[1] * out.shape[2], f)
-    space = _scratch_views(scratch, _layer(x, w, geometry), parts)[0][0]
-    groups = (n_img + GROUP - 1) // GROUP
-    planar = algo == PLANAR
-    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]  # a parfor takes no nested tuples
+def forward_parallel(algo, x, w, b, geometry, out, split):
+    """:func:`forward_serial` for IM2COL, PLANAR and WINOGRAD on several threads, ``split`` =
+    (scratch of scratch_size(layer, parts) floats, parts): part t takes a run of whole groups with
+    its own block. The same products on the same rows: the same numbers. Call from Python with BLAS
+    on one thread."""
+    scratch, parts = split
+    layer = _layer(x, w, geometry)
+    blocks, shared = _blocks(scratch, layer, parts)
+    u = _prepared(algo, w, shared, layer)
+    groups = _groups(algo, x.shape[0], layer)
+    (kh, kw), (sh, sw), (top, bottom, left, right) = geometry  # a parfor takes no nested tuples
     for t in config.prange(parts):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
-        _forward_groups(x, w2, b, geo, out2, space[t], (t * groups // parts, (t + 1) * groups // parts), planar)
+        _forward_part(algo, x, (w, b, u), geo, out, blocks[t], (t * groups // parts, (t + 1) * groups // parts))
 
 
 @jit
@@ -511,23 +589,53 @@ def _sum_chunks(dw_parts, db_parts, chunks, grads):
 
 
 @jit
-def _backward_chunks(x, w2, dy2, geometry, buffers, chunk_range, dx, need_dx):
+def _backward_part(algo, inputs, geometry, where, chunk_range, dx, need_dx):
     """Chunks u0..u1-1 (``chunk_range``) of the batch's min(N, GRAD_CHUNKS): each chunk's partial
-    gradients into ``buffers`` = (space, dpatches, dw_one, (dw_parts, db_parts)) at its index."""
-    space, dpatches, dw_one, (dw_parts, db_parts) = buffers
+    gradients into the shared per-chunk sums at its index, dx of its images when ``need_dx``.
+    ``inputs`` = (x, w, u, dy (N, OH, OW, F)), ``where`` = (this part's block, shared)."""
+    x, w, u, dy = inputs
+    block, shared = where
+    layer = _layer(x, w, geometry)
     n_img = x.shape[0]
     chunks = min(n_img, GRAD_CHUNKS)
-    for u in range(chunk_range[0], chunk_range[1]):
-        one = (space, dpatches, dw_one, dw_parts[u], db_parts[u])
-        _backward_chunk(x, w2, dy2, _chunk_images(u, n_img, chunks), geometry, one, dx, need_dx)
+    if algo == WINOGRAD:
+        du_parts, db_parts = _winograd_shared(shared, layer)[1:]
+        for t in range(chunk_range[0], chunk_range[1]):
+            images = _chunk_images(t, n_img, chunks)
+            WG.backward_images(x, u, dy, images, geometry[2], block, (du_parts[t], db_parts[t], dx), need_dx)
+        return
+    kh, kw, c, f = w.shape
+    dy2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], f)
+    dw_parts, db_parts = _chunk_sums(shared, layer)
+    space, dpatches, dw_one = _im2col_views(block, layer)
+    for t in range(chunk_range[0], chunk_range[1]):
+        buffers = (space, dpatches, dw_one, dw_parts[t], db_parts[t])
+        _backward_chunk(
+            x, w.reshape(kh * kw * c, f), dy2, _chunk_images(t, n_img, chunks), geometry, buffers, dx, need_dx
+        )
+
+
+@jit
+def _finish_backward(algo, shared, layer, n_img, grads):
+    """grads = (dw (KH, KW, C, F), db (F,)) from the chunks' partial sums, added in order."""
+    dw, db = grads
+    chunks = min(n_img, GRAD_CHUNKS)
+    kh, kw, c, f = dw.shape
+    if algo == WINOGRAD:
+        du, du_parts, db_parts = _winograd_shared(shared, layer)  # du replaces u, no longer needed
+        _sum_chunks(du_parts.reshape(GRAD_CHUNKS, 16 * c, f), db_parts, chunks, (du.reshape(16 * c, f), db))
+        WG.filter_gradient(du, dw)
+        return
+    dw_parts, db_parts = _chunk_sums(shared, layer)
+    _sum_chunks(dw_parts, db_parts, chunks, (dw.reshape(kh * kw * c, f), db))
 
 
 @jit
 def backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch):
     """The backward pass on this thread: ``outs`` = (dx (N, H, W, C), unpadded; written when
-    ``need_dx``), dw (KH, KW, C, F), db (F,)) overwritten, dy (N, OH, OW, F). IM2COL (and PLANAR,
-    whose gradients are IM2COL's) cut the batch into min(N, GRAD_CHUNKS) chunks whose partial sums
-    are added at the end, as backward_parallel does, so both give the same numbers."""
+    ``need_dx``), dw (KH, KW, C, F), db (F,)) overwritten, dy (N, OH, OW, F). IM2COL (PLANAR's
+    gradients are IM2COL's) and WINOGRAD cut the batch into min(N, GRAD_CHUNKS) chunks whose
+    partial sums are added at the end, as backward_parallel does, so both give the same numbers."""
     stride, pads = geometry[1], geometry[2]
     dx, grads = outs[0], (outs[1], outs[2])
     if algo == DIRECT:
@@ -540,36 +648,31 @@ def backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch):
         if need_dx:
             crop_images(gxp, pads, dx)
         return
-    n_img = x.shape[0]
-    kh, kw, c, f = w.shape
-    k = kh * kw * c
-    dy2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], f)
-    (space, dpatches, dw_one), sums = _scratch_views(scratch, _layer(x, w, geometry), 1)
-    chunks = min(n_img, GRAD_CHUNKS)
-    buffers = (space[0], dpatches[0], dw_one[0], sums)
-    _backward_chunks(x, w.reshape(k, f), dy2, geometry, buffers, (0, chunks), dx, need_dx)
-    _sum_chunks(sums[0], sums[1], chunks, (grads[0].reshape(k, f), grads[1]))
+    layer = _layer(x, w, geometry)
+    blocks, shared = _blocks(scratch, layer, 1)
+    u = _prepared(algo, w, shared, layer)
+    chunks = min(x.shape[0], GRAD_CHUNKS)
+    _backward_part(algo, (x, w, u, dy), geometry, (blocks[0], shared), (0, chunks), dx, need_dx)
+    _finish_backward(algo, shared, layer, x.shape[0], grads)
 
 
 @jit(parallel=True)
-def backward_parallel(x, w, dy, geometry, outs, need_dx, scratch, parts):
-    """:func:`backward_serial`'s IM2COL on ``parts`` threads, scratch_size(layer, parts) floats: part
-    t takes a run of the chunks with its own buffers; the chunks' partial sums are added in order
-    after them. The same numbers. Call from Python with BLAS on one thread."""
-    n_img = x.shape[0]
-    kh, kw, c, f = w.shape
-    k = kh * kw * c
-    w2 = w.reshape(k, f)
+def backward_parallel(algo, x, w, dy, geometry, outs, need_dx, split):
+    """:func:`backward_serial` for IM2COL (and PLANAR) and WINOGRAD on several threads, ``split`` as
+    in forward_parallel: part t takes a run of the chunks with its own block; the chunks' partial
+    sums are added in order after them. The same numbers. Call from Python with BLAS on one thread."""
+    scratch, parts = split
     dx, dw, db = outs
-    dy2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], f)
-    (space, dpatches, dw_one), (dw_parts, db_parts) = _scratch_views(scratch, _layer(x, w, geometry), parts)
-    chunks = min(n_img, GRAD_CHUNKS)
-    (sh, sw), (top, bottom, left, right) = geometry[1], geometry[2]  # a parfor takes no nested tuples
+    layer = _layer(x, w, geometry)
+    blocks, shared = _blocks(scratch, layer, parts)
+    u = _prepared(algo, w, shared, layer)
+    chunks = min(x.shape[0], GRAD_CHUNKS)
+    (kh, kw), (sh, sw), (top, bottom, left, right) = geometry  # a parfor takes no nested tuples
     for t in config.prange(parts):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
-        buffers = (space[t], dpatches[t], dw_one[t], (dw_parts, db_parts))
-        _backward_chunks(x, w2, dy2, geo, buffers, (t * chunks // parts, (t + 1) * chunks // parts), dx, need_dx)
-    _sum_chunks(dw_parts, db_parts, chunks, (dw.reshape(k, f), db))
+        span = (t * chunks // parts, (t + 1) * chunks // parts)
+        _backward_part(algo, (x, w, u, dy), geo, (blocks[t], shared), span, dx, need_dx)
+    _finish_backward(algo, shared, layer, x.shape[0], (dw, db))
 
 
 # --------------------------------------------------------------------------- padding
@@ -620,10 +723,10 @@ def _threads() -> int:
 
 def parts_for(algo: int, n: int) -> int:
     """Threads a Python caller splits a batch of ``n`` images over: numba's count, at most MAX_PARTS
-    and one per group (forward) or chunk (backward) -- 1 for DIRECT."""
+    and one per image -- 1 for DIRECT."""
     if algo == DIRECT:
         return 1
-    return max(1, min(_threads(), MAX_PARTS, (n + GROUP - 1) // GROUP))
+    return max(1, min(_threads(), MAX_PARTS, n))
 
 
 def _algorithm_code(name: Any, n: int, layer: tuple) -> int:
@@ -638,6 +741,9 @@ def _algorithm_code(name: Any, n: int, layer: tuple) -> int:
             f"algorithm 'planar' needs one input channel, stride 1 and no padding; got {c} channels, "
             f"stride {stride}, padding {pads}"
         )
+    kernel = layer[1]
+    if name == "winograd" and not winograd_applies.py_func(kernel, stride):
+        raise ValueError(f"algorithm 'winograd' needs a 3x3 kernel and stride 1; got kernel {kernel}, stride {stride}")
     return ALGORITHMS[name]
 
 
@@ -645,21 +751,21 @@ def _run(forward: bool, algo: int, arrays: tuple, geometry: tuple, layer: tuple)
     """One pass through the kernels the algorithm takes, on as many threads as it may use."""
     parts = parts_for(algo, arrays[0].shape[0])
     dtype = arrays[0].dtype
-    scratch = np.empty(int(scratch_size.py_func(layer, parts)) if algo != DIRECT else 1, dtype=dtype)
+    scratch = np.empty(scratch_size(layer, parts) if algo != DIRECT else 1, dtype=dtype)
     if forward:
         x, w, b, out = arrays
         if parts == 1:
             forward_serial(algo, x, w, b, geometry, out, scratch)
             return
         with blas_single_thread():
-            forward_parallel(algo, x, w, b, geometry, out, scratch, parts)
+            forward_parallel(algo, x, w, b, geometry, out, (scratch, parts))
         return
     x, w, dy, dw, db, dx = arrays
     if parts == 1:
         backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
         return
     with blas_single_thread():
-        backward_parallel(x, w, dy, geometry, (dx, dw, db), True, scratch, parts)
+        backward_parallel(algo, x, w, dy, geometry, (dx, dw, db), True, (scratch, parts))
 
 
 def conv2d_forward(
@@ -672,7 +778,8 @@ def conv2d_forward(
     ``stride`` = sh or (sh, sw): OH = (H + top + bottom - KH) // sh + 1 (as PyTorch's conv2d,
     channels last). The bias is added once per output channel (the seed added it per input channel).
     ``algorithm``: "auto" (the choice the layers make), or "direct", "im2col", "planar" (one input
-    channel, stride 1, no padding) to force one; each sums in its own order.
+    channel, stride 1, no padding), "winograd" (3x3, stride 1) to force one; each sums in its own
+    order (Winograd's also transforms: its rounding differs from the direct sums' by a few ulps).
     """
     stride, pads = conv_geometry(stride, padding)
     x, w, b = _conv_inputs(x, w, b, "b", 1, pads)

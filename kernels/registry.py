@@ -185,6 +185,21 @@ def _forcing(make: Maker, algorithm: str) -> Maker:
     return forced
 
 
+def _make_winograd(backward: bool) -> Maker:
+    """WINOGRAD's calls: 3x3 kernels at stride 1, odd and even sizes, padding up to 2 on any side."""
+
+    def make(rng, dtype):
+        n, c, f = _dim(rng, 1, 3), _dim(rng, 1, 5), _dim(rng, 1, 5)
+        pads = (0, 0, 0, 0) if rng.random() < 0.3 else tuple(_dim(rng, 0, 2) for _ in range(4))
+        h, w = _dim(rng, max(1, 3 - pads[0] - pads[1]), 11), _dim(rng, max(1, 3 - pads[2] - pads[3]), 11)
+        x, wt = _normal(rng, (n, h, w, c), dtype), _normal(rng, (3, 3, c, f), dtype)
+        oh, ow = h + pads[0] + pads[1] - 2, w + pads[2] + pads[3] - 2
+        last = _normal(rng, (n, oh, ow, f), dtype) if backward else _normal(rng, (f,), dtype)
+        return (x, wt, last), {"padding": pads, "algorithm": "winograd"}
+
+    return make
+
+
 def _make_planar(backward: bool) -> Maker:
     """PLANAR's calls: one input channel, stride 1, no padding, any number of filters."""
 
@@ -533,6 +548,16 @@ REGISTRY: tuple[Entry, ...] = (
             getattr(R, name),
             _make_planar(backward),
             {"64x28x28x1*5x5x6": _conv_at(64, 28, 1, 5, 6, backward, "planar")},
+        )
+        for name, backward in (("conv2d_forward", False), ("conv2d_backward", True))
+    ),
+    *(
+        Entry(
+            f"{name}/winograd",
+            getattr(K, name),
+            getattr(R, name),
+            _make_winograd(backward),
+            {"64x26x26x32*3x3x64": _conv_at(64, 26, 32, 3, 64, backward, "winograd")},
         )
         for name, backward in (("conv2d_forward", False), ("conv2d_backward", True))
     ),

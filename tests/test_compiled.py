@@ -110,6 +110,23 @@ CASES = {
         opt="adam",
         bs=16,
     ),
+    # 32 channels in and out, 3x3: kernels.conv's WINOGRAD, 'same' padding and valid, with batch norm.
+    "cnn-winograd-bn-ce-adam-batch8": dict(
+        layers=lambda s: [
+            ConvLayer((6, 6, 32), (3, 3), 32, padding="same", rng=s),
+            fastnn.BatchNormLayer(32),
+            ReLU(),
+            ConvLayer((6, 6, 32), (3, 3), 32, rng=s + 1),
+            ReLU(),
+            FlattenLayer(),
+            FCLayer(512, 3, rng=s + 2),
+            Softmax(),
+        ],
+        loss="cross_entropy",
+        task="wide",
+        opt="adam",
+        bs=8,
+    ),
     "cnn-pool-ce-adam-batch": dict(
         layers=lambda s: _cnn(s, pool=True), loss="cross_entropy", task="images", opt="adam", bs=8, shuffle=True
     ),
@@ -259,7 +276,13 @@ def _data(task, dtype, n=37):
     if task == "images-onehot":
         x, labels = _data("images", dtype, n)
         return x, np.eye(3, dtype=dtype)[labels]
-    shapes = {"images": (6, 6, 2), "big-images": (12, 12, 3), "images13": (13, 13, 2), "big-gray": (16, 16, 1)}
+    shapes = {
+        "images": (6, 6, 2),
+        "big-images": (12, 12, 3),
+        "images13": (13, 13, 2),
+        "big-gray": (16, 16, 1),
+        "wide": (6, 6, 32),
+    }
     if task in shapes:
         shape = (n, *shapes[task])
         x = rng.standard_normal(shape)
@@ -293,6 +316,21 @@ def _train(case, dtype, compiled, monkeypatch, epochs=6):
     )
     assert net.last_fit_path == ("compiled" if compiled else "layers")
     return net, history
+
+
+def test_the_image_cases_reach_every_convolution_algorithm():
+    """The cases above run each algorithm kernels.conv chooses, at their batch sizes and at the
+    last, partial batch of 37 samples."""
+    from kernels import conv as KC
+
+    seen = set()
+    for case in CASES.values():
+        for layer in case["layers"](0):
+            if isinstance(layer, ConvLayer):
+                shape = (layer.input_shape, layer.kernel_shape, layer.layer_depth, layer.stride, layer.padding)
+                for n in (case["bs"], 37 % case["bs"] or case["bs"]):
+                    seen.add(KC.algorithm.py_func(n, shape))
+    assert seen == {KC.DIRECT, KC.IM2COL, KC.PLANAR, KC.WINOGRAD}
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -109,14 +109,14 @@ def test_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dty
     for algo in (KC.IM2COL, KC.PLANAR) if planar else (KC.IM2COL,):
         results = []
         for p in (1, parts):
-            scratch = np.full(KC.scratch_size.py_func(layer, p), np.nan, dtype=dtype)
+            scratch = np.full(KC.scratch_size(layer, p), np.nan, dtype=dtype)
             out, dw, db, dx = np.empty((n, o, o, f), dtype), np.empty_like(w), np.empty(f, dtype), np.empty_like(x)
             if p == 1:
                 KC.forward_serial(algo, x, w, b, geometry, out, scratch)
                 KC.backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
             else:
-                KC.forward_parallel(algo, x, w, b, geometry, out, scratch, p)
-                KC.backward_parallel(x, w, dy, geometry, (dx, dw, db), True, scratch, p)
+                KC.forward_parallel(algo, x, w, b, geometry, out, (scratch, p))
+                KC.backward_parallel(algo, x, w, dy, geometry, (dx, dw, db), True, (scratch, p))
             results.append((out, dw, db, dx))
         for one, many in zip(*results, strict=True):
             np.testing.assert_array_equal(one, many)

@@ -149,7 +149,7 @@ class ConvLayer(Layer):
         (h, w, c), (kh, kw) = self.input_shape, self.kernel_shape
         f = self.layer_depth
         # the jitted function's Python source: encoding a network must not start numba (the numpy path)
-        scratch = int(KC.scratch_size.py_func(((h, w, c), (kh, kw), f, self.stride, self.padding), KC.MAX_PARTS))
+        scratch = KC.scratch_size(((h, w, c), (kh, kw), f, self.stride, self.padding), KC.MAX_PARTS)
         dims = (h, w, c, kh, kw, f, *self.stride, *self.padding)
         return Encoding(KIND, dims, self.output_shape, float_work=scratch)
 
@@ -176,9 +176,9 @@ def layer_of(ops, i):
 
 
 @jit
-def _scratch(program, i, work, layer, parts):
-    fw = program.ops[i, F_FW]
-    return work.fwork[fw : fw + KC.scratch_size(layer, parts)]
+def _scratch(program, i, work):
+    """The layer's scratch, from its offset on (the kernels take the prefix their layer needs)."""
+    return work.fwork[program.ops[i, F_FW] :]
 
 
 # ``image_threads`` in the steps below: None for a network without image layers (typed away,
@@ -188,12 +188,12 @@ def _scratch(program, i, work, layer, parts):
 # same. The algorithm is kernels.conv.algorithm's choice, as on the layer path.
 
 
-def _forward_parallel(algo, x, w, b, geometry, y, scratch, parts):
-    KC.forward_parallel(algo, x, w, b, geometry, y, scratch, parts)
+def _forward_parallel(algo, x, w, b, geometry, y, split):
+    KC.forward_parallel(algo, x, w, b, geometry, y, split)
 
 
-def _backward_parallel(x, w, dy, geometry, outs, need_dx, scratch, parts):
-    KC.backward_parallel(x, w, dy, geometry, outs, need_dx, scratch, parts)
+def _backward_parallel(algo, x, w, dy, geometry, outs, need_dx, split):
+    KC.backward_parallel(algo, x, w, dy, geometry, outs, need_dx, split)
 
 
 @jit
@@ -210,11 +210,11 @@ def forward(image_threads, program, i, params, work, nb):
     y = KB.shaped(work.acts, offs[i + 1], (nb, oh, ow, f))
     algo = KC.algorithm(nb, layer)
     parts = image_threads if algo != KC.DIRECT else 1
-    scratch = _scratch(program, i, work, layer, parts)
+    scratch = _scratch(program, i, work)
     geometry = (kernel, stride, pads)
     if parts > 1:
         with config.objmode():
-            _forward_parallel(algo, x, w, b, geometry, y, scratch, parts)
+            _forward_parallel(algo, x, w, b, geometry, y, (scratch, parts))
     else:
         KC.forward_serial(algo, x, w, b, geometry, y, scratch)
 
@@ -238,11 +238,11 @@ def backward(image_threads, program, i, state, work, nb):
     dy = KB.shaped(work.dacts, offs[i + 1], (nb, oh, ow, f))
     algo = KC.algorithm(nb, layer)
     parts = image_threads if algo != KC.DIRECT else 1
-    scratch = _scratch(program, i, work, layer, parts)
+    scratch = _scratch(program, i, work)
     geometry = (kernel, stride, pads)
     if parts > 1:
         with config.objmode():
-            _backward_parallel(x, w, dy, geometry, outs, need_dx, scratch, parts)
+            _backward_parallel(algo, x, w, dy, geometry, outs, need_dx, (scratch, parts))
     else:
         KC.backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch)
 
