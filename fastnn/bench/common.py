@@ -27,6 +27,27 @@ class Row:
     targets: dict[str, float] = field(default_factory=dict)  # "reference"/"torch": minimum speedup
     fresh: bool = False  # call make() before every timed run (training from fresh weights)
     quick: bool = True
+    threads: tuple[int, ...] = ()  # run once per thread count (every side held to it), else as is
+
+
+@contextlib.contextmanager
+def thread_count(n: int) -> Any:
+    """Inside the block numba, every BLAS library (threadpoolctl) and PyTorch use ``n`` threads."""
+    import numba
+    import scipy.linalg  # noqa: F401 - loads scipy's BLAS, which numba's np.dot calls, so it is limited too
+    from threadpoolctl import threadpool_limits
+
+    saved = numba.get_num_threads(), torch.get_num_threads() if torch else None
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    if torch:
+        torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        numba.set_num_threads(saved[0])
+        if torch:
+            torch.set_num_threads(saved[1])
 
 
 @contextlib.contextmanager

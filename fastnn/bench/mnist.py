@@ -9,6 +9,7 @@ lower its loss, so nothing is timed that does not learn.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,6 +20,15 @@ import numpy as np
 import fastnn
 
 from .common import Row, quiet_fit, torch
+
+try:  # the inference anchor, when installed (pip install jax); XLA keeps its own thread pool, which
+    # no thread count set in the process limits, so its rows run on every core at "1 thread" too
+    import jax
+except ImportError:
+    jax = None
+
+# Real-size rows run at one thread and at two (issue 27), every side held to the count.
+THREADS = (1, 2) if (os.cpu_count() or 1) >= 2 else (1,)
 
 
 def mnist_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -194,7 +204,7 @@ def _training_row(name: str, kind: str, layers: Callable[[], list], n: int, batc
         return epoch
 
     targets = {"torch": 8.0 if batch == 1 else 1.5}
-    return Row(f"{name}: 2 epochs", "float32", ours, None, theirs if torch else None, targets, fresh=True, quick=False)
+    return Row(f"{name}: 2 epochs", "float32", ours, None, theirs if torch else None, targets, True, False, THREADS)
 
 
 def _moons_row() -> Row:
@@ -320,6 +330,47 @@ def _tutorial_mnist_conv_row() -> Row:
     )
 
 
+def _jax_forward(kind: str) -> Callable[[Any], Any]:
+    """The network of ``kind`` ("w1" or "bn") in inference mode as one jitted JAX function on NHWC
+    float32 batches, random weights (batch norm folded to its scale and shift, as inference runs it)."""
+    jnp, lax = jax.numpy, jax.lax
+    keys = iter(jax.random.split(jax.random.PRNGKey(0), 32))
+
+    def conv(c_in: int, c_out: int) -> tuple[Any, Any]:
+        return jax.random.normal(next(keys), (3, 3, c_in, c_out), jnp.float32) * 0.1, jnp.zeros(c_out, jnp.float32)
+
+    def dense(n_in: int, n_out: int) -> tuple[Any, Any]:
+        return jax.random.normal(next(keys), (n_in, n_out), jnp.float32) * 0.01, jnp.zeros(n_out, jnp.float32)
+
+    def apply_conv(x: Any, wb: tuple[Any, Any], padding: str) -> Any:
+        return lax.conv_general_dilated(x, wb[0], (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")) + wb[1]
+
+    def pool(x: Any) -> Any:
+        return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+    if kind == "bn":
+        widths, channels, convs = (32, 32, 64, 64, 128), 3, []
+        for width in widths:
+            convs.append((conv(channels, width), jnp.ones(width, jnp.float32), jnp.zeros(width, jnp.float32)))
+            channels = width
+        head = dense(128, 10)
+
+        def forward(x: Any) -> Any:
+            for i, (wb, scale, shift) in enumerate(convs):
+                x = jnp.maximum(apply_conv(x, wb, "SAME") * scale + shift, 0)
+                x = pool(x) if i in (1, 3) else x
+            return x.mean(axis=(1, 2)) @ head[0] + head[1]
+
+    else:
+        c1, c2, d1, d2 = conv(1, 32), conv(32, 64), dense(9216, 128), dense(128, 10)
+
+        def forward(x: Any) -> Any:
+            x = pool(jnp.maximum(apply_conv(jnp.maximum(apply_conv(x, c1, "VALID"), 0), c2, "VALID"), 0))
+            return jnp.maximum(x.reshape(x.shape[0], -1) @ d1[0] + d1[1], 0) @ d2[0] + d2[1]
+
+    return jax.jit(forward)
+
+
 def _inference_row(kind: str = "w1") -> Row:
     x, _ = cifar_like(10_000) if kind == "bn" else mnist_like(10_000)
     layers = bn_cnn if kind == "bn" else (lambda: _w1(dropout=True))
@@ -340,16 +391,30 @@ def _inference_row(kind: str = "w1") -> Row:
 
         return run
 
+    def anchor() -> Callable[[], Any]:
+        forward = _jax_forward(kind)
+        batches = [jax.numpy.asarray(x[i : i + 1000]) for i in range(0, len(x), 1000)]
+
+        def run() -> None:
+            for batch in batches:
+                forward(batch).block_until_ready()
+
+        return run
+
     name = "32x32x3 batch-norm CNN" if kind == "bn" else "W1"
+    targets = {"torch": 1.5}
+    if jax:
+        targets["reference"] = 1.0
     return Row(
-        f"{name} inference: predict 10,000 images, batch 1000",
+        f"{name} inference: predict 10,000 images, batch 1000" + (" (reference: JAX CPU, on all cores)" if jax else ""),
         "float32",
         ours,
-        None,
+        anchor if jax else None,
         theirs if torch else None,
-        {"torch": 1.5 if kind == "bn" else 4.0},
+        targets,
         fresh=False,
         quick=False,
+        threads=THREADS,
     )
 
 

@@ -7,6 +7,7 @@ PyTorch runs with as many threads as numba. The same rows drive ``benchmarks/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -25,7 +26,7 @@ import kernels as K
 from kernels import reference as R
 
 from . import layers as bench_layers
-from .common import Make, Row, compiled_engine, machine, machine_line, quiet_fit, torch
+from .common import Make, Row, compiled_engine, machine, machine_line, quiet_fit, thread_count, torch
 
 
 def best_time(make: Make, fresh: bool, min_time: float, max_runs: int) -> float:
@@ -526,18 +527,17 @@ def run(quick: bool = False, echo: Callable[[str], None] = print, first_epoch_on
     echo(head)
     echo("-" * len(head))
     for row in rows(quick):
-        res: dict[str, Any] = {"name": row.name, "dtype": row.dtype, "targets": row.targets}
-        res["fastnn_s"] = best_time(row.fastnn, row.fresh, min_time, max_runs)
-        if row.reference:
-            res["reference_s"] = best_time(row.reference, row.fresh, min_time if not quick else 0, max_runs)
-            res["speedup"] = res["reference_s"] / res["fastnn_s"]
-        if row.torch:
-            res["torch_s"] = best_time(row.torch, row.fresh, min_time, max_runs)
-            res["torch_ratio"] = res["torch_s"] / res["fastnn_s"]
-        measured = {k: res.get("speedup" if k == "reference" else "torch_ratio") for k in row.targets}
-        res["met"] = verdict({k: (measured[k], v) for k, v in row.targets.items()})
-        results.append(res)
-        echo(format_row(res))
+        timed = []
+        for threads in row.threads or (None,):
+            with thread_count(threads) if threads else contextlib.nullcontext():
+                res = _timed(row, threads, quick, min_time, max_runs)
+            timed.append(res)
+            results.append(res)
+            echo(format_row(res))
+        if len(timed) == 2 and "torch_s" in timed[0]:
+            res = scaling(row.name, timed[0], timed[1])
+            results.append(res)
+            echo(format_row(res))
     extra = _process_rows(quick)
     if not quick:
         from . import firstepoch
@@ -555,11 +555,44 @@ def run(quick: bool = False, echo: Callable[[str], None] = print, first_epoch_on
     }
 
 
+def _timed(row: Row, threads: int | None, quick: bool, min_time: float, max_runs: int) -> dict[str, Any]:
+    """One row timed (at ``threads`` threads, when given), with its ratios and verdict."""
+    name = row.name if threads is None else f"{row.name} [{threads} thread{'s' if threads > 1 else ''}]"
+    res: dict[str, Any] = {"name": name, "dtype": row.dtype, "targets": row.targets, "threads": threads}
+    res["fastnn_s"] = best_time(row.fastnn, row.fresh, min_time, max_runs)
+    if row.reference:
+        res["reference_s"] = best_time(row.reference, row.fresh, min_time if not quick else 0, max_runs)
+        res["speedup"] = res["reference_s"] / res["fastnn_s"]
+    if row.torch:
+        res["torch_s"] = best_time(row.torch, row.fresh, min_time, max_runs)
+        res["torch_ratio"] = res["torch_s"] / res["fastnn_s"]
+    measured = {k: res.get("speedup" if k == "reference" else "torch_ratio") for k in row.targets}
+    res["met"] = verdict({k: (measured[k], v) for k, v in row.targets.items()})
+    return res
+
+
+def scaling(name: str, one: dict[str, Any], two: dict[str, Any]) -> dict[str, Any]:
+    """Issue 27's scaling target: fastnn's speed-up from the second thread at least PyTorch's."""
+    ours, theirs = one["fastnn_s"] / two["fastnn_s"], one["torch_s"] / two["torch_s"]
+    return {
+        "name": f"{name}: speed-up from 1 to 2 threads",
+        "dtype": one["dtype"],
+        "unit": "x",
+        "fastnn_s": ours,
+        "torch_s": theirs,
+        "torch_ratio": ours / theirs,
+        "targets": {"scaling_vs_torch": 1.0},
+        "met": verdict({"scaling_vs_torch": (ours / theirs, 1.0)}),
+    }
+
+
 def _fmt_time(s: float | None, unit: str = "s") -> str:
     if s is None:
         return "-"
     if unit == "MB":
         return f"{s:.0f} MB"
+    if unit == "x":
+        return f"{s:.2f}x"
     return f"{s * 1e6:.1f} us" if s < 1e-3 else f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
 
 
@@ -567,6 +600,7 @@ _TARGET_TEXT = {
     "seconds": "seconds <= {v:g} s",
     "rss_vs_torch": "at most {v:g}x torch's",
     "torch_plus_seconds": "<= torch's + {v:g} s",
+    "scaling_vs_torch": "at least torch's",
 }
 
 
