@@ -78,9 +78,12 @@ class CompiledNetwork:
         self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, eps, image_threads, outer)
 
     def _one_pool(self) -> Any:
-        """BLAS held at one thread while convolutions split batches over numba's threads (one thread
-        pool at a time: two of each on two cores measured 10x slower), else nothing."""
-        return config.blas_single_thread() if (self.rules.image_threads or 1) > 1 else contextlib.nullcontext()
+        """BLAS held at one thread in image networks: their convolutions split batches over numba's
+        threads (one thread pool at a time: two of each on two cores measured 10x slower), and
+        OpenBLAS's own threads would change their products' last bits with the thread count, as they
+        do on the layer path (kernels.conv). Dense networks leave BLAS its threads (see
+        docs/performance.md: sgemm's bits then depend on them)."""
+        return config.blas_single_thread() if self.rules.image_threads is not None else contextlib.nullcontext()
 
     def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
         """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""

@@ -20,6 +20,7 @@ and running the small networks that never reach a compiled kernel costs no numba
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -225,22 +226,34 @@ def _install_compile_listener() -> None:
     event.register("numba:compile", _Listener())
 
 
-_blas_controller = None
+_blas_libs: list[Any] | None = None
 
 
+@contextlib.contextmanager
 def blas_single_thread() -> Any:
-    """A context manager holding the BLAS thread pools at one thread.
+    """Holds every BLAS thread pool at one thread inside the block (a few microseconds).
 
-    Used around numba-parallel kernels that call BLAS from each of numba's threads: a
-    multithreaded BLAS inside them would put 2 x 2 threads on 2 cores (10x slowdowns measured).
+    Around numba-parallel kernels that call BLAS from each of numba's threads -- a multithreaded
+    BLAS inside them would put 2 x 2 threads on 2 cores (10x slowdowns measured) -- and around
+    every BLAS product fastnn makes: OpenBLAS's own threads change sgemm's last bits, so the
+    numbers would depend on the thread count.
     """
-    global _blas_controller
-    if _blas_controller is None:
+    global _blas_libs
+    if _blas_libs is None:
         import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS numba's np.dot calls, so it is seen
         from threadpoolctl import ThreadpoolController
 
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
+        _blas_libs = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    saved = [lib.get_num_threads() for lib in _blas_libs]
+    for lib, n in zip(_blas_libs, saved, strict=True):
+        if n != 1:
+            lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(_blas_libs, saved, strict=True):
+            if n != 1:
+                lib.set_num_threads(n)
 
 
 def settings() -> dict[str, Any]:

@@ -748,24 +748,24 @@ def _algorithm_code(name: Any, n: int, layer: tuple) -> int:
 
 
 def _run(forward: bool, algo: int, arrays: tuple, geometry: tuple, layer: tuple) -> None:
-    """One pass through the kernels the algorithm takes, on as many threads as it may use."""
+    """One pass through the kernels the algorithm takes, on as many threads as it may use, with BLAS
+    at one thread (OpenBLAS's own threads would change the products' last bits with the count)."""
     parts = parts_for(algo, arrays[0].shape[0])
     dtype = arrays[0].dtype
     scratch = np.empty(scratch_size(layer, parts) if algo != DIRECT else 1, dtype=dtype)
-    if forward:
-        x, w, b, out = arrays
-        if parts == 1:
-            forward_serial(algo, x, w, b, geometry, out, scratch)
-            return
-        with blas_single_thread():
-            forward_parallel(algo, x, w, b, geometry, out, (scratch, parts))
-        return
-    x, w, dy, dw, db, dx = arrays
-    if parts == 1:
-        backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
-        return
     with blas_single_thread():
-        backward_parallel(algo, x, w, dy, geometry, (dx, dw, db), True, (scratch, parts))
+        if forward:
+            x, w, b, out = arrays
+            if parts == 1:
+                forward_serial(algo, x, w, b, geometry, out, scratch)
+            else:
+                forward_parallel(algo, x, w, b, geometry, out, (scratch, parts))
+            return
+        x, w, dy, dw, db, dx = arrays
+        if parts == 1:
+            backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
+        else:
+            backward_parallel(algo, x, w, dy, geometry, (dx, dw, db), True, (scratch, parts))
 
 
 def conv2d_forward(
