@@ -543,21 +543,15 @@ REGISTRY: tuple[Entry, ...] = (
     ),
     *(
         Entry(
-            f"{name}/planar",
+            f"{name}/{algorithm}",
             getattr(K, name),
             getattr(R, name),
-            _make_planar(backward),
-            {"64x28x28x1*5x5x6": _conv_at(64, 28, 1, 5, 6, backward, "planar")},
+            make(backward),
+            {label: _conv_at(*shape, backward, algorithm)},
         )
-        for name, backward in (("conv2d_forward", False), ("conv2d_backward", True))
-    ),
-    *(
-        Entry(
-            f"{name}/winograd",
-            getattr(K, name),
-            getattr(R, name),
-            _make_winograd(backward),
-            {"64x26x26x32*3x3x64": _conv_at(64, 26, 32, 3, 64, backward, "winograd")},
+        for algorithm, make, label, shape in (
+            ("planar", _make_planar, "64x28x28x1*5x5x6", (64, 28, 1, 5, 6)),
+            ("winograd", _make_winograd, "64x26x26x32*3x3x64", (64, 26, 32, 3, 64)),
         )
         for name, backward in (("conv2d_forward", False), ("conv2d_backward", True))
     ),

@@ -197,21 +197,27 @@ def _backward_parallel(algo, x, w, dy, geometry, outs, need_dx, split):
 
 
 @jit
+def _plan(image_threads, program, i, work, nb):
+    """Row i for a batch of ``nb``: (layer, geometry, output size, algorithm, threads, scratch)."""
+    layer = layer_of(program.ops, i)
+    (h, wd, _), kernel, _, stride, pads = layer
+    out_size = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], kernel, stride)
+    algo = KC.algorithm(nb, layer)
+    parts = image_threads if algo != KC.DIRECT else 1
+    return layer, (kernel, stride, pads), out_size, algo, parts, _scratch(program, i, work)
+
+
+@jit
 def forward(image_threads, program, i, params, work, nb):
     if image_threads is None:
         return
     ops, offs = program.ops, program.offs
-    layer = layer_of(ops, i)
-    (h, wd, c), kernel, f, stride, pads = layer
+    layer, geometry, (oh, ow), algo, parts, scratch = _plan(image_threads, program, i, work, nb)
+    (h, wd, c), kernel, f = layer[0], layer[1], layer[2]
     w = KB.shaped(params, ops[i, F_PW], (kernel[0], kernel[1], c, f))
     b = params[ops[i, F_PB] : ops[i, F_PB] + f]
     x = KB.shaped(work.acts, offs[i], (nb, h, wd, c))
-    oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], kernel, stride)
     y = KB.shaped(work.acts, offs[i + 1], (nb, oh, ow, f))
-    algo = KC.algorithm(nb, layer)
-    parts = image_threads if algo != KC.DIRECT else 1
-    scratch = _scratch(program, i, work)
-    geometry = (kernel, stride, pads)
     if parts > 1:
         with config.objmode():
             _forward_parallel(algo, x, w, b, geometry, y, (scratch, parts))
@@ -223,23 +229,18 @@ def forward(image_threads, program, i, params, work, nb):
 def backward(image_threads, program, i, state, work, nb):
     if image_threads is None:
         return
-    ops, offs, params, grads = program.ops, program.offs, state.params, state.grads
-    layer = layer_of(ops, i)
-    (h, wd, c), kernel, f, stride, pads = layer
+    ops, offs, grads = program.ops, program.offs, state.grads
+    layer, geometry, (oh, ow), algo, parts, scratch = _plan(image_threads, program, i, work, nb)
+    (h, wd, c), kernel, f = layer[0], layer[1], layer[2]
     pw, pb, need_dx = ops[i, F_PW], ops[i, F_PB], ops[i, F_NEED_DX] != 0
-    w = KB.shaped(params, pw, (kernel[0], kernel[1], c, f))
+    w = KB.shaped(state.params, pw, (kernel[0], kernel[1], c, f))
     x = KB.shaped(work.acts, offs[i], (nb, h, wd, c))
     outs = (
         KB.shaped(work.dacts, offs[i], (nb, h, wd, c)),
         KB.shaped(grads, pw, (kernel[0], kernel[1], c, f)),
         grads[pb : pb + f],
     )
-    oh, ow = KC.output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], kernel, stride)
     dy = KB.shaped(work.dacts, offs[i + 1], (nb, oh, ow, f))
-    algo = KC.algorithm(nb, layer)
-    parts = image_threads if algo != KC.DIRECT else 1
-    scratch = _scratch(program, i, work)
-    geometry = (kernel, stride, pads)
     if parts > 1:
         with config.objmode():
             _backward_parallel(algo, x, w, dy, geometry, outs, need_dx, (scratch, parts))
