@@ -505,14 +505,36 @@ def _forward_part(algo, x, params, geometry, out, block, group_range):
 
 
 @jit
+def direct_forward(x, w, b, geometry, out):
+    """DIRECT's forward pass: out (N, OH, OW, F) overwritten (a padded copy of x when the layer pads).
+    Its own entry point, so a small convolution compiles nothing of the other algorithms."""
+    stride, pads = geometry[1], geometry[2]
+    padded = pads[0] or pads[1] or pads[2] or pads[3]
+    conv2d_forward_direct_into(pad_images(x, pads) if padded else x, w, b, out, stride)
+
+
+@jit
+def direct_backward(x, w, dy, geometry, outs, need_dx):
+    """DIRECT's backward pass, ``outs`` = (dx, dw, db) as in backward_serial."""
+    stride, pads = geometry[1], geometry[2]
+    dx, grads = outs[0], (outs[1], outs[2])
+    if not (pads[0] or pads[1] or pads[2] or pads[3]):
+        conv2d_backward_direct_into(x, w, dy, grads, dx, need_dx, stride)
+        return
+    xp = pad_images(x, pads)
+    gxp = np.empty_like(xp)
+    conv2d_backward_direct_into(xp, w, dy, grads, gxp, need_dx, stride)
+    if need_dx:
+        crop_images(gxp, pads, dx)
+
+
+@jit
 def forward_serial(algo, x, w, b, geometry, out, scratch):
     """The forward pass on this thread: x (N, H, W, C) unpadded, out (N, OH, OW, F) overwritten;
     ``scratch``: scratch_size(layer, 1) floats (DIRECT ignores it, and pads a copy of x when the
     layer pads)."""
-    stride, pads = geometry[1], geometry[2]
     if algo == DIRECT:
-        padded = pads[0] or pads[1] or pads[2] or pads[3]
-        conv2d_forward_direct_into(pad_images(x, pads) if padded else x, w, b, out, stride)
+        direct_forward(x, w, b, geometry, out)
         return
     layer = _layer(x, w, geometry)
     blocks, shared = _blocks(scratch, layer, 1)
@@ -636,17 +658,9 @@ def backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch):
     ``need_dx``), dw (KH, KW, C, F), db (F,)) overwritten, dy (N, OH, OW, F). IM2COL (PLANAR's
     gradients are IM2COL's) and WINOGRAD cut the batch into min(N, GRAD_CHUNKS) chunks whose
     partial sums are added at the end, as backward_parallel does, so both give the same numbers."""
-    stride, pads = geometry[1], geometry[2]
     dx, grads = outs[0], (outs[1], outs[2])
     if algo == DIRECT:
-        if not (pads[0] or pads[1] or pads[2] or pads[3]):
-            conv2d_backward_direct_into(x, w, dy, grads, dx, need_dx, stride)
-            return
-        xp = pad_images(x, pads)
-        gxp = np.empty_like(xp)
-        conv2d_backward_direct_into(xp, w, dy, grads, gxp, need_dx, stride)
-        if need_dx:
-            crop_images(gxp, pads, dx)
+        direct_backward(x, w, dy, geometry, outs, need_dx)
         return
     layer = _layer(x, w, geometry)
     blocks, shared = _blocks(scratch, layer, 1)
@@ -753,6 +767,14 @@ def _run(forward: bool, algo: int, arrays: tuple, geometry: tuple, layer: tuple)
     parts = parts_for(algo, arrays[0].shape[0])
     dtype = arrays[0].dtype
     scratch = np.empty(scratch_size(layer, parts) if algo != DIRECT else 1, dtype=dtype)
+    if algo == DIRECT:  # its own entry points: a small convolution compiles only DIRECT's loops
+        if forward:
+            x, w, b, out = arrays
+            direct_forward(x, w, b, geometry, out)
+        else:
+            x, w, dy, dw, db, dx = arrays
+            direct_backward(x, w, dy, geometry, (dx, dw, db), True)
+        return
     with blas_single_thread():
         if forward:
             x, w, b, out = arrays
