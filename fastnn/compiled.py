@@ -136,13 +136,13 @@ def _engine_program(program: plan_mod.Plan, capacity: int) -> E.Program:
 
 
 def _image_threads(program: plan_mod.Plan, parts: int = 1) -> int | None:
-    """Rules.image_threads: None without image layers, else the threads IM2COL and PLANAR may use."""
+    """Rules.image_threads: None without image layers, else the threads IM2COL, PLANAR and WINOGRAD may use."""
     return parts if set(program.ops[:, F_KIND].tolist()) & set(E.IMAGE_KINDS) else None
 
 
 def _training_parts(program: plan_mod.Plan, capacity: int) -> int:
     """Threads a training batch's convolutions may split over: numba's count, at most KC.MAX_PARTS
-    (what a layer's scratch holds), when a convolution takes IM2COL or PLANAR at this batch size;
+    (what a layer's scratch holds), when a convolution takes other than DIRECT at this batch size;
     else 1 (DIRECT runs on one thread, and BLAS keeps its threads for the dense layers)."""
     im2col = any(
         KC.algorithm.py_func(capacity, conv_op.layer_of.py_func(program.ops, i)) != KC.DIRECT

@@ -46,8 +46,8 @@ Work = namedtuple("Work", ["acts", "dacts", "iwork", "y_batch", "labels_batch", 
 # How to train: batch size, LOSS_*, ACC_*, OPT_*, the clip of binary cross-entropy, ``image_threads``:
 # None for a network without a layer of an IMAGE_KINDS kind -- steps given None are typed away, so a
 # dense network (the tutorials' XOR, MLPs) never compiles the image ops (an XOR script's first run:
-# 12 s, not 41) -- else the threads its im2col convolutions may split a batch over (1: this one;
-# see fastnn.ops.conv). One value, not one per kind: every combination would compile its own loop.
+# 12 s, not 41) -- else the threads its IM2COL, PLANAR and WINOGRAD convolutions may split a batch
+# over (1: this one; see fastnn.ops.conv). One value, not one per kind: every combination would compile its own loop.
 # ``outer``: True for plain SGD one sample at a time: each dense layer's weight gradient
 # outer(x, dy) is then applied where it is formed, never stored (_outer_sgd_step).
 Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "image_threads", "outer"])

@@ -5,7 +5,7 @@ Layouts: images (N, H, W, C), filters (KH, KW, C, F), outputs (N, OH, OW, F); OH
 stride 1 without padding. The channel axes are innermost so the inner loops run over contiguous
 memory and vectorise.
 
-Three algorithms compute it, and :func:`algorithm` is the one place that chooses among them (the
+Four algorithms compute it, and :func:`algorithm` is the one place that chooses among them (the
 public kernels, the layer path and the training engine all ask it):
 
 - ``DIRECT``: plain loops over every output pixel, one thread; the cheapest per call.
@@ -19,9 +19,9 @@ public kernels, the layer path and the training engine all ask it):
   in all three directions.
 
 IM2COL, PLANAR and WINOGRAD split a batch over ``parts`` threads by whole groups (forward) and
-whole chunks (backward), so their numbers do not depend on the thread count. A ``layer`` below is the tuple
-``((h, w, c), (kh, kw), filters, stride, pads)``, ``geometry`` is ``(kernel, stride, pads)``, and
-pads are (top, bottom, left, right).
+whole chunks (backward), so their numbers do not depend on the thread count. A ``layer`` below is
+the tuple ``((h, w, c), (kh, kw), filters, stride, pads)``, ``geometry`` is ``(kernel, stride,
+pads)``, and pads are (top, bottom, left, right).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from .config import blas_single_thread, jit
 
 DIRECT, IM2COL, PLANAR, WINOGRAD = 0, 1, 2, 3
 ALGORITHMS = {"direct": DIRECT, "im2col": IM2COL, "planar": PLANAR, "winograd": WINOGRAD}
-# Convolutions of fewer multiply-adds than this per batch (forward) run DIRECT; larger ones IM2COL
-# or PLANAR (3-6x faster on the benchmark layer). Below it, the copies, the BLAS calls and a
+# Convolutions of fewer multiply-adds than this per batch (forward) run DIRECT; larger ones IM2COL,
+# PLANAR or WINOGRAD (IM2COL: 3-6x faster on the benchmark layer). Below it, the copies, the BLAS calls and a
 # parallel region's start-up cost more than they save.
 IM2COL_MIN_MACS = 200_000
 # Images per BLAS product on the im2col path: one product for 4 images' patches measured ~14%
@@ -57,8 +57,8 @@ WINOGRAD_MIN_CHANNELS = 32
 # Fixed number of batch chunks whose weight gradients are summed at the end of an IM2COL backward
 # pass: results then depend on the batch size only, not on the thread count.
 GRAD_CHUNKS = 16
-# Threads IM2COL and PLANAR may split a batch over (a layer's scratch in the engine is sized for
-# this many).
+# Threads IM2COL, PLANAR and WINOGRAD may split a batch over (a layer's scratch in the engine is
+# sized for this many).
 MAX_PARTS = max(1, min(os.cpu_count() or 1, 4)) if config.PARALLEL else 1
 
 
@@ -473,10 +473,7 @@ def _forward_groups(x, w2, b, geometry, out, space, group_range, planar):
 @jit
 def _groups(algo, n_img, layer):
     """How many groups a batch of ``n_img`` images makes: GROUP images each, WINOGRAD's own count."""
-    per = GROUP
-    if algo == WINOGRAD:
-        (h, wd, _), _, _, _, pads = layer
-        per = WG.images_per_group(h + pads[0] + pads[1] - 2, wd + pads[2] + pads[3] - 2)
+    per = WG.scratch_dims(layer)[1] if algo == WINOGRAD else GROUP
     return (n_img + per - 1) // per
 
 
@@ -627,14 +624,13 @@ def _backward_part(algo, inputs, geometry, where, chunk_range, dx, need_dx):
             WG.backward_images(x, u, dy, images, geometry[2], block, (du_parts[t], db_parts[t], dx), need_dx)
         return
     kh, kw, c, f = w.shape
+    w2 = w.reshape(kh * kw * c, f)
     dy2 = dy.reshape(dy.shape[0] * dy.shape[1] * dy.shape[2], f)
     dw_parts, db_parts = _chunk_sums(shared, layer)
     space, dpatches, dw_one = _im2col_views(block, layer)
     for t in range(chunk_range[0], chunk_range[1]):
         buffers = (space, dpatches, dw_one, dw_parts[t], db_parts[t])
-        _backward_chunk(
-            x, w.reshape(kh * kw * c, f), dy2, _chunk_images(t, n_img, chunks), geometry, buffers, dx, need_dx
-        )
+        _backward_chunk(x, w2, dy2, _chunk_images(t, n_img, chunks), geometry, buffers, dx, need_dx)
 
 
 @jit

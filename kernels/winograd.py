@@ -37,12 +37,6 @@ def tile_grid(oh, ow):
 
 
 @jit
-def images_per_group(oh, ow):
-    th, tw = tile_grid(oh, ow)
-    return max(1, GROUP_TILES // (th * tw))
-
-
-@jit
 def filter_transform(w, u):
     """u (16, C, F) = G g G^T for every (c, f) of w (3, 3, C, F). (C*F small products: cheap.)"""
     u[:] = 0
@@ -284,15 +278,9 @@ def scratch_dims(layer):
 
 
 @jit
-def part_size(layer):
-    """Floats one thread's buffers take: V, M (dM), dV and one dU product."""
-    tiles, _, c, f = scratch_dims(layer)
-    return 16 * tiles * (2 * c + f) + 16 * c * f
-
-
-@jit
 def part_views(space, layer):
-    """(v (16, T, C), m (16, T, F), dv (16, T, C), du_one (16, C, F)) from ``space``."""
+    """(v (16, T, C), m (16, T, F), dv (16, T, C), du_one (16, C, F)) from ``space``: the floats
+    kernels.conv.scratch_sizes counts per part for WINOGRAD."""
     tiles, _, c, f = scratch_dims(layer)
     a, b = 16 * tiles * c, 16 * tiles * f
     v = space[:a].reshape(16, tiles, c)

@@ -93,8 +93,8 @@ def test_direct_convolution_adds_in_its_documented_order(shape, dtype):
     "shape", [(9, 10, 3, 3, 5, 1, 1), (20, 12, 2, 5, 4, 2, 2), (5, 8, 4, 3, 6, 1, 0), (9, 14, 1, 5, 6, 1, 0)]
 )
 def test_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dtype):
-    """IM2COL and PLANAR split a batch over threads by whole groups (forward) and whole gradient
-    chunks (backward): bit for bit the one-thread kernels' numbers."""
+    """IM2COL, PLANAR and WINOGRAD split a batch over threads by whole groups (forward) and whole
+    gradient chunks (backward): bit for bit the one-thread kernels' numbers."""
     from kernels import conv as KC
 
     n, h, c, k, f, stride, pad = shape
@@ -105,8 +105,10 @@ def test_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dty
     geometry = ((k, k), (stride, stride), (pad, pad, pad, pad))
     layer = ((h, h, c), (k, k), f, (stride, stride), (pad, pad, pad, pad))
     dy = rng.standard_normal((n, o, o, f)).astype(dtype)
-    planar = KC.planar_applies.py_func(c, (stride, stride), geometry[2])
-    for algo in (KC.IM2COL, KC.PLANAR) if planar else (KC.IM2COL,):
+    algos = [KC.IM2COL]
+    algos += [KC.PLANAR] if KC.planar_applies.py_func(c, (stride, stride), geometry[2]) else []
+    algos += [KC.WINOGRAD] if KC.winograd_applies.py_func((k, k), (stride, stride)) else []
+    for algo in algos:
         results = []
         for p in (1, parts):
             scratch = np.full(KC.scratch_size(layer, p), np.nan, dtype=dtype)

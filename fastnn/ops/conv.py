@@ -3,8 +3,8 @@
 Row dimensions: F_D0..F_D2 = input height, width, channels; F_D3, F_D4 = kernel height, width;
 F_D5 = filters; F_D6, F_D7 = stride; F_D8..F_D11 = padding (top, bottom, left, right).
 Parameters: ``weights`` (kh, kw, c, filters) at F_PW, ``bias`` (filters,) at F_PB. Float scratch
-at F_FW for kernels.conv's IM2COL and PLANAR (patches and partial gradients: nothing is allocated
-per batch). The engine asks :func:`kernels.conv.algorithm` which algorithm a batch takes, as the
+at F_FW for kernels.conv's IM2COL, PLANAR and WINOGRAD (patches, transforms and partial gradients:
+nothing is allocated per batch). The engine asks :func:`kernels.conv.algorithm` which algorithm a batch takes, as the
 layer path does, and runs its serial kernel, or, with several threads allowed, its parallel twin
 from an object-mode block (a parallel kernel may only be called from Python, see
 :func:`kernels.config.jit`).
@@ -182,8 +182,8 @@ def _scratch(program, i, work):
 
 
 # ``image_threads`` in the steps below: None for a network without image layers (typed away,
-# nothing compiled), else how many threads IM2COL and PLANAR may split a batch over (1: this
-# thread). More than one runs the parallel kernel from an object-mode block -- from Python, as
+# nothing compiled), else how many threads IM2COL, PLANAR and WINOGRAD may split a batch over (1:
+# this thread). More than one runs the parallel kernel from an object-mode block -- from Python, as
 # parallel kernels must be called (config.jit) -- with BLAS held at one thread; the numbers are the
 # same. The algorithm is kernels.conv.algorithm's choice, as on the layer path.
 
