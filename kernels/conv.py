@@ -125,10 +125,10 @@ def scratch_sizes(layer):
     rows, k, planar = GROUP * oh * ow, kh * kw * c, kw * h * ow + oh * ow
     part, shared = max(rows * k, planar) + rows * k + k * f, GRAD_CHUNKS * (k * f + f)
     if kh == 3 and kw == 3 and sh == 1 and sw == 1:
-        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        th, tw = (oh + 3) // 4, (ow + 3) // 4
         tiles = max(1, WG.GROUP_TILES // (th * tw)) * th * tw
-        part = max(part, 16 * tiles * (2 * c + f) + 16 * c * f)
-        shared = max(shared, 16 * c * f * (1 + GRAD_CHUNKS) + GRAD_CHUNKS * f)
+        part = max(part, 36 * tiles * (2 * c + f) + 36 * c * f)
+        shared = max(shared, 36 * c * f * (1 + GRAD_CHUNKS) + GRAD_CHUNKS * f)
     return part, shared
 
 
@@ -164,12 +164,12 @@ def _chunk_sums(shared, layer):
 
 @jit
 def _winograd_shared(shared, layer):
-    """(u (16, C, F), du_parts (GRAD_CHUNKS, 16, C, F), db_parts (GRAD_CHUNKS, F)): WINOGRAD's."""
+    """(u (36, C, F), du_parts (GRAD_CHUNKS, 36, C, F), db_parts (GRAD_CHUNKS, F)): WINOGRAD's."""
     c, f = layer[0][2], layer[2]
-    u = shared[: 16 * c * f].reshape(16, c, f)
-    o = 16 * c * f
-    du_parts = shared[o : o + GRAD_CHUNKS * 16 * c * f].reshape(GRAD_CHUNKS, 16, c, f)
-    o += GRAD_CHUNKS * 16 * c * f
+    u = shared[: 36 * c * f].reshape(36, c, f)
+    o = 36 * c * f
+    du_parts = shared[o : o + GRAD_CHUNKS * 36 * c * f].reshape(GRAD_CHUNKS, 36, c, f)
+    o += GRAD_CHUNKS * 36 * c * f
     return u, du_parts, shared[o : o + GRAD_CHUNKS * f].reshape(GRAD_CHUNKS, f)
 
 
@@ -473,13 +473,23 @@ def _forward_groups(x, w2, b, geometry, out, space, group_range, planar):
 @jit
 def _groups(algo, n_img, layer):
     """How many groups a batch of ``n_img`` images makes: GROUP images each, WINOGRAD's own count."""
-    per = WG.scratch_dims(layer)[1] if algo == WINOGRAD else GROUP
+    per = WG.images_per_group(layer, n_img) if algo == WINOGRAD else GROUP
     return (n_img + per - 1) // per
 
 
 @jit
+def _chunks(algo, n_img, layer):
+    """How many chunks the backward pass cuts a batch into (their weight gradients summed in order
+    at the end): GRAD_CHUNKS, fewer for a smaller batch, and for WINOGRAD no more than its groups
+    (a chunk smaller than a group would only shorten the products and add partial sums)."""
+    if algo == WINOGRAD:
+        return min(GRAD_CHUNKS, _groups(algo, n_img, layer))
+    return min(n_img, GRAD_CHUNKS)
+
+
+@jit
 def _prepared(algo, w, shared, layer):
-    """WINOGRAD's filter transform u (16, C, F), written into ``shared``; other algorithms: empty."""
+    """WINOGRAD's filter transform u (36, C, F), written into ``shared``; other algorithms: empty."""
     if algo == WINOGRAD:
         u = _winograd_shared(shared, layer)[0]
         WG.filter_transform(w, u)
@@ -609,14 +619,14 @@ def _sum_chunks(dw_parts, db_parts, chunks, grads):
 
 @jit
 def _backward_part(algo, inputs, geometry, where, chunk_range, dx, need_dx):
-    """Chunks u0..u1-1 (``chunk_range``) of the batch's min(N, GRAD_CHUNKS): each chunk's partial
+    """Chunks u0..u1-1 (``chunk_range``) of the batch's _chunks: each chunk's partial
     gradients into the shared per-chunk sums at its index, dx of its images when ``need_dx``.
     ``inputs`` = (x, w, u, dy (N, OH, OW, F)), ``where`` = (this part's block, shared)."""
     x, w, u, dy = inputs
     block, shared = where
     layer = _layer(x, w, geometry)
     n_img = x.shape[0]
-    chunks = min(n_img, GRAD_CHUNKS)
+    chunks = _chunks(algo, n_img, layer)
     if algo == WINOGRAD:
         du_parts, db_parts = _winograd_shared(shared, layer)[1:]
         for t in range(chunk_range[0], chunk_range[1]):
@@ -637,11 +647,11 @@ def _backward_part(algo, inputs, geometry, where, chunk_range, dx, need_dx):
 def _finish_backward(algo, shared, layer, n_img, grads):
     """grads = (dw (KH, KW, C, F), db (F,)) from the chunks' partial sums, added in order."""
     dw, db = grads
-    chunks = min(n_img, GRAD_CHUNKS)
+    chunks = _chunks(algo, n_img, layer)
     kh, kw, c, f = dw.shape
     if algo == WINOGRAD:
         du, du_parts, db_parts = _winograd_shared(shared, layer)  # du replaces u, no longer needed
-        _sum_chunks(du_parts.reshape(GRAD_CHUNKS, 16 * c, f), db_parts, chunks, (du.reshape(16 * c, f), db))
+        _sum_chunks(du_parts.reshape(GRAD_CHUNKS, 36 * c, f), db_parts, chunks, (du.reshape(36 * c, f), db))
         WG.filter_gradient(du, dw)
         return
     dw_parts, db_parts = _chunk_sums(shared, layer)
@@ -652,7 +662,7 @@ def _finish_backward(algo, shared, layer, n_img, grads):
 def backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch):
     """The backward pass on this thread: ``outs`` = (dx (N, H, W, C), unpadded; written when
     ``need_dx``), dw (KH, KW, C, F), db (F,)) overwritten, dy (N, OH, OW, F). IM2COL (PLANAR's
-    gradients are IM2COL's) and WINOGRAD cut the batch into min(N, GRAD_CHUNKS) chunks whose
+    gradients are IM2COL's) and WINOGRAD cut the batch into _chunks (<= GRAD_CHUNKS) whose
     partial sums are added at the end, as backward_parallel does, so both give the same numbers."""
     dx, grads = outs[0], (outs[1], outs[2])
     if algo == DIRECT:
@@ -661,7 +671,7 @@ def backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch):
     layer = _layer(x, w, geometry)
     blocks, shared = _blocks(scratch, layer, 1)
     u = _prepared(algo, w, shared, layer)
-    chunks = min(x.shape[0], GRAD_CHUNKS)
+    chunks = _chunks(algo, x.shape[0], layer)
     _backward_part(algo, (x, w, u, dy), geometry, (blocks[0], shared), (0, chunks), dx, need_dx)
     _finish_backward(algo, shared, layer, x.shape[0], grads)
 
@@ -676,7 +686,7 @@ def backward_parallel(algo, x, w, dy, geometry, outs, need_dx, split):
     layer = _layer(x, w, geometry)
     blocks, shared = _blocks(scratch, layer, parts)
     u = _prepared(algo, w, shared, layer)
-    chunks = min(x.shape[0], GRAD_CHUNKS)
+    chunks = _chunks(algo, x.shape[0], layer)
     (kh, kw), (sh, sw), (top, bottom, left, right) = geometry  # a parfor takes no nested tuples
     for t in config.prange(parts):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))

@@ -1,18 +1,25 @@
-"""Winograd F(2x2, 3x3): the pieces of kernels.conv's WINOGRAD algorithm for stride-1 3x3 layers.
+"""Winograd F(4x4, 3x3): the pieces of kernels.conv's WINOGRAD algorithm for stride-1 3x3 layers.
 
-Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016). Each 2x2 output tile is
-``A^T [(G g G^T) * (B^T d B)] A`` for the 4x4 input tile d and the 3x3 filter g: 16 multiplies per
-(channel, filter) pair where direct convolution takes 36. Across a group of tiles the 16 products
-are 16 matrix products, ``M[k] (tiles, F) = V[k] (tiles, C) @ U[k] (C, F)``, given to BLAS.
+Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (2016). Each 4x4 output tile is
+``A^T [(G g G^T) * (B^T d B)] A`` for the 6x6 input tile d and the 3x3 filter g: 36 multiplies per
+(channel, filter) pair where direct convolution takes 144. Across a group of tiles the 36 products
+are 36 matrix products, ``M[k] (tiles, F) = V[k] (tiles, C) @ U[k] (C, F)``, given to BLAS. (F(2x2,
+3x3), 16 multiplies for 36, came first: F(4x4)'s products take 0.56x the time and its transforms no
+longer, for 2-3x F(2x2)'s rounding error -- measured in docs/performance.md.)
 
 The backward pass is the adjoint of each step: ``dM = A dY A^T`` per tile, then ``dU[k] = V[k]^T
 @ dM[k]`` (the weight gradient is ``G^T dU G``) and ``dV[k] = dM[k] @ U[k]^T`` (the input gradient
-is ``B dV B^T``, added over overlapping tiles). The transforms only add, subtract and halve.
+is ``B dV B^T``, added over overlapping tiles).
 
 Layouts as in kernels.conv: x (N, H, W, C), w (3, 3, C, F), y (N, OH, OW, F); an image's tiles
-row-major, ``tile_grid`` = (ceil(OH/2), ceil(OW/2)); V (16, T, C), M (16, T, F), U (16, C, F), with
-index k = 4*row + column of the 4x4 transform. Tiles reaching past the image read zeros (the
-padding, and the rows and columns past an odd output size); outputs past OH x OW are dropped.
+row-major, ``tile_grid`` = (ceil(OH/4), ceil(OW/4)); V (36, T, C), M (36, T, F), U (36, C, F), with
+index k = 6*row + column of the 6x6 transform. Tiles reaching past the image read zeros (the
+padding, and the rows and columns past an output size that 4 does not divide); outputs past OH x
+OW are dropped.
+
+Every transform runs one row of tiles at a time in two passes (along the tile rows, then along
+each tile's columns) through small buffers, and every inner loop writes one contiguous run: LLVM
+vectorises it. (With one loop writing 16 runs, an F(2x2) ran 5-15x slower: the arrays might alias.)
 """
 
 from __future__ import annotations
@@ -21,193 +28,251 @@ import numpy as np
 
 from .config import jit
 
-# Tiles per group: a group's V and M (16 x tiles x (C + F) floats) stay near the core's L2, and its
-# 16 products are still long enough for BLAS (W1's second layer: 144 tiles, one image).
-GROUP_TILES = 576
+# Transform rows per group (36 x tiles): a group's V and M stay near the core's L2, and its 36
+# products are still long enough for BLAS (256 tiles: W1's second layer, 36 tiles an image, 7 images).
+GROUP_TILES = 256
+# A batch splits into at least this many groups when it has the images (see images_per_group).
+MIN_GROUPS = 4
 
-# The transforms (Lavin & Gray's F(2x2, 3x3)): input B^T (4x4), filter G (4x3), output A^T (2x4).
-_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
-_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
+# Lavin & Gray's F(4x4, 3x3), points 0, 1, -1, 2, -2: G (6x3) here; B^T (6x6) and A^T (4x6) are
+# written out in _bt_rows and _at_rows.
+_G = np.array(
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ],
+    dtype=np.float64,
+)
 
 
 @jit
 def tile_grid(oh, ow):
-    """(tile rows, tile columns) covering an OH x OW output with 2x2 tiles."""
-    return (oh + 1) // 2, (ow + 1) // 2
+    """(tile rows, tile columns) covering an OH x OW output with 4x4 tiles."""
+    return (oh + 3) // 4, (ow + 3) // 4
 
 
 @jit
 def filter_transform(w, u):
-    """u (16, C, F) = G g G^T for every (c, f) of w (3, 3, C, F). (C*F small products: cheap.)"""
+    """u (36, C, F) = G g G^T for every (c, f) of w (3, 3, C, F). (C*F small products: cheap.)"""
+    g, a = _G.astype(w.dtype), 6
     u[:] = 0
-    for a in range(4):
-        for b in range(4):
-            for m in range(3):
-                for n in range(3):
-                    coef = _G[a, m] * _G[b, n]
+    for r in range(a):
+        for col in range(a):
+            ur = u[a * r + col]
+            for p in range(3):
+                for q in range(3):
+                    coef = g[r, p] * g[col, q]
                     if coef != 0:
-                        u[4 * a + b] += coef * w[m, n]
+                        wpq = w[p, q]
+                        for ch in range(w.shape[2]):
+                            for f in range(w.shape[3]):
+                                ur[ch, f] += coef * wpq[ch, f]
 
 
 @jit
 def filter_gradient(du, dw):
     """dw (3, 3, C, F) = G^T dU G for every (c, f): the adjoint of :func:`filter_transform`."""
+    g, a = _G.astype(dw.dtype), 6
     dw[:] = 0
-    for m in range(3):
-        for n in range(3):
-            for a in range(4):
-                for b in range(4):
-                    coef = _G[a, m] * _G[b, n]
+    for p in range(3):
+        for q in range(3):
+            dwpq = dw[p, q]
+            for r in range(a):
+                for col in range(a):
+                    coef = g[r, p] * g[col, q]
                     if coef != 0:
-                        dw[m, n] += coef * du[4 * a + b]
-
-
-# The four transforms below run one row of tiles at a time, in two passes through small buffers, so
-# that every inner loop writes one contiguous run and reads at most four: LLVM then vectorises it
-# (with 16 output streams per loop it gave up -- the arrays might alias -- and ran 5-15x slower).
+                        dur = du[a * r + col]
+                        for ch in range(dw.shape[2]):
+                            for f in range(dw.shape[3]):
+                                dwpq[ch, f] += coef * dur[ch, f]
 
 
 @jit
-def _padded_rows(src, first_row, first_col, rows, width):
-    """rows (R, width*C): rows first_row.. and columns first_col.. of one image src (H, W, C), zeros
-    outside it."""
+def _phase_rows(src, first_row, first_col, rows):
+    """rows (R, K, TW, C)[i, k, j] = pixel (first_row + i, first_col + 4*j + k) of one image src (H,
+    W, C), zeros outside it: the K columns of each tile of a row of tiles, column k of every tile in
+    one run (so the transforms' loops run over whole rows of tiles, not a tile's C channels)."""
     h, w, c = src.shape
-    flat = src.reshape(h, w * c)
-    lo, hi = max(0, -first_col), min(width, w - first_col)  # the columns that lie inside
-    for i in range(rows.shape[0]):
+    n_rows, n_k, tw = rows.shape[0], rows.shape[1], rows.shape[2]
+    for i in range(n_rows):
         r = first_row + i
-        out = rows[i]
-        if r < 0 or r >= h or hi <= lo:
-            out[:] = 0
-            continue
-        for q in range(lo * c):
-            out[q] = 0
-        line = flat[r, (first_col + lo) * c : (first_col + hi) * c]
-        dst = out[lo * c : hi * c]
-        for q in range(dst.size):
-            dst[q] = line[q]
-        for q in range(hi * c, width * c):
-            out[q] = 0
+        for k in range(n_k):
+            for j in range(tw):
+                dst = rows[i, k, j]
+                col = first_col + 4 * j + k
+                if r < 0 or r >= h or col < 0 or col >= w:
+                    for q in range(c):
+                        dst[q] = 0
+                else:
+                    line = src[r, col]
+                    for q in range(c):
+                        dst[q] = line[q]
+
+
+# The four combinations of F(4x4, 3x3), each over n values of six (or four) runs of ``src`` that
+# start at ``so`` and lie ``ss`` apart, into six (or four) runs of ``dst`` at ``do``, ``ds`` apart:
+# one store stream per loop. Through slices, not offsets: indexing ``src[so + q]`` left the loops
+# 8x slower (numba's negative-index wraparound defeats LLVM's vectoriser). Grouped to save
+# multiplies; every call groups alike, so a step rounds the same wherever it runs.
+
+
+@jit
+def _runs(a, first, step, n):
+    """Six runs of n values of a, ``step`` apart from ``first`` (runs past a's end come out short:
+    the four-run combinations never use them)."""
+    return (
+        a[first : first + n],
+        a[first + step : first + step + n],
+        a[first + 2 * step : first + 2 * step + n],
+        a[first + 3 * step : first + 3 * step + n],
+        a[first + 4 * step : first + 4 * step + n],
+        a[first + 5 * step : first + 5 * step + n],
+    )
+
+
+@jit
+def _bt_rows(src, so, ss, dst, do, ds, n):
+    """dst_k = (B^T s)_k, k = 0..5: the input transform along one axis."""
+    two, four, five = dst.dtype.type(2), dst.dtype.type(4), dst.dtype.type(5)
+    s0, s1, s2, s3, s4, s5 = _runs(src, so, ss, n)
+    d0, d1, d2, d3, d4, d5 = _runs(dst, do, ds, n)
+    for q in range(n):
+        d0[q] = four * s0[q] - five * s2[q] + s4[q]
+    for q in range(n):
+        d1[q] = s3[q] + s4[q] - four * (s1[q] + s2[q])
+    for q in range(n):
+        d2[q] = s4[q] - s3[q] + four * (s1[q] - s2[q])
+    for q in range(n):
+        d3[q] = s4[q] - s2[q] + two * (s3[q] - s1[q])
+    for q in range(n):
+        d4[q] = s4[q] - s2[q] - two * (s3[q] - s1[q])
+    for q in range(n):
+        d5[q] = four * s1[q] - five * s3[q] + s5[q]
+
+
+@jit
+def _b_rows(src, so, ss, dst, do, ds, n):
+    """dst_k = (B s)_k, k = 0..5: the adjoint of :func:`_bt_rows`."""
+    two, four, five = dst.dtype.type(2), dst.dtype.type(4), dst.dtype.type(5)
+    s0, s1, s2, s3, s4, s5 = _runs(src, so, ss, n)
+    d0, d1, d2, d3, d4, d5 = _runs(dst, do, ds, n)
+    for q in range(n):
+        d0[q] = four * s0[q]
+    for q in range(n):
+        d1[q] = four * (s2[q] - s1[q] + s5[q]) + two * (s4[q] - s3[q])
+    for q in range(n):
+        d2[q] = -(five * s0[q] + four * (s1[q] + s2[q]) + s3[q] + s4[q])
+    for q in range(n):
+        d3[q] = s1[q] - s2[q] + two * (s3[q] - s4[q]) - five * s5[q]
+    for q in range(n):
+        d4[q] = s0[q] + s1[q] + s2[q] + s3[q] + s4[q]
+    for q in range(n):
+        d5[q] = s5[q]
+
+
+@jit
+def _at_rows(src, so, ss, dst, do, ds, n):
+    """dst_k = (A^T s)_k, k = 0..3: the output transform along one axis."""
+    two, four, eight = dst.dtype.type(2), dst.dtype.type(4), dst.dtype.type(8)
+    s0, s1, s2, s3, s4, s5 = _runs(src, so, ss, n)
+    d0, d1, d2, d3, _, _ = _runs(dst, do, ds, n)
+    for q in range(n):
+        d0[q] = s0[q] + s1[q] + s2[q] + s3[q] + s4[q]
+    for q in range(n):
+        d1[q] = s1[q] - s2[q] + two * (s3[q] - s4[q])
+    for q in range(n):
+        d2[q] = s1[q] + s2[q] + four * (s3[q] + s4[q])
+    for q in range(n):
+        d3[q] = s1[q] - s2[q] + eight * (s3[q] - s4[q]) + s5[q]
+
+
+@jit
+def _a_rows(src, so, ss, dst, do, ds, n):
+    """dst_k = (A s)_k, k = 0..5, from four runs: the adjoint of :func:`_at_rows`."""
+    two, four = dst.dtype.type(2), dst.dtype.type(4)
+    s0, s1, s2, s3, _, _ = _runs(src, so, ss, n)
+    d0, d1, d2, d3, d4, d5 = _runs(dst, do, ds, n)
+    for q in range(n):
+        d0[q] = s0[q]
+    for q in range(n):
+        d1[q] = s0[q] + s2[q] + (s1[q] + s3[q])
+    for q in range(n):
+        d2[q] = s0[q] + s2[q] - (s1[q] + s3[q])
+    for q in range(n):
+        d3[q] = s0[q] + four * s2[q] + two * (s1[q] + four * s3[q])
+    for q in range(n):
+        d4[q] = s0[q] + four * s2[q] - two * (s1[q] + four * s3[q])
+    for q in range(n):
+        d5[q] = s3[q]
 
 
 @jit
 def input_transform(x, image_range, pads, out_size, v):
-    """v (16, T, C) = B^T d B for every 4x4 tile d of images first..stop-1 (``image_range``) of x
+    """v (36, T, C) = B^T d B for every 6x6 tile d of images first..stop-1 (``image_range``) of x
     (N, H, W, C), ``pads`` = (top, bottom, left, right) read as zeros."""
     first, stop = image_range
-    c = x.shape[3]
+    c, tiles = x.shape[3], v.shape[1]
     th, tw = tile_grid(out_size[0], out_size[1])
-    width = 2 * tw + 2
-    rows = np.empty((4, width * c), dtype=x.dtype)
-    p = np.empty((4, width * c), dtype=x.dtype)
+    n = tw * c
+    rows = np.empty((6, 6, tw, c), dtype=x.dtype)
+    p = np.empty(36 * n, dtype=x.dtype)
+    flat_rows, flat_v = rows.reshape(36 * n), v.reshape(v.size)
     for s in range(first, stop):
         for ti in range(th):
-            _padded_rows(x[s], 2 * ti - pads[0], -pads[2], rows, width)
-            for q in range(width * c):  # B^T d over the tile rows: x0 - x2, x1 + x2, x2 - x1, x1 - x3
-                p[0, q] = rows[0, q] - rows[2, q]
-            for q in range(width * c):
-                p[1, q] = rows[1, q] + rows[2, q]
-            for q in range(width * c):
-                p[2, q] = rows[2, q] - rows[1, q]
-            for q in range(width * c):
-                p[3, q] = rows[1, q] - rows[3, q]
-            base = ((s - first) * th + ti) * tw
-            for a in range(4):  # (B^T d) B over each tile's four columns, the same combinations
-                pa = p[a]
-                for j in range(tw):
-                    o = 2 * j * c
-                    v0, v1, v2, v3 = (
-                        v[4 * a, base + j],
-                        v[4 * a + 1, base + j],
-                        v[4 * a + 2, base + j],
-                        v[4 * a + 3, base + j],
-                    )
-                    for ch in range(c):
-                        v0[ch] = pa[o + ch] - pa[o + 2 * c + ch]
-                    for ch in range(c):
-                        v1[ch] = pa[o + c + ch] + pa[o + 2 * c + ch]
-                    for ch in range(c):
-                        v2[ch] = pa[o + 2 * c + ch] - pa[o + c + ch]
-                    for ch in range(c):
-                        v3[ch] = pa[o + c + ch] - pa[o + 3 * c + ch]
+            _phase_rows(x[s], 4 * ti - pads[0], -pads[2], rows)
+            _bt_rows(flat_rows, 0, 6 * n, p, 0, 6 * n, 6 * n)  # B^T d along the tile rows
+            base = ((s - first) * th + ti) * c * tw
+            for r in range(6):  # (B^T d) B along the tiles' columns
+                _bt_rows(p, r * 6 * n, n, flat_v, 6 * r * tiles * c + base, tiles * c, n)
 
 
 @jit
-def output_transform(m, b, image_range, y):
-    """y[first:stop] (OH, OW, F) = A^T m A + b for every tile of images first..stop-1; m (16, T, F)."""
+def output_transform(mm, b, image_range, y):
+    """y[first:stop] (OH, OW, F) = A^T M A + b for every tile of images first..stop-1; mm (36, T, F)."""
     first, stop = image_range
     oh, ow, f = y.shape[1], y.shape[2], y.shape[3]
     th, tw = tile_grid(oh, ow)
-    q = np.empty((2, 4, tw * f), dtype=y.dtype)
-    flat = m.reshape(16, m.shape[1] * f)
+    n, tiles = tw * f, mm.shape[1]
+    q = np.empty(4 * 6 * n, dtype=y.dtype)  # A^T M for one row of tiles: (4, 6, TW, F)
+    out = np.empty((4, tw, f), dtype=y.dtype)  # one output row's (A^T M A): column jj of tile j at [jj, j]
+    flat, flat_out = mm.reshape(mm.size), out.reshape(4 * n)
     for s in range(first, stop):
         for ti in range(th):
-            lo = ((s - first) * th + ti) * tw * f
-            for col in range(4):  # A^T m over the transform's rows: m0 + m1 + m2, m1 - m2 - m3
-                m0, m1 = flat[col, lo : lo + tw * f], flat[4 + col, lo : lo + tw * f]
-                m2, m3 = flat[8 + col, lo : lo + tw * f], flat[12 + col, lo : lo + tw * f]
-                q0, q1 = q[0, col], q[1, col]
-                for e in range(tw * f):
-                    q0[e] = m0[e] + m1[e] + m2[e]
-                for e in range(tw * f):
-                    q1[e] = m1[e] - m2[e] - m3[e]
-            for i in range(2):  # (A^T m) A over the columns: q0 + q1 + q2, q1 - q2 - q3, plus the bias
-                r = 2 * ti + i
-                if r >= oh:
-                    continue
-                qa, qb, qc, qd = q[i, 0], q[i, 1], q[i, 2], q[i, 3]
+            lo = ((s - first) * th + ti) * n
+            for col in range(6):  # A^T M along the transform's rows
+                _at_rows(flat, col * tiles * f + lo, 6 * tiles * f, q, col * n, 6 * n, n)
+            for i in range(min(4, oh - 4 * ti)):  # (A^T M) A along the columns, plus the bias
+                _at_rows(q, i * 6 * n, n, flat_out, 0, n, n)
+                line = y[s, 4 * ti + i]
                 for j in range(tw):
-                    o = j * f
-                    out = y[s, r, 2 * j]
-                    for e in range(f):
-                        out[e] = qa[o + e] + qb[o + e] + qc[o + e] + b[e]
-                    if 2 * j + 1 < ow:
-                        out = y[s, r, 2 * j + 1]
+                    for jj in range(min(4, ow - 4 * j)):
+                        dst, src = line[4 * j + jj], out[jj, j]
                         for e in range(f):
-                            out[e] = qb[o + e] - qc[o + e] - qd[o + e] + b[e]
+                            dst[e] = src[e] + b[e]
 
 
 @jit
 def gradient_transform(dy, image_range, dm):
-    """dm (16, T, F) = A dY A^T for every 2x2 tile dY of dy[first:stop] (N, OH, OW, F), the adjoint
+    """dm (36, T, F) = A dY A^T for every 4x4 tile dY of dy[first:stop] (N, OH, OW, F), the adjoint
     of :func:`output_transform` (values past OH x OW are zeros)."""
     first, stop = image_range
     oh, ow, f = dy.shape[1], dy.shape[2], dy.shape[3]
     th, tw = tile_grid(oh, ow)
-    width = 2 * tw
-    rows = np.empty((2, width * f), dtype=dy.dtype)
-    sa = np.empty((4, width * f), dtype=dy.dtype)
+    n, tiles = tw * f, dm.shape[1]
+    rows = np.empty((4, 4, tw, f), dtype=dy.dtype)
+    sa = np.empty(6 * 4 * n, dtype=dy.dtype)
+    flat_rows, flat_dm = rows.reshape(16 * n), dm.reshape(dm.size)
     for s in range(first, stop):
         for ti in range(th):
-            _padded_rows(dy[s], 2 * ti, 0, rows, width)
-            d0, d1 = rows[0], rows[1]
-            for e in range(width * f):  # A dY over the rows: d0, d0 + d1, d0 - d1, -d1
-                sa[0, e] = d0[e]
-            for e in range(width * f):
-                sa[1, e] = d0[e] + d1[e]
-            for e in range(width * f):
-                sa[2, e] = d0[e] - d1[e]
-            for e in range(width * f):
-                sa[3, e] = -d1[e]
-            base = ((s - first) * th + ti) * tw
-            for a in range(4):  # (A dY) A^T over each tile's two columns, the same combinations
-                row = sa[a]
-                for j in range(tw):
-                    o = 2 * j * f
-                    g0, g1, g2, g3 = (
-                        dm[4 * a, base + j],
-                        dm[4 * a + 1, base + j],
-                        dm[4 * a + 2, base + j],
-                        dm[4 * a + 3, base + j],
-                    )
-                    for e in range(f):
-                        g0[e] = row[o + e]
-                    for e in range(f):
-                        g1[e] = row[o + e] + row[o + f + e]
-                    for e in range(f):
-                        g2[e] = row[o + e] - row[o + f + e]
-                    for e in range(f):
-                        g3[e] = -row[o + f + e]
+            _phase_rows(dy[s], 4 * ti, 0, rows)
+            _a_rows(flat_rows, 0, 4 * n, sa, 0, 4 * n, 4 * n)  # A dY along the rows
+            base = ((s - first) * th + ti) * n
+            for r in range(6):  # (A dY) A^T along the tiles' columns
+                _a_rows(sa, r * 4 * n, n, flat_dm, 6 * r * tiles * f + base, tiles * f, n)
 
 
 @jit
@@ -217,51 +282,30 @@ def input_adjoint(dv, image_range, pads, dx):
     first, stop = image_range
     h, wd, c = dx.shape[1], dx.shape[2], dx.shape[3]
     th, tw = tile_grid(h + pads[0] + pads[1] - 2, wd + pads[2] + pads[3] - 2)
-    width = 2 * tw + 2
-    e = np.empty((4, 4, tw * c), dtype=dx.dtype)
-    acc = np.empty((4, width * c), dtype=dx.dtype)
-    flat = dv.reshape(16, dv.shape[1] * c)
-    left = pads[2]
-    lo_col, hi_col = left, min(width, left + wd)  # the tile columns that lie inside the image
+    n, tiles = tw * c, dv.shape[1]
+    e = np.empty(6 * 6 * n, dtype=dx.dtype)  # B dV for one row of tiles: (6, 6, TW, C)
+    acc = np.empty((6, 6, tw, c), dtype=dx.dtype)  # (B dV) B^T: column k of tile j at [i, k, j]
+    flat, flat_acc = dv.reshape(dv.size), acc.reshape(36 * n)
     for s in range(first, stop):
         dx[s] = 0
         for ti in range(th):
-            lo = ((s - first) * th + ti) * tw * c
-            n = tw * c
-            for b in range(4):  # B dV over the transform's rows: v0, v1 - v2 + v3, v1 + v2 - v0, -v3
-                v0, v1 = flat[b, lo : lo + n], flat[4 + b, lo : lo + n]
-                v2, v3 = flat[8 + b, lo : lo + n], flat[12 + b, lo : lo + n]
-                e0, e1, e2, e3 = e[0, b], e[1, b], e[2, b], e[3, b]
-                for q in range(n):
-                    e0[q] = v0[q]
-                for q in range(n):
-                    e1[q] = v1[q] - v2[q] + v3[q]
-                for q in range(n):
-                    e2[q] = v1[q] + v2[q] - v0[q]
-                for q in range(n):
-                    e3[q] = -v3[q]
-            acc[:] = 0
-            for i in range(4):  # (B dV) B^T over the columns, each tile added at its place
-                a_row = acc[i]
-                ea, eb, ec, ed = e[i, 0], e[i, 1], e[i, 2], e[i, 3]
-                for j in range(tw):
-                    o, t = 2 * j * c, j * c
-                    for ch in range(c):
-                        a_row[o + ch] += ea[t + ch]
-                    for ch in range(c):
-                        a_row[o + c + ch] += eb[t + ch] - ec[t + ch] + ed[t + ch]
-                    for ch in range(c):
-                        a_row[o + 2 * c + ch] += eb[t + ch] + ec[t + ch] - ea[t + ch]
-                    for ch in range(c):
-                        a_row[o + 3 * c + ch] -= ed[t + ch]
-            for i in range(4):
-                r = 2 * ti - pads[0] + i
-                if r < 0 or r >= h or hi_col <= lo_col:
+            lo = ((s - first) * th + ti) * n
+            for col in range(6):  # B dV along the transform's rows
+                _b_rows(flat, col * tiles * c + lo, 6 * tiles * c, e, col * n, 6 * n, n)
+            for i in range(6):  # (B dV) B^T along the columns
+                _b_rows(e, i * 6 * n, n, flat_acc, i * 6 * n, n, n)
+            for i in range(6):  # each tile added at its place
+                r = 4 * ti - pads[0] + i
+                if r < 0 or r >= h:
                     continue
-                src = acc[i, lo_col * c : hi_col * c]
-                dst = dx[s, r].reshape(wd * c)[(lo_col - left) * c : (hi_col - left) * c]
-                for q in range(dst.size):
-                    dst[q] += src[q]
+                line = dx[s, r]
+                for k in range(6):
+                    for j in range(tw):
+                        col = 4 * j + k - pads[2]
+                        if 0 <= col < wd:
+                            dst, src = line[col], acc[i, k, j]
+                            for q in range(c):
+                                dst[q] += src[q]
 
 
 # --------------------------------------------------------------------------- groups and scratch
@@ -272,38 +316,47 @@ def scratch_dims(layer):
     """(tiles per group, images per group, C, F) of ``layer`` (kernels.conv's tuple)."""
     (h, wd, c), (kh, kw), f, (sh, sw), (top, bottom, left, right) = layer
     oh, ow = (h + top + bottom - kh) // sh + 1, (wd + left + right - kw) // sw + 1
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    th, tw = tile_grid(oh, ow)
     per_group = max(1, GROUP_TILES // (th * tw))
     return per_group * th * tw, per_group, c, f
 
 
 @jit
+def images_per_group(layer, n_img):
+    """Images per group for a batch of ``n_img``: at most scratch_dims' count, and few enough that the
+    batch makes MIN_GROUPS groups when it has the images (so small images still give several threads
+    work). Depends on the shapes only, never on the threads: the same groups, the same numbers."""
+    per = scratch_dims(layer)[1]
+    return max(1, min(per, (n_img + MIN_GROUPS - 1) // MIN_GROUPS))
+
+
+@jit
 def part_views(space, layer):
-    """(v (16, T, C), m (16, T, F), dv (16, T, C), du_one (16, C, F)) from ``space``: the floats
+    """(v (36, T, C), m (36, T, F), dv (36, T, C), du_one (36, C, F)) from ``space``: the floats
     kernels.conv.scratch_sizes counts per part for WINOGRAD."""
     tiles, _, c, f = scratch_dims(layer)
-    a, b = 16 * tiles * c, 16 * tiles * f
-    v = space[:a].reshape(16, tiles, c)
-    m = space[a : a + b].reshape(16, tiles, f)
-    dv = space[a + b : 2 * a + b].reshape(16, tiles, c)
+    a, b = 36 * tiles * c, 36 * tiles * f
+    v = space[:a].reshape(36, tiles, c)
+    m = space[a : a + b].reshape(36, tiles, f)
+    dv = space[a + b : 2 * a + b].reshape(36, tiles, c)
     o = 2 * a + b
-    return v, m, dv, space[o : o + 16 * c * f].reshape(16, c, f)
+    return v, m, dv, space[o : o + 36 * c * f].reshape(36, c, f)
 
 
 @jit
 def forward_groups(x, u, b, pads, y, space, group_range):
-    """y of the images in groups g0..g1-1 (``group_range``): per group the input transform, the 16
-    products with u (16, C, F), the output transform."""
+    """y of the images in groups g0..g1-1 (``group_range``): per group the input transform, the 36
+    products with u (36, C, F), the output transform."""
     n_img = x.shape[0]
     layer = ((x.shape[1], x.shape[2], x.shape[3]), (3, 3), y.shape[3], (1, 1), pads)
     v, m, _, _ = part_views(space, layer)
-    per_group = scratch_dims(layer)[1]
+    per_group = images_per_group(layer, n_img)
     th, tw = tile_grid(y.shape[1], y.shape[2])
     for g in range(group_range[0], group_range[1]):
         images = (g * per_group, min(g * per_group + per_group, n_img))
         tiles = (images[1] - images[0]) * th * tw
         input_transform(x, images, pads, (y.shape[1], y.shape[2]), v)
-        for k in range(16):
+        for k in range(36):
             np.dot(v[k][:tiles], u[k], m[k][:tiles])
         output_transform(m, b, images, y)
 
@@ -311,7 +364,7 @@ def forward_groups(x, u, b, pads, y, space, group_range):
 @jit
 def backward_images(x, u, dy, image_range, pads, space, outs, need_dx):
     """The gradients of images first..stop-1 (``image_range``), a group at a time: ``outs`` = (du
-    (16, C, F), db (F,), dx (N, H, W, C)); du and db overwritten with these images' weight-gradient
+    (36, C, F), db (F,), dx (N, H, W, C)); du and db overwritten with these images' weight-gradient
     products and dy's sum, their dx overwritten when ``need_dx``."""
     du, db, dx = outs
     first, stop = image_range
@@ -326,7 +379,7 @@ def backward_images(x, u, dy, image_range, pads, space, outs, need_dx):
         tiles = (images[1] - images[0]) * th * tw
         input_transform(x, images, pads, (dy.shape[1], dy.shape[2]), v)
         gradient_transform(dy, images, dm)
-        for k in range(16):
+        for k in range(36):
             np.dot(v[k][:tiles].T, dm[k][:tiles], du_one[k])
         du += du_one
         for s in range(images[0], images[1]):
@@ -336,6 +389,6 @@ def backward_images(x, u, dy, image_range, pads, space, outs, need_dx):
                         db[q] += dy[s, i, j, q]
         if not need_dx:
             continue
-        for k in range(16):
+        for k in range(36):
             np.dot(dm[k][:tiles], u[k].T, dv[k][:tiles])
         input_adjoint(dv, images, pads, dx)

@@ -64,12 +64,17 @@ def term_scales(twin, args, kwargs):
     return [float(np.max(np.abs(o))) if np.size(o) else None for o in outs]
 
 
-def _cancelling(name, y, dy):
+def _cancelling(name, y, dy=None):
     """Softmax's backward ``y * (dy - sum(y * dy))`` cancels to ~0 when dy is nearly constant along
-    a row (sum(y) = 1): judge it against the size of the terms, max|y| * max|dy|."""
-    if name != "softmax":
+    a row (sum(y) = 1): judge it against the size of the terms, max|y| * max|dy|. Softmax
+    cross-entropy's loss ``log(sum(exp(z - max z))) - (z - max z)[label]`` cancels to ~0 when the
+    label's logit leads by far (the sum is then 1 + a little, known to an ulp of 1): judge the loss
+    against its terms, the logits' spread plus that 1 (the gradient against itself)."""
+    if not y.size:
         return None
-    return [float(np.max(np.abs(y)) * np.max(np.abs(dy))) if y.size else None]
+    if name == "softmax_cross_entropy":
+        return [float(np.max(y.max(axis=1) - y.min(axis=1))) + 1.0, None]
+    return [float(np.max(np.abs(y)) * np.max(np.abs(dy)))]
 
 
 def _scaled(args, scale):
@@ -91,6 +96,8 @@ def test_every_registry_entry_against_its_twin(entry, seed, dtype, layout, scale
         scales = term_scales(entry.reference, [a.copy() if isinstance(a, np.ndarray) else a for a in args], kwargs)
     elif entry.kernel_name == "softmax_backward":
         scales = _cancelling("softmax", args[0], args[1])
+    elif entry.kernel_name == "softmax_cross_entropy":
+        scales = _cancelling("softmax_cross_entropy", np.asarray(args[0], dtype=np.float64))
     out = entry.kernel(*args, **kwargs)
     twin = entry.reference(*twin_args, **kwargs)
     if entry.inplace:
