@@ -14,9 +14,9 @@ public kernels, the layer path and the training engine all ask it):
   weight gradient summed over GRAD_CHUNKS fixed chunks of the batch.
 - ``PLANAR``: the forward pass of one-input-channel layers as loops over each filter's whole output
   plane (stride 1, no padding); its gradients are IM2COL's.
-- ``WINOGRAD``: stride-1 3x3 layers by Winograd's F(2x2, 3x3) (kernels.winograd): 16 products per
-  2x2 output tile and (channel, filter) pair instead of 36, as 16 BLAS products per group of tiles,
-  in all three directions.
+- ``WINOGRAD``: stride-1 3x3 layers by Winograd's F(4x4, 3x3) (kernels.winograd): 36 products per
+  4x4 output tile and (channel, filter) pair instead of 144, as 36 BLAS products per group of
+  tiles, in all three directions.
 
 IM2COL, PLANAR and WINOGRAD split a batch over ``parts`` threads by whole groups (forward) and
 whole chunks (backward), so their numbers do not depend on the thread count. A ``layer`` below is
@@ -49,11 +49,14 @@ GROUP = 4
 # product im2col would make is too thin there (28x28, 5x5, 6 filters, batch 64, one thread: 1.06 ->
 # 0.33 ms; equal near 10-12 filters, BLAS ahead beyond).
 PLANAR_MAX_FILTERS = 8
-# Stride-1 3x3 layers with at least this many input channels and filters take WINOGRAD: 16
-# products per 2x2 output tile where IM2COL takes 36, worth its transforms from here on (float32, 64
-# images, one thread: 64x26x26x32 -> 64 filters 56.3 -> 46.3 ms forward + backward, 16x16x64 ->
-# 64 filters 49.2 -> 36.4 ms; with 16 channels 12.8 -> 14.1 ms, a loss).
-WINOGRAD_MIN_CHANNELS = 32
+# Stride-1 3x3 layers with at least this many input channels and filters, and outputs of at least
+# WINOGRAD_MIN_OUTPUT rows and columns, take WINOGRAD: 36 products per 4x4 output tile where IM2COL
+# takes 144, worth its transforms from here on (float32, 64 images, forward + backward, one thread,
+# AMD EPYC, OpenBLAS SkylakeX kernels, IM2COL -> WINOGRAD: 26x26x8 -> 16 filters 8.7 -> 7.7 ms,
+# 26x26x16 -> 32 19.7 -> 12.1 ms, 7x7x64 -> 64 8.7 -> 4.3 ms; 3 channels a tie, 13.1 -> 13.6 ms; a 2x2
+# output a loss, 8.4 -> 13.4 ms, 4x4 a tie).
+WINOGRAD_MIN_CHANNELS = 8
+WINOGRAD_MIN_OUTPUT = 4
 # Fixed number of batch chunks whose weight gradients are summed at the end of an IM2COL backward
 # pass: results then depend on the batch size only, not on the thread count.
 GRAD_CHUNKS = 16
@@ -98,7 +101,8 @@ def algorithm(n, layer):
         return DIRECT
     if f <= PLANAR_MAX_FILTERS and planar_applies(c, stride, pads):
         return PLANAR
-    if min(c, f) >= WINOGRAD_MIN_CHANNELS and winograd_applies((kh, kw), stride):
+    big = min(c, f) >= WINOGRAD_MIN_CHANNELS and min(oh, ow) >= WINOGRAD_MIN_OUTPUT
+    if big and winograd_applies((kh, kw), stride):
         return WINOGRAD
     return IM2COL
 

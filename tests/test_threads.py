@@ -29,11 +29,11 @@ training.COMPILED_FIT = sys.argv[1] == "compiled"
 rng = np.random.default_rng(0)
 digest = hashlib.sha256()
 for kind in ("im2col", "winograd"):
-    # IM2COL (one channel, 32 filters), WINOGRAD (32 -> 32 channels, 3x3, 'same'), a max-pool, a dense
-    # head small enough for the loops
+    # IM2COL (one channel, 32 filters; 32 -> 16, 5x5), WINOGRAD (32 -> 32 channels, 3x3, 'same'), a
+    # max-pool, a dense head small enough for the loops
     x = rng.random((96, 14, 14, 1), dtype=np.float32)
-    width = 32 if kind == "winograd" else 16
-    layers = [ConvLayer((14, 14, 1), (3, 3), 32), ReLU(), ConvLayer((12, 12, 32), (3, 3), width, padding="same"),
+    width, k = (32, 3) if kind == "winograd" else (16, 5)
+    layers = [ConvLayer((14, 14, 1), (3, 3), 32), ReLU(), ConvLayer((12, 12, 32), (k, k), width, padding="same"),
               ReLU(), MaxPoolLayer(2), GlobalAvgPoolLayer(), Dense(width, 4), Softmax()]
     y = rng.integers(0, 4, len(x))  # 32 x 32 x 4 multiply-adds: the loops, not BLAS
     net = fastnn.Network(layers, seed=0, dtype=np.float32).use("cross_entropy")
