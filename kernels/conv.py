@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import config
+from . import dense as KD
 from . import winograd as WG
 from ._checks import conv_geometry, float_arrays
 from .config import blas_single_thread, jit
@@ -285,7 +286,7 @@ def _weight_gradient_one_filter(x, dy, dw, stride):
 
 @jit
 def _backward_one(x, wt, dy, grads, dx, need_dx, stride):
-    """One image; accumulates into dx (H, W, C) and ``grads`` = (dw (KH, KW, C, F), db (F,)).
+    """One image; accumulates into dx (H, W, C) and ``grads`` = (dw (KH, KW, C, F), db (F,) float64).
 
     ``wt`` is w transposed to (KH, KW, F, C) so the dx update runs over contiguous channels.
     ``need_dx`` False skips dx (a network's first layer): dw and db are computed identically.
@@ -337,9 +338,11 @@ def conv2d_backward_direct_into(x, w, dy, grads, dx, need_dx, stride):
     if need_dx:
         dx[:] = 0
     dw[:] = 0
-    db[:] = 0
+    db64 = np.zeros(f, dtype=np.float64)  # see kernels.dense.add_column_sums
     for s in range(x.shape[0]):
-        _backward_one(x[s], wt, dy[s], grads, dx[s], need_dx, stride)
+        _backward_one(x[s], wt, dy[s], (dw, db64), dx[s], need_dx, stride)
+    for q in range(f):
+        db[q] = db64[q]
 
 
 # --------------------------------------------------------------------------- IM2COL and PLANAR
@@ -582,7 +585,7 @@ def _backward_chunk(x, w2, dy2, image_range, geometry, buffers, dx, need_dx):
     k = w2.shape[0]
     patches = space[: GROUP * per * k].reshape(GROUP * per, k)
     dw_part[:] = 0
-    db_part[:] = 0
+    db64 = np.zeros(db_part.size, dtype=np.float64)
     for g0 in range(first, stop, GROUP):
         g1 = min(g0 + GROUP, stop)
         rows = (g1 - g0) * per
@@ -591,14 +594,14 @@ def _backward_chunk(x, w2, dy2, image_range, geometry, buffers, dx, need_dx):
         d = dy2[g0 * per : g1 * per]
         np.dot(patches[:rows].T, d, dw_one)
         dw_part += dw_one
-        for r in range(rows):
-            for q in range(d.shape[1]):
-                db_part[q] += d[r, q]
+        KD.add_column_sums(d, db64)
         if need_dx:
             np.dot(d, w2.T, dpatches[:rows])
             for s in range(g0, g1):
                 dx[s] = 0
                 _col2im_add(dpatches[(s - g0) * per : (s - g0 + 1) * per], geometry, dx[s])
+    for q in range(db_part.size):
+        db_part[q] = db64[q]
 
 
 @jit

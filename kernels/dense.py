@@ -96,6 +96,16 @@ def _column_sums(ab, ao, ob, oo, m, n):
             ob[oo + j] += ab[ao + i * n + j]
 
 
+@jit
+def add_column_sums(rows2d, acc):
+    """acc (F,) float64 += the columns' sums of rows2d (R, F). Bias gradients add thousands of dy
+    values: in float64 they lose nothing that float32 would in a running sum (one large value and
+    many below its ulp lost ~3e-5 of the sum), and a float64 network's sums are as before."""
+    for r in range(rows2d.shape[0]):
+        for q in range(rows2d.shape[1]):
+            acc[q] += rows2d[r, q]
+
+
 # -- flat: offsets into shared buffers (the training loop's workspace and parameters) ------------
 # forward ``at`` = (xo, wo, bo, yo, rows, inputs, outputs);
 # backward ``at`` = (xo, wo, dyo, dwo, dbo, dxo, rows, inputs, outputs, need_dx, need_dw).

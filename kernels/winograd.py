@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import jit
+from .dense import add_column_sums
 
 # Transform rows per group (36 x tiles): a group's V and M stay near the core's L2, and its 36
 # products are still long enough for BLAS (256 tiles: W1's second layer, 36 tiles an image, 7 images).
@@ -373,7 +374,8 @@ def backward_images(x, u, dy, image_range, pads, space, outs, need_dx):
     per_group = scratch_dims(layer)[1]
     th, tw = tile_grid(dy.shape[1], dy.shape[2])
     du[:] = 0
-    db[:] = 0
+    db64 = np.zeros(db.size, dtype=np.float64)  # bias sums in float64 (see dense.add_column_sums)
+    f = dy.shape[3]
     for g0 in range(first, stop, per_group):
         images = (g0, min(g0 + per_group, stop))
         tiles = (images[1] - images[0]) * th * tw
@@ -382,13 +384,12 @@ def backward_images(x, u, dy, image_range, pads, space, outs, need_dx):
         for k in range(36):
             np.dot(v[k][:tiles].T, dm[k][:tiles], du_one[k])
         du += du_one
-        for s in range(images[0], images[1]):
-            for i in range(dy.shape[1]):
-                for j in range(dy.shape[2]):
-                    for q in range(dy.shape[3]):
-                        db[q] += dy[s, i, j, q]
+        pixels = dy.shape[1] * dy.shape[2]
+        add_column_sums(dy[images[0] : images[1]].reshape((images[1] - images[0]) * pixels, f), db64)
         if not need_dx:
             continue
         for k in range(36):
             np.dot(dm[k][:tiles], u[k].T, dv[k][:tiles])
         input_adjoint(dv, images, pads, dx)
+    for q in range(f):
+        db[q] = db64[q]

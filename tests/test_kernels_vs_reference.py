@@ -49,12 +49,13 @@ def test_relayout_keeps_values(layout, rng):
 
 def _direct_conv_in_order(x, w, b, dy, stride):
     """The direct convolution's sums written as plain loops in the order its kernels add: out starts
-    at b and adds the (m, n, c) products in order; dw and db add over (image, i, j) in order."""
+    at b and adds the (m, n, c) products in order; dw and db add over (image, i, j) in order, db in
+    float64 (kernels.dense.add_column_sums), rounded once."""
     n_img, _, _, c_in = x.shape
     kh, kw, _, f_out = w.shape
     oh, ow = dy.shape[1], dy.shape[2]
     out = np.empty((n_img, oh, ow, f_out), dtype=x.dtype)
-    dw, db = np.zeros_like(w), np.zeros_like(b)
+    dw, db = np.zeros_like(w), np.zeros(b.shape, dtype=np.float64)
     for s in range(n_img):
         for i in range(oh):
             for j in range(ow):
@@ -68,7 +69,7 @@ def _direct_conv_in_order(x, w, b, dy, stride):
                     out[s, i, j, f] = acc
                     db[f] += dy[s, i, j, f]
                     dw[..., f] += window * dy[s, i, j, f]
-    return out, dw, db
+    return out, dw, db.astype(b.dtype)
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 1, 3, 1, 1), (3, 9, 3, 2, 1, 2), (2, 10, 2, 5, 1, 1), (2, 7, 2, 3, 3, 1)])
