@@ -75,12 +75,12 @@ def _writable_file(path: str, what: str) -> str:
 
 def _plot_file(path: str) -> str:
     """A plot path in a writable directory whose extension matplotlib can write (checked before training)."""
+    from .plots import image_formats
+
     _writable_file(path, "--plot")
     extension = os.path.splitext(path)[1].lower().lstrip(".")
-    from matplotlib.figure import Figure
-
-    formats = sorted(Figure().canvas.get_supported_filetypes())
-    if extension not in formats:
+    formats = image_formats(extension)
+    if formats is not None:
         raise UsageError(
             f"--plot {path!r}: unknown image format {extension or '(none)'!r}; use one of {', '.join(formats)}"
         )
@@ -108,6 +108,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from . import optimizers
     from .examples import EXAMPLES, from_file
+    from .plots import PlotProcess, decision_boundary
 
     note = None
     if args.data is None:
@@ -143,6 +144,7 @@ def _train(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         rank = comm.Get_rank()
     say = print if rank == 0 else (lambda *a, **k: None)  # only rank 0 prints and writes files
+    plotter = PlotProcess(plot) if plot and rank == 0 else None  # imports matplotlib while we train
 
     x_train, y_train, x_test, y_test = ex.load(args.seed)
     x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)
@@ -231,13 +233,15 @@ def _train(args: argparse.Namespace) -> int:
     if save:
         net.save(save)
         print(f"model written to {save}")
-    if plot:
-        from .plots import save_training_plot
-
-        boundary = (
-            (net, np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])) if ex.name == "moons" else None
-        )
-        save_training_plot(history, plot, f"fastnn {ex.name}: test accuracy {accuracy:.3f}", boundary)
+    if plotter is not None:
+        boundary = None
+        if ex.name == "moons":  # seed 003's picture: the regions over all the data
+            boundary = decision_boundary(net, np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test]))
+        try:
+            plotter.finish(history, f"fastnn {ex.name}: test accuracy {accuracy:.3f}", boundary)
+        except RuntimeError as exc:
+            print(f"fastnn train: {exc}", file=sys.stderr)
+            return 1
         print(f"plot written to {plot}")
     return 0
 

@@ -8,7 +8,9 @@ flatten, the built-in activations, softmax last), the loss is MSE, binary cross-
 :data:`SMALL_WORK_SECONDS`; numba is then never imported. The choice depends only on the network,
 the data's size, the batch size and the epochs -- never on what this process did before -- so a
 script prints the same numbers on every run. The arithmetic is :mod:`kernels.reference_core`'s:
-the seed's own expressions for dense networks, so the seed's scripts reproduce its numbers exactly.
+the seed's own expressions for dense networks, so the seed's scripts reproduce its numbers exactly
+(numpy's BLAS held at one thread, as the suite runs the seeds: work this small gains nothing from a
+second thread).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from kernels import reference_core as core
+from kernels.config import blas_single_thread
 from kernels.losses import BCE_EPS
 
 from . import losses as L
@@ -266,11 +269,12 @@ def forward(layers: list[Any], x: np.ndarray, batch_size: int) -> np.ndarray:
     """Outputs of the layers for samples x (N, ...), ``batch_size`` samples at a time."""
     steps = _steps(layers, None)
     outs = []
-    for start in range(0, len(x), batch_size):
-        out = x[start : start + batch_size]
-        for step in steps:
-            out = step.forward(out)
-        outs.append(out)
+    with blas_single_thread(numba_blas=False):  # as in training (see epochs)
+        for start in range(0, len(x), batch_size):
+            out = x[start : start + batch_size]
+            for step in steps:
+                out = step.forward(out)
+            outs.append(out)
     return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
 
@@ -360,7 +364,11 @@ def epochs(
 
     done = 0
     while done < run.epochs:
-        with np.errstate(all="ignore"):  # overflow is reported as the engine reports it: a fault
+        # Overflow is reported as the engine reports it: a fault. BLAS at one thread: work this
+        # small gains nothing from a second (the digits CLI example: 0.60 s either way), whose
+        # spinning took the other core from the CLI's plot process, and its numbers stay the same
+        # at any thread count.
+        with np.errstate(all="ignore"), blas_single_thread(numba_blas=False):
             losses, corrects, fault = run_epochs(done)
         yield losses, corrects, fault
         if fault is not None:

@@ -226,32 +226,34 @@ def _install_compile_listener() -> None:
     event.register("numba:compile", _Listener())
 
 
-_blas_libs: list[Any] | None = None
+_blas_libs: dict[bool, list[Any]] = {}
 
 
 @contextlib.contextmanager
-def blas_single_thread() -> Any:
+def blas_single_thread(numba_blas: bool = True) -> Any:
     """Holds every BLAS thread pool at one thread inside the block (a few microseconds).
 
     Around numba-parallel kernels that call BLAS from each of numba's threads -- a multithreaded
     BLAS inside them would put 2 x 2 threads on 2 cores (10x slowdowns measured) -- and around
     every BLAS product fastnn makes: OpenBLAS's own threads change sgemm's last bits, so the
-    numbers would depend on the thread count.
+    numbers would depend on the thread count. ``numba_blas=False`` holds only the pools already
+    loaded (numpy's), without loading scipy's, which numba's np.dot calls (a 0.15 s import).
     """
-    global _blas_libs
-    if _blas_libs is None:
-        import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS numba's np.dot calls, so it is seen
+    if numba_blas not in _blas_libs:
+        if numba_blas:
+            import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS numba's np.dot calls, so it is seen
         from threadpoolctl import ThreadpoolController
 
-        _blas_libs = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-    saved = [lib.get_num_threads() for lib in _blas_libs]
-    for lib, n in zip(_blas_libs, saved, strict=True):
+        _blas_libs[numba_blas] = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    libs = _blas_libs[numba_blas]
+    saved = [lib.get_num_threads() for lib in libs]
+    for lib, n in zip(libs, saved, strict=True):
         if n != 1:
             lib.set_num_threads(1)
     try:
         yield
     finally:
-        for lib, n in zip(_blas_libs, saved, strict=True):
+        for lib, n in zip(libs, saved, strict=True):
             if n != 1:
                 lib.set_num_threads(n)
 

@@ -330,3 +330,19 @@ def test_bench_marks_targets_of_sides_that_did_not_run_not_run():
     assert bench.verdict({"reference": (3.0, 1.0), "torch": (25.0, 20.0)}) is True
     row = {"name": "x", "dtype": "float32", "fastnn_s": 1.0, "targets": {"torch": 1.0}, "met": None}
     assert bench.format_row(row).endswith("not run")
+
+
+def test_the_plot_process_names_a_file_it_could_not_write(tmp_path):
+    """The CLI draws in a child process that imports matplotlib while training runs; its failure
+    comes back as one line naming the file (here the directory vanished during training)."""
+    from fastnn.plots import PlotProcess
+
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    plotter = PlotProcess(str(folder / "curve.png"))
+    folder.rmdir()
+    with pytest.raises(RuntimeError, match=r"cannot write .*curve\.png: FileNotFoundError"):
+        plotter.finish({"loss": [1.0, 0.5]}, "t")
+    plotter = PlotProcess(str(tmp_path / "curve.png"))
+    plotter.finish({"loss": [1.0, 0.5], "accuracy": [0.5, 0.9]}, "t")
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"

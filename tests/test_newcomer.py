@@ -91,13 +91,12 @@ def test_predict_refuses_non_finite_samples_and_warns_far_outside_the_training_r
 
 def test_one_name_per_quantity_in_the_plot_and_the_bench_says_at_most_for_seconds():
     from fastnn import bench
-    from fastnn.plots import _pyplot, training_figure
+    from fastnn.plots import training_figure
 
     history = {"loss": [1.0, 0.5], "accuracy": [0.5, 0.9], "val_loss": [1.1, 0.6], "val_accuracy": [0.4, 0.8]}
     fig = training_figure(history, "t")
     labels = [text.get_text() for ax in fig.axes for text in (ax.get_legend().get_texts() if ax.get_legend() else [])]
     assert labels == ["loss", "val_loss", "accuracy", "val_accuracy"]
-    _pyplot().close(fig)
     row = {"name": "startup", "dtype": "float64", "fastnn_s": 1.0, "targets": {"seconds": 2.0}, "met": True}
     assert "seconds <= 2 s met" in bench.format_row(row)
 

@@ -359,3 +359,27 @@ def test_small_work_stays_in_numpy_until_the_network_trains_again_or_the_engine_
     net = fresh()
     net.fit(x, y, epochs=20, learning_rate=0.1, verbose=False)
     assert net.last_fit_path == "numpy"
+
+
+def test_numpy_path_runs_blas_at_one_thread_and_gives_the_threads_back(monkeypatch):
+    """Small work gains nothing from BLAS threads, whose spinning took the core the CLI's plot
+    process draws on; held at one, its numbers do not depend on the thread count either."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+    forward, backward = numpy_path._ACTIVATIONS["tanh"]
+
+    def watching(x):
+        seen.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+        return forward(x)
+
+    monkeypatch.setitem(numpy_path._ACTIVATIONS, "tanh", (watching, backward))
+    net = Network(_mlp(Tanh, 1, Tanh, 0), seed=0).use("mse")
+    x = np.random.default_rng(0).random((8, 2))
+    with threadpool_limits(limits=2, user_api="blas"):
+        net.fit(x, x[:, :1], epochs=3, learning_rate=0.1, verbose=False)
+        net.predict(x)
+        after = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    assert net.last_fit_path == "numpy"
+    assert seen and all(threads == {1} for threads in seen), seen  # training and prediction
+    assert after == {2}

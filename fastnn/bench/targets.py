@@ -464,13 +464,14 @@ def _process_rows(quick: bool) -> list[dict[str, Any]]:
             }
         )
         if not quick:
-            main_job = process_seconds([py, "-m", "fastnn", "--no-plot"], cold, runs=2)
+            main_job = process_seconds([py, "-m", "fastnn"], cold, runs=3)  # as a user runs it: with the plot
             results.append(
                 {
-                    "name": f"python -m fastnn (digits CNN, 15 epochs), whole process, {'cold' if cold else 'warm'}",
+                    "name": "python -m fastnn (digits CNN, 15 epochs, plot), whole process, "
+                    + ("cold" if cold else "warm"),
                     "dtype": "float32",
                     "fastnn_s": main_job,
-                    "targets": {"seconds": 5.0 if cold else 1.5},
+                    "targets": {"seconds": 1.0},  # issue 26; it compiles nothing, so cold is warm
                 }
             )
     for res in results:
