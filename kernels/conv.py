@@ -244,7 +244,39 @@ def _forward_one(x, w, b, out, stride):
 
 
 @jit
+def _forward_one_channel(x, w, b, out, stride, row):
+    """_forward_one for one input channel and several filters (MNIST's and digits' first layers):
+    output row i is summed in ``row`` (OW * F floats), tap by tap, each tap over the whole row, so
+    consecutive additions go to different outputs instead of waiting on one another through memory
+    (8x8 -> 6x6x8: 1.1 -> 0.84 us; 28x28 -> 24x24x6: 30 -> 17 us). Each output element sees the same
+    additions in the same order as in _forward_one."""
+    kh, kw, _, f_out = w.shape
+    oh, ow = out.shape[0], out.shape[1]
+    sh, sw = stride
+    taps = w.reshape(kh * kw, f_out)
+    for i in range(oh):
+        for j in range(ow):
+            for f in range(f_out):
+                row[j * f_out + f] = b[f]
+        for m in range(kh):
+            for n in range(kw):
+                t = m * kw + n
+                for j in range(ow):
+                    xv = x[i * sh + m, j * sw + n, 0]
+                    for f in range(f_out):
+                        row[j * f_out + f] += xv * taps[t, f]
+        for j in range(ow):
+            for f in range(f_out):
+                out[i, j, f] = row[j * f_out + f]
+
+
+@jit
 def conv2d_forward_direct_into(x, w, b, out, stride):
+    if w.shape[2] == 1 and w.shape[3] > 1:
+        row = np.empty(out.shape[2] * out.shape[3], dtype=out.dtype)
+        for s in range(x.shape[0]):
+            _forward_one_channel(x[s], w, b, out[s], stride, row)
+        return
     for s in range(x.shape[0]):
         _forward_one(x[s], w, b, out[s], stride)
 
@@ -285,38 +317,54 @@ def _weight_gradient_one_filter(x, dy, dw, stride):
 
 
 @jit
+def _weight_gradient(x, dy, dw, stride):
+    """dw (KH, KW, C, F) += the products of one image's windows x (H, W, C) with dy (OH, OW, F), each
+    weight's added over (i, j) in order. Pixel by pixel, every tap of the pixel in turn: consecutive
+    additions go to different weights instead of waiting on one another through memory (8x8x1 ->
+    6x6x8: 1.38 -> 1.14 us; 10x10x8 -> 8x8x16: 15.6 -> 10.5 us)."""
+    kh, kw, c_in, f_out = dw.shape
+    oh, ow = dy.shape[0], dy.shape[1]
+    sh, sw = stride
+    for i in range(oh):
+        for j in range(ow):
+            g = dy[i, j]
+            for m in range(kh):
+                for n in range(kw):
+                    q = j * sw + n
+                    for c in range(c_in):
+                        xv = x[i * sh + m, q, c]
+                        wr = dw[m, n, c]
+                        for f in range(f_out):
+                            wr[f] += xv * g[f]
+
+
+@jit
 def _backward_one(x, wt, dy, grads, dx, need_dx, stride):
     """One image; accumulates into dx (H, W, C) and ``grads`` = (dw (KH, KW, C, F), db (F,) float64).
 
-    ``wt`` is w transposed to (KH, KW, F, C) so the dx update runs over contiguous channels.
-    ``need_dx`` False skips dx (a network's first layer): dw and db are computed identically.
+    ``wt`` is w transposed to (KH, KW, F, C) so the dx update runs over contiguous channels (empty
+    when not ``need_dx``, which skips dx: a network's first layer; dw and db are computed identically).
     """
     dw, db = grads
-    kh, kw, f_out, c_in = wt.shape
+    kh, kw, c_in, f_out = dw.shape
     oh, ow = dy.shape[0], dy.shape[1]
     sh, sw = stride
-    one_filter = f_out == 1
-    if one_filter:
+    if f_out == 1:
         _weight_gradient_one_filter(x, dy, dw, stride)
+    else:
+        _weight_gradient(x, dy, dw, stride)
     for i in range(oh):
         for j in range(ow):
             for f in range(f_out):
                 db[f] += dy[i, j, f]
-        if one_filter and not need_dx:
-            continue
+    if not need_dx:
+        return
+    for i in range(oh):
         r = i * sh
         for m in range(kh):
             for n in range(kw):
                 for j in range(ow):
                     q = j * sw + n
-                    # dw[m, n, c, :] += x[r+m, q, c] * dy[i, j, :] (one filter: done above)
-                    if not one_filter:
-                        for c in range(c_in):
-                            xv = x[r + m, q, c]
-                            for f in range(f_out):
-                                dw[m, n, c, f] += xv * dy[i, j, f]
-                    if not need_dx:
-                        continue
                     # dx[r+m, q, :] += sum_f dy[i, j, f] * w[m, n, :, f]  (the full convolution)
                     for f in range(f_out):
                         g = dy[i, j, f]
@@ -329,13 +377,15 @@ def conv2d_backward_direct_into(x, w, dy, grads, dx, need_dx, stride):
     """dx (when ``need_dx``), and ``grads`` = (dw, db), all overwritten."""
     dw, db = grads
     kh, kw, c, f = w.shape
-    wt = np.empty((kh, kw, f, c), dtype=w.dtype)  # w with its channel axes swapped, by loops: a copy of
-    for m in range(kh):  # a transposed view (ascontiguousarray) compiles numba's shape-error formatting
-        for n in range(kw):
-            for q in range(f):
-                for ch in range(c):
-                    wt[m, n, q, ch] = w[m, n, ch, q]
+    # w with its channel axes swapped, for dx only, by loops: a copy of a transposed view
+    # (ascontiguousarray) compiles numba's shape-error formatting.
+    wt = np.empty((kh, kw, f, c) if need_dx else (0, 0, 0, 0), dtype=w.dtype)
     if need_dx:
+        for m in range(kh):
+            for n in range(kw):
+                for q in range(f):
+                    for ch in range(c):
+                        wt[m, n, q, ch] = w[m, n, ch, q]
         dx[:] = 0
     dw[:] = 0
     db64 = np.zeros(f, dtype=np.float64)  # see kernels.dense.add_column_sums

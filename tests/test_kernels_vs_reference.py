@@ -72,10 +72,21 @@ def _direct_conv_in_order(x, w, b, dy, stride):
     return out, dw, db.astype(b.dtype)
 
 
-@pytest.mark.parametrize("shape", [(1, 28, 1, 3, 1, 1), (3, 9, 3, 2, 1, 2), (2, 10, 2, 5, 1, 1), (2, 7, 2, 3, 3, 1)])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1, 28, 1, 3, 1, 1),
+        (3, 9, 3, 2, 1, 2),
+        (2, 10, 2, 5, 1, 1),
+        (2, 7, 2, 3, 3, 1),
+        (2, 8, 1, 3, 8, 1),
+        (2, 9, 1, 3, 4, 2),
+    ],
+)
 def test_direct_convolution_adds_in_its_documented_order(shape, dtype):
-    """Bit for bit: the one-filter loops (vectorised along rows, weight gradients in registers) add
-    what the general loops add, in the same order -- both paths of a network stay equal across them."""
+    """Bit for bit: the one-filter loops (vectorised along rows, weight gradients in registers), the
+    one-channel forward loops (a row at a time) and the pixel-by-pixel weight gradient add what the
+    general loops add, in the same order -- both paths of a network stay equal across them."""
     n_img, h, c, k, f, stride = shape
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((n_img, h, h, c)).astype(dtype), rng.standard_normal((k, k, c, f)).astype(dtype)
