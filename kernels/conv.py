@@ -436,6 +436,42 @@ def _im2col(x, geometry, patches):
 
 
 @jit
+def _im2col_one_channel(x, geometry, pt, col0):
+    """The patches of one one-channel image x (H, W, 1), transposed: pt[m*KW + n, col0 + i*OW + j]
+    = xp[i*sh + m, j*sw + n], xp being x with zeros around it. Each tap's values along an output row
+    are one run of x's row (contiguous at stride 1), where _im2col copies runs of KW values: the
+    first layer of an MNIST-sized network's 64 images 0.77 -> 0.2 ms (28x28, 5x5)."""
+    h, w = x.shape[0], x.shape[1]
+    (kh, kw), (sh, sw), (top, bottom, left, right) = geometry
+    oh, ow = output_size(h + top + bottom, w + left + right, (kh, kw), (sh, sw))
+    img = x.reshape(h, w)
+    for m in range(kh):
+        for n in range(kw):
+            t = m * kw + n
+            # Output columns j whose input column j*sw + n - left lies inside the image: j0 <= j < j1.
+            j0 = min(ow, max(0, (left - n + sw - 1) // sw))
+            j1 = max(j0, min(ow, (w - 1 + left - n) // sw + 1))
+            for i in range(oh):
+                dst = pt[t, col0 + i * ow : col0 + (i + 1) * ow]
+                src = i * sh + m - top
+                if src < 0 or src >= h:
+                    dst[:] = 0
+                    continue
+                for j in range(j0):
+                    dst[j] = 0
+                if sw == 1:  # slices: indices the compiler knows >= 0, so the copy vectorises
+                    run, line = dst[j0:j1], img[src, j0 + n - left : j1 + n - left]
+                    for q in range(j1 - j0):
+                        run[q] = line[q]
+                else:
+                    row = img[src]
+                    for j in range(j0, j1):
+                        dst[j] = row[j * sw + n - left]
+                for j in range(j1, ow):
+                    dst[j] = 0
+
+
+@jit
 def _col2im_add(dpatches, geometry, dx):
     """The adjoint of _im2col: dx[i*sh + m - top, j*sw + n - left, c] += dpatches[i*OW + j,
     (m*KW + n)*C + c], positions in the padding dropped."""
@@ -508,12 +544,18 @@ def _forward_group(x, w2, b, image_range, geometry, space, out, planar):
         for s in range(first, stop):
             _forward_planar(x[s], w2, b, geometry[0], space, out[s * per : (s + 1) * per])
         return
-    k = w2.shape[0]
-    patches = space[: GROUP * per * k].reshape(GROUP * per, k)
-    for s in range(first, stop):
-        _im2col(x[s], geometry, patches[(s - first) * per : (s - first + 1) * per])
+    k, rows = w2.shape[0], (stop - first) * per
     o = out[first * per : stop * per]
-    np.dot(patches[: (stop - first) * per], w2, o)
+    if x.shape[3] == 1:
+        pt = space[: k * rows].reshape(k, rows)
+        for s in range(first, stop):
+            _im2col_one_channel(x[s], geometry, pt, (s - first) * per)
+        np.dot(pt.T, w2, o)
+    else:
+        patches = space[: rows * k].reshape(rows, k)
+        for s in range(first, stop):
+            _im2col(x[s], geometry, patches[(s - first) * per : (s - first + 1) * per])
+        np.dot(patches, w2, o)
     for r in range(o.shape[0]):
         for q in range(o.shape[1]):
             o[r, q] += b[q]
@@ -639,10 +681,16 @@ def _backward_chunk(x, w2, dy2, image_range, geometry, buffers, dx, need_dx):
     for g0 in range(first, stop, GROUP):
         g1 = min(g0 + GROUP, stop)
         rows = (g1 - g0) * per
-        for s in range(g0, g1):
-            _im2col(x[s], geometry, patches[(s - g0) * per : (s - g0 + 1) * per])
         d = dy2[g0 * per : g1 * per]
-        np.dot(patches[:rows].T, d, dw_one)
+        if x.shape[3] == 1:
+            pt = space[: k * rows].reshape(k, rows)
+            for s in range(g0, g1):
+                _im2col_one_channel(x[s], geometry, pt, (s - g0) * per)
+            np.dot(pt, d, dw_one)
+        else:
+            for s in range(g0, g1):
+                _im2col(x[s], geometry, patches[(s - g0) * per : (s - g0 + 1) * per])
+            np.dot(patches[:rows].T, d, dw_one)
         dw_part += dw_one
         KD.add_column_sums(d, db64)
         if need_dx:
