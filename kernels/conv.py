@@ -10,7 +10,7 @@ public kernels, the layer path and the training engine all ask it):
 
 - ``DIRECT``: plain loops over every output pixel, one thread; the cheapest per call.
 - ``IM2COL``: each image's windows copied into rows of a patch matrix (:func:`_im2col`), then one
-  BLAS product per group of GROUP images; its gradients are two more products per group, the
+  BLAS product per group of images (group_images); its gradients are two more products per group, the
   weight gradient summed over GRAD_CHUNKS fixed chunks of the batch.
 - ``PLANAR``: the forward pass of one-input-channel layers as loops over each filter's whole output
   plane (stride 1, no padding); its gradients are IM2COL's.
@@ -43,9 +43,13 @@ ALGORITHMS = {"direct": DIRECT, "im2col": IM2COL, "planar": PLANAR, "winograd": 
 # PLANAR or WINOGRAD (IM2COL: 3-6x faster on the benchmark layer). Below it, the copies, the BLAS calls and a
 # parallel region's start-up cost more than they save.
 IM2COL_MIN_MACS = 200_000
-# Images per BLAS product on the im2col path: one product for 4 images' patches measured ~14%
-# faster than one per image (W1's second layer, float32, 2 BLAS threads); 8 spilled the cache.
+# Images per BLAS product on the im2col path: at least GROUP -- one product for 4 images' patches
+# measured ~14% faster than one per image (W1's second layer, float32, 2 BLAS threads); 8 spilled
+# the cache (so did 8 on LeNet-5's 8x8 second layer: 0.77 -> 0.95 ms backward) -- and enough for
+# GROUP_ROWS patch rows: 2x2 outputs made 16-row products running BLAS at a fraction of its speed
+# (64 images, 2x2x128 -> 128 padded, forward + backward, one thread: 6.95 -> 2.6 ms; PyTorch 2.3-2.6).
 GROUP = 4
+GROUP_ROWS = 256
 # One-input-channel layers with at most this many filters (LeNet-5's first: 6) take PLANAR: the
 # product im2col would make is too thin there (28x28, 5x5, 6 filters, batch 64, one thread: 1.06 ->
 # 0.33 ms; equal near 10-12 filters, BLAS ahead beyond).
@@ -109,12 +113,18 @@ def algorithm(n, layer):
 
 
 @jit
+def group_images(pixels):
+    """Images per IM2COL group for outputs of ``pixels`` (OH*OW) each (see GROUP_ROWS)."""
+    return max(GROUP, (GROUP_ROWS + pixels - 1) // pixels)
+
+
+@jit
 def _scratch_dims(layer):
     """(rows, k, f, planar): a group's patch rows, their length KH*KW*C, the filters, and the floats
     PLANAR's buffer takes for one image (see _forward_planar)."""
     (h, wd, c), (kh, kw), f, (sh, sw), (top, bottom, left, right) = layer
     oh, ow = (h + top + bottom - kh) // sh + 1, (wd + left + right - kw) // sw + 1
-    return GROUP * oh * ow, kh * kw * c, f, kw * h * ow + oh * ow
+    return group_images(oh * ow) * oh * ow, kh * kw * c, f, kw * h * ow + oh * ow
 
 
 @jit
@@ -127,7 +137,8 @@ def scratch_sizes(layer):
     arithmetic, no calls: Python callers (a layer's encoding) run its py_func without numba."""
     (h, wd, c), (kh, kw), f, (sh, sw), (top, bottom, left, right) = layer
     oh, ow = (h + top + bottom - kh) // sh + 1, (wd + left + right - kw) // sw + 1
-    rows, k, planar = GROUP * oh * ow, kh * kw * c, kw * h * ow + oh * ow
+    per_group = max(GROUP, (GROUP_ROWS + oh * ow - 1) // (oh * ow))  # group_images, written out
+    rows, k, planar = per_group * oh * ow, kh * kw * c, kw * h * ow + oh * ow
     part, shared = max(rows * k, planar) + rows * k + k * f, GRAD_CHUNKS * (k * f + f)
     if kh == 3 and kw == 3 and sh == 1 and sw == 1:
         th, tw = (oh + 3) // 4, (ow + 3) // 4
@@ -428,11 +439,17 @@ def _im2col(x, geometry, patches):
                     line = rows[src, q0 * c : q0 * c + run]
                     for q in range(run):
                         dst[q] = line[q]
-                else:
+                else:  # a window over the left or right padding: a run of C values per column
                     for n in range(kw):
                         col = q0 + n
-                        for ch in range(c):
-                            dst[n * c + ch] = x[src, col, ch] if 0 <= col < w else 0
+                        seg = dst[n * c : (n + 1) * c]
+                        if 0 <= col < w:
+                            line = rows[src, col * c : (col + 1) * c]
+                            for ch in range(c):
+                                seg[ch] = line[ch]
+                        else:
+                            for ch in range(c):
+                                seg[ch] = 0
 
 
 @jit
@@ -498,8 +515,9 @@ def _col2im_add(dpatches, geometry, dx):
                     for n in range(kw):
                         col = q0 + n
                         if 0 <= col < w:
+                            line, seg = rows[dst_row, col * c : (col + 1) * c], src[n * c : (n + 1) * c]
                             for ch in range(c):
-                                dx[dst_row, col, ch] += src[n * c + ch]
+                                line[ch] += seg[ch]
 
 
 @jit
@@ -563,27 +581,31 @@ def _forward_group(x, w2, b, image_range, geometry, space, out, planar):
 
 @jit
 def _forward_groups(x, w2, b, geometry, out, space, group_range, planar):
-    """Groups g0..g1-1 (``group_range``) of GROUP images, each through ``space``."""
+    """Groups g0..g1-1 (``group_range``) of group_images images, each through ``space``."""
     n_img = x.shape[0]
+    per = group_images(out.shape[0] // n_img)
     for g in range(group_range[0], group_range[1]):
-        _forward_group(x, w2, b, (g * GROUP, min(g * GROUP + GROUP, n_img)), geometry, space, out, planar)
+        _forward_group(x, w2, b, (g * per, min(g * per + per, n_img)), geometry, space, out, planar)
 
 
 @jit
 def _groups(algo, n_img, layer):
-    """How many groups a batch of ``n_img`` images makes: GROUP images each, WINOGRAD's own count."""
-    per = WG.images_per_group(layer, n_img) if algo == WINOGRAD else GROUP
+    """How many groups a batch of ``n_img`` images makes: group_images each, WINOGRAD's own count."""
+    if algo == WINOGRAD:
+        per = WG.images_per_group(layer, n_img)
+    else:
+        (h, wd, _), kernel, _, stride, pads = layer
+        oh, ow = output_size(h + pads[0] + pads[1], wd + pads[2] + pads[3], kernel, stride)
+        per = group_images(oh * ow)
     return (n_img + per - 1) // per
 
 
 @jit
 def _chunks(algo, n_img, layer):
     """How many chunks the backward pass cuts a batch into (their weight gradients summed in order
-    at the end): GRAD_CHUNKS, fewer for a smaller batch, and for WINOGRAD no more than its groups
-    (a chunk smaller than a group would only shorten the products and add partial sums)."""
-    if algo == WINOGRAD:
-        return min(GRAD_CHUNKS, _groups(algo, n_img, layer))
-    return min(n_img, GRAD_CHUNKS)
+    at the end): GRAD_CHUNKS, fewer for a smaller batch, and no more than its groups (a chunk
+    smaller than a group would only shorten the products and add partial sums)."""
+    return min(GRAD_CHUNKS, _groups(algo, n_img, layer))
 
 
 @jit
@@ -667,7 +689,7 @@ def forward_parallel(algo, x, w, b, geometry, out, split):
 
 @jit
 def _backward_chunk(x, w2, dy2, image_range, geometry, buffers, dx, need_dx):
-    """Images first..stop-1 (``image_range``) in groups of GROUP, one BLAS product per group for each
+    """Images first..stop-1 (``image_range``) in groups of group_images, one BLAS product per group for each
     gradient. ``buffers`` = (space, dpatches, dw_one) for one group, then (dw_part (K, F), db_part
     (F,)), overwritten with the chunk's sums of im2col.T @ dy and of dy; dx of these images (N, H,
     W, C) overwritten with col2im(dy @ w2.T) when ``need_dx``."""
@@ -675,11 +697,12 @@ def _backward_chunk(x, w2, dy2, image_range, geometry, buffers, dx, need_dx):
     space, dpatches, dw_one, dw_part, db_part = buffers
     per = dy2.shape[0] // x.shape[0]
     k = w2.shape[0]
-    patches = space[: GROUP * per * k].reshape(GROUP * per, k)
+    group = group_images(per)
+    patches = space[: group * per * k].reshape(group * per, k)
     dw_part[:] = 0
     db64 = np.zeros(db_part.size, dtype=np.float64)
-    for g0 in range(first, stop, GROUP):
-        g1 = min(g0 + GROUP, stop)
+    for g0 in range(first, stop, group):
+        g1 = min(g0 + group, stop)
         rows = (g1 - g0) * per
         d = dy2[g0 * per : g1 * per]
         if x.shape[3] == 1:

@@ -136,6 +136,42 @@ def test_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dty
             np.testing.assert_array_equal(one, many)
 
 
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+@pytest.mark.parametrize("shape", [(72, 26, 2, 3, 3, 0), (40, 4, 16, 3, 16, 1), (24, 2, 8, 3, 8, 1)])
+def test_large_batches_and_small_outputs_match_the_twin_on_any_thread_count(shape, algorithm, dtype):
+    """Batches of more groups than GRAD_CHUNKS (chunks of several groups: the Winograd weight
+    gradient's first group goes straight into the chunk's sum) and 4x4 and 2x2 outputs with many
+    channels (bigger IM2COL groups, MIN_GROUP_TILES): the twin's numbers, and the same bits on one
+    thread and two."""
+    from kernels import conv as KC
+
+    n, h, c, k, f, pad = shape
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((n, h, h, c)).astype(dtype), rng.standard_normal((k, k, c, f)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    o = h + 2 * pad - k + 1
+    dy = rng.standard_normal((n, o, o, f)).astype(dtype)
+    geometry, layer = ((k, k), (1, 1), (pad,) * 4), ((h, h, c), (k, k), f, (1, 1), (pad,) * 4)
+    algo = KC.ALGORITHMS[algorithm]
+    want = reference.conv2d_forward(x, w, b, padding=pad), *reference.conv2d_backward(x, w, dy, padding=pad)
+    results = []
+    for parts in (1, 2):
+        scratch = np.full(KC.scratch_size(layer, parts), np.nan, dtype=dtype)
+        out, dx, dw, db = np.empty((n, o, o, f), dtype), np.empty_like(x), np.empty_like(w), np.empty(f, dtype)
+        if parts == 1:
+            KC.forward_serial(algo, x, w, b, geometry, out, scratch)
+            KC.backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
+        else:
+            KC.forward_parallel(algo, x, w, b, geometry, out, (scratch, parts))
+            KC.backward_parallel(algo, x, w, dy, geometry, (dx, dw, db), True, (scratch, parts))
+        results.append((out, dx, dw, db))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for got, twin in zip(results[0], want, strict=True):
+        assert np.abs(got - twin).max() <= tol * max(np.abs(twin).max(), 1.0)
+    for one, two in zip(*results, strict=True):
+        np.testing.assert_array_equal(one, two)
+
+
 @pytest.mark.parametrize("shape", [(64, 28, 5, 6), (8, 28, 3, 8), (1000, 9, 1, 3), (8, 30, 7, 1)])
 def test_the_chooser_sends_one_channel_layers_with_few_filters_to_planar(shape, dtype):
     """One input channel, at most PLANAR_MAX_FILTERS filters, stride 1, no padding, enough work: the
