@@ -11,7 +11,7 @@ public kernels, the layer path and the training engine all ask it):
 - ``DIRECT``: plain loops over every output pixel, one thread; the cheapest per call.
 - ``IM2COL``: each image's windows copied into rows of a patch matrix (:func:`_im2col`), then one
   BLAS product per group of images (group_images); its gradients are two more products per group, the
-  weight gradient summed over GRAD_CHUNKS fixed chunks of the batch.
+  weight gradient summed over fixed chunks of the batch (_chunks).
 - ``PLANAR``: the forward pass of one-input-channel layers as loops over each filter's whole output
   plane (stride 1, no padding); its gradients are IM2COL's.
 - ``WINOGRAD``: stride-1 3x3 layers by Winograd's F(4x4, 3x3) (kernels.winograd): 36 products per
@@ -65,6 +65,19 @@ WINOGRAD_MIN_OUTPUT = 4
 # Fixed number of batch chunks whose weight gradients are summed at the end of an IM2COL backward
 # pass: results then depend on the batch size only, not on the thread count.
 GRAD_CHUNKS = 16
+# ... and fewer when one chunk's partial weight gradient (KH*KW*C*F floats, WINOGRAD's 36*C*F) is
+# large, so that all of them take at most about this many floats (never fewer than 2 chunks): at 16
+# chunks a 3x3 layer of 256 channels in and out kept 151 MB of partial sums (float32), 512 channels
+# 600 MB.
+CHUNK_FLOATS = 4_000_000
+
+
+@jit
+def chunk_limit(part):
+    """Chunks at most, for partial weight gradients of ``part`` floats each (see CHUNK_FLOATS)."""
+    return max(2, min(GRAD_CHUNKS, CHUNK_FLOATS // part))
+
+
 # Threads IM2COL, PLANAR and WINOGRAD may split a batch over (a layer's scratch in the engine is
 # sized for this many).
 MAX_PARTS = max(1, min(os.cpu_count() or 1, 4)) if config.PARALLEL else 1
@@ -139,12 +152,14 @@ def scratch_sizes(layer):
     oh, ow = (h + top + bottom - kh) // sh + 1, (wd + left + right - kw) // sw + 1
     per_group = max(GROUP, (GROUP_ROWS + oh * ow - 1) // (oh * ow))  # group_images, written out
     rows, k, planar = per_group * oh * ow, kh * kw * c, kw * h * ow + oh * ow
-    part, shared = max(rows * k, planar) + rows * k + k * f, GRAD_CHUNKS * (k * f + f)
+    chunks = max(2, min(GRAD_CHUNKS, CHUNK_FLOATS // (k * f)))  # chunk_limit, written out
+    part, shared = max(rows * k, planar) + rows * k + k * f, chunks * (k * f + f)
     if kh == 3 and kw == 3 and sh == 1 and sw == 1:
         th, tw = (oh + 3) // 4, (ow + 3) // 4
         tiles = max(1, WG.GROUP_TILES // (th * tw)) * th * tw
         part = max(part, 36 * tiles * (2 * c + f) + 36 * c * f)
-        shared = max(shared, 36 * c * f * (1 + GRAD_CHUNKS) + GRAD_CHUNKS * f)
+        chunks = max(2, min(GRAD_CHUNKS, CHUNK_FLOATS // (36 * c * f)))
+        shared = max(shared, 36 * c * f * (1 + chunks) + chunks * f)
     return part, shared
 
 
@@ -172,21 +187,22 @@ def _im2col_views(block, layer):
 
 @jit
 def _chunk_sums(shared, layer):
-    """(dw_parts (GRAD_CHUNKS, k, f), db_parts (GRAD_CHUNKS, f)): IM2COL's per-chunk gradients."""
+    """(dw_parts (chunk_limit, k, f), db_parts (chunk_limit, f)): IM2COL's per-chunk gradients."""
     _, k, f, _ = _scratch_dims(layer)
-    dw_parts = shared[: GRAD_CHUNKS * k * f].reshape(GRAD_CHUNKS, k, f)
-    return dw_parts, shared[GRAD_CHUNKS * k * f : GRAD_CHUNKS * (k * f + f)].reshape(GRAD_CHUNKS, f)
+    n = chunk_limit(k * f)
+    return shared[: n * k * f].reshape(n, k, f), shared[n * k * f : n * (k * f + f)].reshape(n, f)
 
 
 @jit
 def _winograd_shared(shared, layer):
-    """(u (36, C, F), du_parts (GRAD_CHUNKS, 36, C, F), db_parts (GRAD_CHUNKS, F)): WINOGRAD's."""
+    """(u (36, C, F), du_parts (chunk_limit, 36, C, F), db_parts (chunk_limit, F)): WINOGRAD's."""
     c, f = layer[0][2], layer[2]
+    n = chunk_limit(36 * c * f)
     u = shared[: 36 * c * f].reshape(36, c, f)
     o = 36 * c * f
-    du_parts = shared[o : o + GRAD_CHUNKS * 36 * c * f].reshape(GRAD_CHUNKS, 36, c, f)
-    o += GRAD_CHUNKS * 36 * c * f
-    return u, du_parts, shared[o : o + GRAD_CHUNKS * f].reshape(GRAD_CHUNKS, f)
+    du_parts = shared[o : o + n * 36 * c * f].reshape(n, 36, c, f)
+    o += n * 36 * c * f
+    return u, du_parts, shared[o : o + n * f].reshape(n, f)
 
 
 @jit
@@ -603,9 +619,12 @@ def _groups(algo, n_img, layer):
 @jit
 def _chunks(algo, n_img, layer):
     """How many chunks the backward pass cuts a batch into (their weight gradients summed in order
-    at the end): GRAD_CHUNKS, fewer for a smaller batch, and no more than its groups (a chunk
-    smaller than a group would only shorten the products and add partial sums)."""
-    return min(GRAD_CHUNKS, _groups(algo, n_img, layer))
+    at the end): GRAD_CHUNKS, fewer for large weight gradients (chunk_limit), and no more than its
+    groups (a chunk smaller than a group would only shorten the products and add partial sums).
+    Shapes only, never threads: the same chunks, the same numbers."""
+    c, f = layer[0][2], layer[2]
+    part = 36 * c * f if algo == WINOGRAD else layer[1][0] * layer[1][1] * c * f
+    return min(chunk_limit(part), _groups(algo, n_img, layer))
 
 
 @jit
@@ -779,7 +798,7 @@ def _finish_backward(algo, shared, layer, n_img, grads):
     kh, kw, c, f = dw.shape
     if algo == WINOGRAD:
         du, du_parts, db_parts = _winograd_shared(shared, layer)  # du replaces u, no longer needed
-        _sum_chunks(du_parts.reshape(GRAD_CHUNKS, 36 * c, f), db_parts, chunks, (du.reshape(36 * c, f), db))
+        _sum_chunks(du_parts.reshape(du_parts.shape[0], 36 * c, f), db_parts, chunks, (du.reshape(36 * c, f), db))
         WG.filter_gradient(du, dw)
         return
     dw_parts, db_parts = _chunk_sums(shared, layer)
@@ -790,7 +809,7 @@ def _finish_backward(algo, shared, layer, n_img, grads):
 def backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch):
     """The backward pass on this thread: ``outs`` = (dx (N, H, W, C), unpadded; written when
     ``need_dx``), dw (KH, KW, C, F), db (F,)) overwritten, dy (N, OH, OW, F). IM2COL (PLANAR's
-    gradients are IM2COL's) and WINOGRAD cut the batch into _chunks (<= GRAD_CHUNKS) whose
+    gradients are IM2COL's) and WINOGRAD cut the batch into _chunks whose
     partial sums are added at the end, as backward_parallel does, so both give the same numbers."""
     dx, grads = outs[0], (outs[1], outs[2])
     if algo == DIRECT:
