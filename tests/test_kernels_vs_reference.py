@@ -121,19 +121,27 @@ def test_convolution_gives_the_same_numbers_on_several_threads(shape, parts, dty
     algos += [KC.PLANAR] if KC.planar_applies.py_func(c, (stride, stride), geometry[2]) else []
     algos += [KC.WINOGRAD] if KC.winograd_applies.py_func((k, k), (stride, stride)) else []
     for algo in algos:
-        results = []
-        for p in (1, parts):
-            scratch = np.full(KC.scratch_size(layer, p), np.nan, dtype=dtype)
-            out, dw, db, dx = np.empty((n, o, o, f), dtype), np.empty_like(w), np.empty(f, dtype), np.empty_like(x)
-            if p == 1:
-                KC.forward_serial(algo, x, w, b, geometry, out, scratch)
-                KC.backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
-            else:
-                KC.forward_parallel(algo, x, w, b, geometry, out, (scratch, p))
-                KC.backward_parallel(algo, x, w, dy, geometry, (dx, dw, db), True, (scratch, p))
-            results.append((out, dw, db, dx))
-        for one, many in zip(*results, strict=True):
-            np.testing.assert_array_equal(one, many)
+        one, many = (_conv_on_threads(algo, (x, w, b, dy), (geometry, layer), p) for p in (1, parts))
+        for a, z in zip(one, many, strict=True):
+            np.testing.assert_array_equal(a, z)
+
+
+def _conv_on_threads(algo, arrays, where, parts):
+    """(out, dx, dw, db) of one forward and backward pass of ``algo`` on ``parts`` threads (1: the
+    serial kernels), through scratch filled with NaN (a value read before it is written shows)."""
+    from kernels import conv as KC
+
+    (x, w, b, dy), (geometry, layer) = arrays, where
+    dtype = x.dtype
+    scratch = np.full(KC.scratch_size(layer, parts), np.nan, dtype=dtype)
+    out, dx, dw, db = np.empty(dy.shape, dtype), np.empty_like(x), np.empty_like(w), np.empty(w.shape[3], dtype)
+    if parts == 1:
+        KC.forward_serial(algo, x, w, b, geometry, out, scratch)
+        KC.backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
+    else:
+        KC.forward_parallel(algo, x, w, b, geometry, out, (scratch, parts))
+        KC.backward_parallel(algo, x, w, dy, geometry, (dx, dw, db), True, (scratch, parts))
+    return out, dx, dw, db
 
 
 @pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
@@ -154,17 +162,7 @@ def test_large_batches_and_small_outputs_match_the_twin_on_any_thread_count(shap
     geometry, layer = ((k, k), (1, 1), (pad,) * 4), ((h, h, c), (k, k), f, (1, 1), (pad,) * 4)
     algo = KC.ALGORITHMS[algorithm]
     want = reference.conv2d_forward(x, w, b, padding=pad), *reference.conv2d_backward(x, w, dy, padding=pad)
-    results = []
-    for parts in (1, 2):
-        scratch = np.full(KC.scratch_size(layer, parts), np.nan, dtype=dtype)
-        out, dx, dw, db = np.empty((n, o, o, f), dtype), np.empty_like(x), np.empty_like(w), np.empty(f, dtype)
-        if parts == 1:
-            KC.forward_serial(algo, x, w, b, geometry, out, scratch)
-            KC.backward_serial(algo, x, w, dy, geometry, (dx, dw, db), True, scratch)
-        else:
-            KC.forward_parallel(algo, x, w, b, geometry, out, (scratch, parts))
-            KC.backward_parallel(algo, x, w, dy, geometry, (dx, dw, db), True, (scratch, parts))
-        results.append((out, dx, dw, db))
+    results = [_conv_on_threads(algo, (x, w, b, dy), (geometry, layer), parts) for parts in (1, 2)]
     tol = 1e-12 if dtype == np.float64 else 1e-5
     for got, twin in zip(results[0], want, strict=True):
         assert np.abs(got - twin).max() <= tol * max(np.abs(twin).max(), 1.0)
