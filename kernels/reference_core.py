@@ -92,20 +92,27 @@ def conv2d_backward(
 
 def maxpool2d_forward(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(y (N, h/size, w/size, c), where (N, h/size, w/size, c): the first maximum's place in its
-    window, row-major) for x (N, h, w, c) with h and w divisible by size."""
-    n, h, w, c = x.shape
-    windows = x.reshape(n, h // size, size, w // size, size, c).transpose(0, 1, 3, 5, 2, 4)
-    windows = windows.reshape(n, h // size, w // size, c, size * size)
-    where = windows.argmax(axis=-1)  # then the maximum read there: one pass less than max() (2x at 32x6x6x16)
-    return np.take_along_axis(windows, where[..., None], axis=-1)[..., 0], where
+    window, row-major, as argmax gives it: a NaN counts as the maximum) for x (N, h, w, c) with h and
+    w divisible by size. The window's size*size positions are strided views compared in turn: a
+    few whole-array operations instead of a reshaped copy and an argmax over each window's values
+    (the digits CNN's 32x6x6x16 forward + backward: ~180 -> ~40 us)."""
+    views = [x[:, i::size, j::size] for i in range(size) for j in range(size)]
+    y, where = views[0], np.zeros(views[0].shape, dtype=np.intp)
+    nan = bool(np.isnan(x).any())
+    for k, v in enumerate(views[1:], 1):
+        later = v > y  # strictly: a tie keeps the first
+        if nan:  # a NaN wins against a number, not against an earlier NaN
+            later |= (v != v) & (y == y)
+        y, where = np.where(later, v, y), np.where(later, k, where)
+    return (y.copy() if size == 1 else y), where
 
 
 def maxpool2d_backward(where: np.ndarray, dy: np.ndarray, size: int) -> np.ndarray:
     """dx (N, h, w, c): each dy at its window's maximum, zeros elsewhere."""
     n, oh, ow, c = dy.shape
-    dx = np.zeros((n, oh, ow, c, size * size), dtype=dy.dtype)
-    np.put_along_axis(dx, where[..., None], dy[..., None], axis=-1)
-    return dx.reshape(n, oh, ow, c, size, size).transpose(0, 1, 4, 2, 5, 3).reshape(n, oh * size, ow * size, c)
+    place = np.arange(size * size).reshape(1, 1, size, 1, size, 1)  # k = i*size + j at (i, j)
+    at = where[:, :, None, :, None, :] == place  # (N, OH, size, OW, size, C) in one broadcast
+    return np.where(at, dy[:, :, None, :, None, :], 0).reshape(n, oh * size, ow * size, c)
 
 
 # --------------------------------------------------------------------------- activations
