@@ -184,3 +184,27 @@ def test_the_chooser_sends_one_channel_layers_with_few_filters_to_planar(shape, 
     np.testing.assert_array_equal(kernels.conv2d_forward(x, w, b), kernels.conv2d_forward(x, w, b, algorithm="planar"))
     w9 = rng.standard_normal((k, k, 1, KC.PLANAR_MAX_FILTERS + 1)).astype(dtype)
     assert KC.algorithm.py_func(n, ((h, h, 1), (k, k), w9.shape[3], (1, 1), (0, 0, 0, 0))) == KC.IM2COL
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_the_max_pool_twin_keeps_argmax_rules(size, dtype):
+    """Ties keep the first position of the window (row-major) and a NaN counts as the maximum, as
+    numpy's argmax over the window's values has them; the gradient goes to that position only."""
+    from kernels import reference_core as core
+
+    rng = np.random.default_rng(size)
+    x = rng.integers(-2, 3, (3, 2 * size, 3 * size, 2)).astype(dtype)  # many ties
+    x[0, 0, 0, 0], x[1, -1, -1, 1], x[2, 0, :, 0] = np.nan, np.inf, np.nan
+    n, h, w, c = x.shape
+    windows = x.reshape(n, h // size, size, w // size, size, c).transpose(0, 1, 3, 5, 2, 4)
+    first = windows.reshape(n, h // size, w // size, c, size * size).argmax(axis=-1)
+    y, where = core.maxpool2d_forward(x, size)
+    np.testing.assert_array_equal(where, first)
+    np.testing.assert_array_equal(
+        y, np.take_along_axis(windows.reshape(*first.shape, -1), first[..., None], -1)[..., 0]
+    )
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = core.maxpool2d_backward(where, dy, size)
+    dwin = dx.reshape(n, h // size, size, w // size, size, c).transpose(0, 1, 3, 5, 2, 4).reshape(*first.shape, -1)
+    assert dx.dtype == dtype and np.count_nonzero(dx) == np.count_nonzero(dy)
+    np.testing.assert_array_equal(np.take_along_axis(dwin, first[..., None], -1)[..., 0], dy)
