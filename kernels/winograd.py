@@ -384,6 +384,8 @@ def backward_images(x, u, dy, image_range, pads, space, outs, need_dx):
     th, tw = tile_grid(dy.shape[1], dy.shape[2])
     db64 = np.zeros(db.size, dtype=np.float64)  # bias sums in float64 (see dense.add_column_sums)
     f = dy.shape[3]
+    if stop <= first:  # no images: nothing below writes du
+        du[:] = 0
     for g0 in range(first, stop, per_group):
         images = (g0, min(g0 + per_group, stop))
         tiles = (images[1] - images[0]) * th * tw
