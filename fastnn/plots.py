@@ -123,8 +123,8 @@ class PlotProcess:
         try:
             plain = None if boundary is None else tuple(boundary)  # the child has no fastnn to unpickle into
             _, err = self._child.communicate(pickle.dumps((history, title, plain)))
-        except BrokenPipeError:
-            _, err = b"", self._child.stderr.read() if self._child.stderr else b""
+        except BrokenPipeError:  # the child died before reading: its error is on stderr
+            err = self._child.stderr.read() if self._child.stderr else b""
             self._child.wait()
         if self._child.returncode != 0:
             lines = err.decode(errors="replace").strip().splitlines()
