@@ -78,8 +78,7 @@ def _borrow_data(data):
 def _forward(program, state, work, nb, n_ops, rng, image_threads):
     """Layers 0..n_ops-1 on the batch in the workspace. ``rng``: the network's generator while
     training, None for inference (dropout the identity, batch norm on its running statistics)."""
-    ops, offs, sizes, alphas, acts = program.ops, program.offs, program.sizes, program.alphas, work.acts
-    params = state.params
+    ops, offs, acts, params = program.ops, program.offs, work.acts, state.params
     for i in range(n_ops):
         kind = ops[i, F_KIND]
         if kind == dense.KIND:
@@ -89,7 +88,7 @@ def _forward(program, state, work, nb, n_ops, rng, image_threads):
         elif kind == pool.KIND:
             pool.forward(image_threads, program, i, params, work, nb)
         elif kind == activation.KIND:
-            activation.forward(ops, offs, sizes, alphas, i, acts, nb)
+            activation.forward(image_threads, program, i, acts, nb)
         elif kind == norm.KIND:
             norm.forward(image_threads, program, i, state, work, nb, rng)
         else:
@@ -98,14 +97,7 @@ def _forward(program, state, work, nb, n_ops, rng, image_threads):
 
 @jit(inline=True)
 def _backward(program, state, work, nb, n_ops, image_threads, outer):
-    ops, offs, sizes, alphas, acts, dacts = (
-        program.ops,
-        program.offs,
-        program.sizes,
-        program.alphas,
-        work.acts,
-        work.dacts,
-    )
+    ops, offs, acts, dacts = program.ops, program.offs, work.acts, work.dacts
     for i in range(n_ops - 1, -1, -1):
         kind = ops[i, F_KIND]
         if kind == dense.KIND:
@@ -115,7 +107,7 @@ def _backward(program, state, work, nb, n_ops, image_threads, outer):
         elif kind == pool.KIND:
             pool.backward(image_threads, program, i, state, work, nb)
         elif kind == activation.KIND:
-            activation.backward(ops, offs, sizes, alphas, i, acts, dacts, nb)
+            activation.backward(image_threads, program, i, acts, dacts, nb)
         elif kind == norm.KIND:
             norm.backward(image_threads, program, i, state, work, nb)
         else:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _scalar
+from . import _scalar, config
 from ._checks import float_array, float_arrays, real_scalar, same_shape
 from .config import jit
 
@@ -204,6 +204,60 @@ def leaky_relu_backward(y: np.ndarray, dy: np.ndarray, alpha: float = 0.01) -> n
     alpha = _alpha(alpha)
     y, dy = _pair(y, dy)
     return _leaky_relu_backward(_flat(y), _flat(dy), dy.dtype.type(alpha)).reshape(y.shape)
+
+
+# --------------------------------------------------------------------------- by code, on threads
+
+# The element-wise activations by code, for a caller that picks one at run time (fastnn's engine).
+TANH, SIGMOID, RELU, LEAKY = range(4)
+
+
+@jit(inline=True)
+def forward_span(fn, alpha, x, y, n):
+    """The activation ``fn`` (a code above) of n values; ``x``, ``y`` = (buffer, offset) of the input
+    and the output. ``alpha``: leaky ReLU's slope."""
+    xb, xo = x
+    yb, yo = y
+    if fn == TANH:
+        _tanh_span(xb, xo, yb, yo, n)
+    elif fn == SIGMOID:
+        _sigmoid_span(xb, xo, yb, yo, n)
+    elif fn == RELU:
+        _relu_span(xb, xo, yb, yo, n)
+    else:
+        _leaky_relu_span(xb, xo, yb, yo, n, alpha)
+
+
+@jit(inline=True)
+def backward_span(fn, alpha, y, dy, dx, n):
+    """The backward pass of ``fn`` from its output: dx from y and dy, each (buffer, offset)."""
+    (yb, yo), (gb, go), (xb, xo) = y, dy, dx
+    if fn == TANH:
+        _tanh_backward_span(yb, yo, gb, go, xb, xo, n)
+    elif fn == SIGMOID:
+        _sigmoid_backward_span(yb, yo, gb, go, xb, xo, n)
+    elif fn == RELU:
+        _leaky_relu_backward_span(yb, yo, gb, go, xb, xo, n, 0.0)
+    else:
+        _leaky_relu_backward_span(yb, yo, gb, go, xb, xo, n, alpha)
+
+
+@jit(parallel=True)
+def spans_parallel(code, buffers, offsets, n, parts):
+    """forward_span or backward_span over n values cut into ``parts`` runs (starting at multiples of 16
+    values) on numba's threads; ``code`` = (fn, backward, alpha). Forward: ``buffers`` = (xb, yb, any),
+    ``offsets`` = (xo, yo, any); backward: (yb, gb, xb) and (yo, go, xo). Value by value, so the same
+    numbers as one run. Call from Python."""
+    fn, backward, alpha = code
+    b0, b1, b2 = buffers
+    o0, o1, o2 = offsets
+    for t in config.prange(parts):
+        lo = t * n // parts // 16 * 16
+        hi = n if t == parts - 1 else (t + 1) * n // parts // 16 * 16
+        if backward:
+            backward_span(fn, alpha, (b0, o0 + lo), (b1, o1 + lo), (b2, o2 + lo), hi - lo)
+        else:
+            forward_span(fn, alpha, (b0, o0 + lo), (b1, o1 + lo), hi - lo)
 
 
 # --------------------------------------------------------------------------- softmax

@@ -10,27 +10,111 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import config
 from ._checks import float_arrays, real_scalar, state_array
 from .config import jit
+
+# The statistics are sums over fixed blocks of rows, added block by block in order. The blocks depend
+# on the row count alone, so a thread that takes a run of whole blocks (the *_parallel functions)
+# changes no bit: the numbers are the same on any number of threads. Up to 2 * BLOCK_ROWS rows make
+# one block (the sums of one pass over the rows).
+BLOCK_ROWS = 2048
+MAX_BLOCKS = 16
+
+
+@jit
+def row_blocks(m):
+    """How many blocks the statistics of ``m`` rows are summed in."""
+    return min(MAX_BLOCKS, max(1, m // BLOCK_ROWS))
+
+
+@jit
+def _block(m, blocks, b):
+    return b * m // blocks, (b + 1) * m // blocks
+
+
+@jit
+def _sum_rows(x2, acc):
+    """acc (C,) float64 = the column sums of x2 (rows, C)."""
+    acc[:] = 0.0
+    for r in range(x2.shape[0]):
+        for k in range(x2.shape[1]):
+            acc[k] += x2[r, k]
+
+
+@jit
+def _sum_squares(x2, mean, acc):
+    """acc (C,) float64 = the column sums of (x2 - mean)**2, each difference in float64."""
+    acc[:] = 0.0
+    for r in range(x2.shape[0]):
+        for k in range(x2.shape[1]):
+            d = np.float64(x2[r, k]) - np.float64(mean[k])
+            acc[k] += d * d
+
+
+@jit
+def _sum_gradients(x2, dy2, mean, inv, acc):
+    """acc (2, C) float64 = the column sums of dy and of dy * xhat, xhat = (x - mean) * inv."""
+    acc[:] = 0.0
+    for r in range(x2.shape[0]):
+        for k in range(x2.shape[1]):
+            g = dy2[r, k]
+            acc[0, k] += g
+            acc[1, k] += g * ((x2[r, k] - mean[k]) * inv[k])
+
+
+@jit
+def _total(sums, k):
+    """Block sums (blocks, C) -> sums[0, k] + sums[1, k] + ... in block order."""
+    s = 0.0
+    for b in range(sums.shape[0]):
+        s += sums[b, k]
+    return s
+
+
+@jit
+def _mean_part(x2, sums, run):
+    """Blocks run[0]..run[1]-1: their column sums into sums (blocks, C)."""
+    m, blocks = x2.shape[0], sums.shape[0]
+    for b in range(run[0], run[1]):
+        r0, r1 = _block(m, blocks, b)
+        _sum_rows(x2[r0:r1], sums[b])
+
+
+@jit
+def _var_part(x2, mean, sums, run):
+    m, blocks = x2.shape[0], sums.shape[0]
+    for b in range(run[0], run[1]):
+        r0, r1 = _block(m, blocks, b)
+        _sum_squares(x2[r0:r1], mean, sums[b])
+
+
+@jit
+def _gradient_part(x2, dy2, mean, inv, sums, run):
+    """sums (blocks, 2, C): each block's sums of dy and dy * xhat."""
+    m, blocks = x2.shape[0], sums.shape[0]
+    for b in range(run[0], run[1]):
+        r0, r1 = _block(m, blocks, b)
+        _sum_gradients(x2[r0:r1], dy2[r0:r1], mean, inv, sums[b])
+
+
+@jit
+def _divide(sums, m, out):
+    """out[k] = (the blocks' sums of channel k) / m."""
+    for k in range(out.size):
+        out[k] = _total(sums, k) / m
 
 
 @jit
 def _stats(x2, mean, var):
-    """Column means and biased variances of x2 (M, C), two passes, float64 sums."""
+    """Column means and biased variances of x2 (M, C), two passes, float64 sums over row_blocks."""
     m, c = x2.shape
-    acc = np.zeros(c)
-    for r in range(m):
-        for k in range(c):
-            acc[k] += x2[r, k]
-    for k in range(c):
-        mean[k] = acc[k] / m
-        acc[k] = 0.0
-    for r in range(m):
-        for k in range(c):
-            d = np.float64(x2[r, k]) - np.float64(mean[k])
-            acc[k] += d * d
-    for k in range(c):
-        var[k] = acc[k] / m
+    blocks = row_blocks(m)
+    sums = np.empty((blocks, c))
+    _mean_part(x2, sums, (0, blocks))
+    _divide(sums, m, mean)
+    _var_part(x2, mean, sums, (0, blocks))
+    _divide(sums, m, var)
 
 
 @jit
@@ -44,50 +128,128 @@ def _inverse_std(var, eps, dtype_of):
 
 
 @jit
-def _normalize_into(x2, params, stats, eps, y2):
-    """y2 = (x2 - mean) / sqrt(var + eps) * gamma + beta; ``params`` = (gamma, beta), ``stats`` = (mean, var).
-    Rows outer, channels inner: the inner loop runs over contiguous memory."""
+def _normalize_rows(x2, params, stats_inv, y2):
+    """y2 = (x2 - mean) * inv * gamma + beta over x2's rows; ``stats_inv`` = (mean, inv). Rows outer,
+    channels inner: the inner loop runs over contiguous memory."""
     gamma, beta = params
-    mean, var = stats
-    inv = _inverse_std(var, eps, y2)
+    mean, inv = stats_inv
     for r in range(x2.shape[0]):
         for k in range(x2.shape[1]):
             y2[r, k] = (x2[r, k] - mean[k]) * inv[k] * gamma[k] + beta[k]
 
 
 @jit
+def _normalize_into(x2, params, stats, eps, y2):
+    """y2 = (x2 - mean) / sqrt(var + eps) * gamma + beta; ``params`` = (gamma, beta), ``stats`` = (mean, var)."""
+    _normalize_rows(x2, params, (stats[0], _inverse_std(stats[1], eps, y2)), y2)
+
+
+@jit
 def _gradient_sums(x2, dy2, mean, inv):
-    """Per channel, in float64: sum(dy) and sum(dy * xhat), xhat = (x - mean) * inv."""
+    """Per channel, in float64: sum(dy) and sum(dy * xhat), xhat = (x - mean) * inv, over row_blocks."""
     m, c = x2.shape
-    sum_dy = np.zeros(c)
-    sum_dy_xhat = np.zeros(c)
-    for r in range(m):
-        for k in range(c):
-            g = dy2[r, k]
-            sum_dy[k] += g
-            sum_dy_xhat[k] += g * ((x2[r, k] - mean[k]) * inv[k])
+    blocks = row_blocks(m)
+    sums = np.empty((blocks, 2, c))
+    _gradient_part(x2, dy2, mean, inv, sums, (0, blocks))
+    return _totals(sums)
+
+
+@jit
+def _totals(sums):
+    """(blocks, 2, C) block sums -> the two (C,) float64 totals."""
+    c = sums.shape[2]
+    sum_dy, sum_dy_xhat = np.empty(c), np.empty(c)
+    for k in range(c):
+        s, t = 0.0, 0.0
+        for b in range(sums.shape[0]):
+            s += sums[b, 0, k]
+            t += sums[b, 1, k]
+        sum_dy[k], sum_dy_xhat[k] = s, t
     return sum_dy, sum_dy_xhat
 
 
 @jit
-def _batchnorm_backward_into(x2, gamma, stats, eps, dy2, grads):
-    """``grads`` = (dx2, dgamma, dbeta), overwritten: the gradient through the batch statistics,
-    dx = invstd / M * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), dxhat = dy * gamma."""
+def _backward_coefficients(gamma, inv, totals, m, grads):
+    """dgamma, dbeta (in ``grads`` = (dx2, dgamma, dbeta)) from the totals; returns the per-channel
+    (a, b, scale) of dx = scale * (dy - a - xhat * b)."""
     dx2, dgamma, dbeta = grads
-    mean, var = stats
-    m, c = x2.shape
-    inv = _inverse_std(var, eps, dx2)
-    sum_dy, sum_dy_xhat = _gradient_sums(x2, dy2, mean, inv)
+    sum_dy, sum_dy_xhat = totals
+    c = gamma.size
     t = dx2.dtype.type
     a, b, scale = np.empty(c, dx2.dtype), np.empty(c, dx2.dtype), np.empty(c, dx2.dtype)
     for k in range(c):
         dbeta[k] = sum_dy[k]
         dgamma[k] = sum_dy_xhat[k]
         a[k], b[k], scale[k] = t(sum_dy[k] / m), t(sum_dy_xhat[k] / m), gamma[k] * inv[k]
-    for r in range(m):
-        for k in range(c):
+    return a, b, scale
+
+
+@jit
+def _dx_rows(x2, dy2, mean_inv, coefficients, dx2):
+    """dx2 = scale * (dy - a - xhat * b) over the rows given; ``coefficients`` = (a, b, scale)."""
+    mean, inv = mean_inv
+    a, b, scale = coefficients
+    for r in range(x2.shape[0]):
+        for k in range(x2.shape[1]):
             xhat = (x2[r, k] - mean[k]) * inv[k]
             dx2[r, k] = scale[k] * (dy2[r, k] - a[k] - xhat * b[k])
+
+
+@jit
+def _batchnorm_backward_into(x2, gamma, stats, eps, dy2, grads):
+    """``grads`` = (dx2, dgamma, dbeta), overwritten: the gradient through the batch statistics,
+    dx = invstd / M * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), dxhat = dy * gamma."""
+    mean, var = stats
+    inv = _inverse_std(var, eps, grads[0])
+    totals = _gradient_sums(x2, dy2, mean, inv)
+    coefficients = _backward_coefficients(gamma, inv, totals, x2.shape[0], grads)
+    _dx_rows(x2, dy2, (mean, inv), coefficients, grads[0])
+
+
+@jit
+def _run(t, parts, count):
+    """Part t's run of ``count`` items cut into ``parts`` runs."""
+    return t * count // parts, (t + 1) * count // parts
+
+
+@jit(parallel=True)
+def train_forward_parallel(x2, params, eps, stats, y2, parts):
+    """:func:`_stats` then :func:`_normalize_into` (batch norm's training forward, ``stats`` = (mean,
+    var) written) with each pass shared out over ``parts`` threads: runs of whole blocks for the sums,
+    runs of rows for y. The same numbers as on one thread. Call from Python."""
+    gamma, beta = params
+    mean, var = stats
+    m, c = x2.shape
+    blocks = row_blocks(m)
+    sums = np.empty((blocks, c))
+    for t in config.prange(parts):
+        _mean_part(x2, sums, _run(t, parts, blocks))
+    _divide(sums, m, mean)
+    for t in config.prange(parts):
+        _var_part(x2, mean, sums, _run(t, parts, blocks))
+    _divide(sums, m, var)
+    inv = _inverse_std(var, eps, y2)
+    for t in config.prange(parts):
+        r0, r1 = _run(t, parts, m)
+        _normalize_rows(x2[r0:r1], (gamma, beta), (mean, inv), y2[r0:r1])
+
+
+@jit(parallel=True)
+def train_backward_parallel(x2, gamma, stats, eps, dy2, grads, parts):
+    """:func:`_batchnorm_backward_into` shared out over ``parts`` threads as train_forward_parallel
+    shares the forward pass: the same numbers as on one thread. Call from Python."""
+    mean, var = stats
+    dx2, dgamma, dbeta = grads
+    m, c = x2.shape
+    inv = _inverse_std(var, eps, dx2)
+    blocks = row_blocks(m)
+    sums = np.empty((blocks, 2, c))
+    for t in config.prange(parts):
+        _gradient_part(x2, dy2, mean, inv, sums, _run(t, parts, blocks))
+    a, b, scale = _backward_coefficients(gamma, inv, _totals(sums), m, (dx2, dgamma, dbeta))
+    for t in config.prange(parts):
+        r0, r1 = _run(t, parts, m)
+        _dx_rows(x2[r0:r1], dy2[r0:r1], (mean, inv), (a, b, scale), dx2[r0:r1])
 
 
 @jit

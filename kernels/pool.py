@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import config
 from ._checks import float_array, positive_int, real_array
 from .config import jit
 
@@ -58,6 +59,20 @@ def _maxpool2d_backward_into(arg, dy, w, dx):
             for j in range(ow):
                 for c in range(c_in):
                     plane[s, arg[s, i, j, c], c] += dy[s, i, j, c]
+
+
+@jit(parallel=True)
+def maxpool2d_parallel(backward, images, pooled, arg, size, parts):
+    """The max pool's forward pass (images (N, H, W, C) -> pooled, arg) or, ``backward``, its backward
+    pass (pooled = dy, arg -> images = dx) on ``parts`` threads, each a run of whole images: the
+    same numbers as on one thread. Call from Python."""
+    n = images.shape[0]
+    for t in config.prange(parts):
+        s0, s1 = t * n // parts, (t + 1) * n // parts
+        if backward:
+            _maxpool2d_backward_into(arg[s0:s1], pooled[s0:s1], images.shape[2], images[s0:s1])
+        else:
+            _maxpool2d_forward_into(images[s0:s1], size, pooled[s0:s1], arg[s0:s1])
 
 
 def maxpool2d_forward(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

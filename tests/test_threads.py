@@ -9,6 +9,7 @@ one thread and share out fixed groups of images over numba's threads. (Dense pro
 loops' size still use BLAS's threads and their bits: docs/performance.md, issue 27.)
 """
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -22,19 +23,20 @@ import numpy as np
 import fastnn
 import fastnn.numpy_path as numpy_path
 import fastnn.training as training
-from fastnn.layers import ConvLayer, Dense, GlobalAvgPoolLayer, MaxPoolLayer, ReLU, Softmax
+from fastnn.layers import BatchNormLayer, ConvLayer, Dense, GlobalAvgPoolLayer, MaxPoolLayer, ReLU, Softmax
 
 numpy_path.SMALL_WORK_SECONDS = 0.0  # the engine or the layers, not small work's numpy path
 training.COMPILED_FIT = sys.argv[1] == "compiled"
 rng = np.random.default_rng(0)
 digest = hashlib.sha256()
 for kind in ("im2col", "winograd"):
-    # IM2COL (one channel, 32 filters; 32 -> 16, 5x5), WINOGRAD (32 -> 32 channels, 3x3, 'same'), a
-    # max-pool, a dense head small enough for the loops
+    # IM2COL (one channel, 32 filters; 32 -> 16, 5x5), WINOGRAD (32 -> 32 channels, 3x3, 'same'), batch
+    # norm, ReLU and a max-pool large enough to share out over threads (fastnn.ops.split), a dense head
+    # small enough for the loops
     x = rng.random((96, 14, 14, 1), dtype=np.float32)
     width, k = (32, 3) if kind == "winograd" else (16, 5)
     layers = [ConvLayer((14, 14, 1), (3, 3), 32), ReLU(), ConvLayer((12, 12, 32), (k, k), width, padding="same"),
-              ReLU(), MaxPoolLayer(2), GlobalAvgPoolLayer(), Dense(width, 4), Softmax()]
+              BatchNormLayer(width), ReLU(), MaxPoolLayer(2), GlobalAvgPoolLayer(), Dense(width, 4), Softmax()]
     y = rng.integers(0, 4, len(x))  # 32 x 32 x 4 multiply-adds: the loops, not BLAS
     net = fastnn.Network(layers, seed=0, dtype=np.float32).use("cross_entropy")
     net.fit(x, y, epochs=2, batch_size=32, optimizer="adam", verbose=False)
@@ -46,6 +48,7 @@ print(digest.hexdigest())
 """
 
 
+@functools.cache
 def _digest(path: str, numba_threads: int, blas_threads: int) -> str:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     env.update(NUMBA_NUM_THREADS=str(numba_threads), OPENBLAS_NUM_THREADS=str(blas_threads))
@@ -64,3 +67,11 @@ def test_one_thread_and_two_give_the_same_bits(path):
     assert len(one) == len(hashlib.sha256().hexdigest())
     assert _digest(path, 2, 2) == one
     assert _digest(path, 1, 2) == one
+
+
+@pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")
+def test_the_engine_on_two_threads_gives_the_layer_paths_bits():
+    """The engine's steps shared out over threads (batch norm's sums over blocks fixed by the shape,
+    the element-wise steps by runs) equal the layers' kernels, which run them on one thread."""
+    assert _digest("compiled", 2, 2) == _digest("layers", 2, 2)

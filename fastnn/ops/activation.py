@@ -12,16 +12,17 @@ from typing import Any
 
 from kernels import _borrow as KB
 from kernels import activations as KA
+from kernels import config
 from kernels._checks import real_scalar
 from kernels.config import jit
 
 from .. import activations as A
-from . import reshape
+from . import reshape, split
 from .base import Layer
 from .program import F_D0, F_D1, F_NEED_DX, Encoding, NotCompiled
 
 KIND = 4
-TANH, SIGMOID, RELU, LEAKY, SOFTMAX = range(5)
+TANH, SIGMOID, RELU, LEAKY, SOFTMAX = KA.TANH, KA.SIGMOID, KA.RELU, KA.LEAKY, 4
 FUNCTIONS = {"tanh": TANH, "sigmoid": SIGMOID, "relu": RELU, "leaky_relu": LEAKY, "softmax": SOFTMAX}
 
 
@@ -191,38 +192,49 @@ def _softmax_backward(acts, dacts, xo, yo, size):
     KA._softmax_backward_into(y, dy, dx)
 
 
+def _spans_parallel(code, buffers, offsets, n, parts):
+    KA.spans_parallel(code, buffers, offsets, n, parts)  # from Python, as parallel kernels are started
+
+
+@jit
+def _on_threads(image_threads, code, buffers, offsets, n):
+    """Runs the span on image_threads threads when the step is large enough; False if it did not."""
+    if image_threads is None:  # a network without image layers: typed away, nothing compiled
+        return False
+    parts = split.parts(image_threads, n)
+    if parts == 1:
+        return False
+    with config.objmode():
+        _spans_parallel(code, buffers, offsets, n, parts)
+    return True
+
+
 @jit(inline=True)
-def forward(ops, offs, sizes, alphas, i, acts, nb):
-    fn, n = ops[i, F_D0], nb * sizes[i]
+def forward(image_threads, program, i, acts, nb):
+    ops, offs = program.ops, program.offs
+    fn, n = ops[i, F_D0], nb * program.sizes[i]
     xo, yo = offs[i], offs[i + 1]
-    if fn == TANH:
-        KA._tanh_span(acts, xo, acts, yo, n)
-    elif fn == SIGMOID:
-        KA._sigmoid_span(acts, xo, acts, yo, n)
-    elif fn == RELU:
-        KA._relu_span(acts, xo, acts, yo, n)
-    elif fn == LEAKY:
-        KA._leaky_relu_span(acts, xo, acts, yo, n, alphas[i])
-    else:
+    if fn == SOFTMAX:
         _softmax_forward(acts, xo, yo, n, ops[i, F_D1])
+        return
+    alpha = program.alphas[i]
+    if not _on_threads(image_threads, (fn, False, alpha), (acts, acts, acts), (xo, yo, xo), n):
+        KA.forward_span(fn, alpha, (acts, xo), (acts, yo), n)
 
 
 @jit(inline=True)
-def backward(ops, offs, sizes, alphas, i, acts, dacts, nb):
+def backward(image_threads, program, i, acts, dacts, nb):
+    ops, offs = program.ops, program.offs
     if not ops[i, F_NEED_DX]:
         return
-    fn, n = ops[i, F_D0], nb * sizes[i]
+    fn, n = ops[i, F_D0], nb * program.sizes[i]
     yo, xo = offs[i + 1], offs[i]
-    if fn == TANH:
-        KA._tanh_backward_span(acts, yo, dacts, yo, dacts, xo, n)
-    elif fn == SIGMOID:
-        KA._sigmoid_backward_span(acts, yo, dacts, yo, dacts, xo, n)
-    elif fn == RELU:
-        KA._leaky_relu_backward_span(acts, yo, dacts, yo, dacts, xo, n, 0.0)
-    elif fn == LEAKY:
-        KA._leaky_relu_backward_span(acts, yo, dacts, yo, dacts, xo, n, alphas[i])
-    else:
+    if fn == SOFTMAX:
         _softmax_backward(acts, dacts, xo, yo, (n, ops[i, F_D1]))
+        return
+    alpha = program.alphas[i]
+    if not _on_threads(image_threads, (fn, True, alpha), (acts, dacts, dacts), (yo, yo, xo), n):
+        KA.backward_span(fn, alpha, (acts, yo), (dacts, yo), (dacts, xo), n)
 
 
 __all__ = ["ActivationLayer", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]

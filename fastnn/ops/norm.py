@@ -14,10 +14,12 @@ import numpy as np
 
 import kernels as K
 from kernels import _borrow as KB
+from kernels import config
 from kernels import norm as KN
 from kernels._checks import positive_int, real_scalar
 from kernels.config import jit
 
+from . import split
 from .base import Layer
 from .program import F_BUF, F_D0, F_D1, F_FW, F_PB, F_PW, Encoding
 
@@ -112,19 +114,33 @@ def _views(program, i, state, work, nb):
     return c, rows, params, stats, running
 
 
+# Object-mode blocks (Python) start the parallel kernels, as parallel kernels must be started (kernels.config.jit).
+def _train_forward_parallel(x2, params, eps, stats, y2, parts):
+    KN.train_forward_parallel(x2, params, eps, stats, y2, parts)
+
+
+def _train_backward_parallel(x2, gamma, stats, eps, dy2, grads, parts):
+    KN.train_backward_parallel(x2, gamma, stats, eps, dy2, grads, parts)
+
+
 @jit
 def forward(image_threads, program, i, state, work, nb, rng):
     """``rng`` None: inference, on the running statistics (the network's generator otherwise)."""
     if image_threads is None:  # a network without image layers: typed away, nothing compiled
         return
     c, rows, params, stats, running = _views(program, i, state, work, nb)
-    offs = program.offs
+    offs, eps = program.offs, program.reals[i, 1]
     x2, y2 = KB.shaped(work.acts, offs[i], (rows, c)), KB.shaped(work.acts, offs[i + 1], (rows, c))
     if rng is None:
-        KN._normalize_into(x2, params, running, program.reals[i, 1], y2)
+        KN._normalize_into(x2, params, running, eps, y2)
         return
-    KN._stats(x2, stats[0], stats[1])
-    KN._normalize_into(x2, params, stats, program.reals[i, 1], y2)
+    parts = split.parts(image_threads, rows * c)
+    if parts > 1:
+        with config.objmode():
+            _train_forward_parallel(x2, params, eps, stats, y2, parts)
+    else:
+        KN._stats(x2, stats[0], stats[1])
+        KN._normalize_into(x2, params, stats, eps, y2)
     KN._update_running_into(running, stats, program.reals[i, 0], rows)
 
 
@@ -133,11 +149,16 @@ def backward(image_threads, program, i, state, work, nb):
     if image_threads is None:
         return
     c, rows, params, stats, _ = _views(program, i, state, work, nb)
-    offs, pw, pb = program.offs, program.ops[i, F_PW], program.ops[i, F_PB]
+    offs, pw, pb, eps = program.offs, program.ops[i, F_PW], program.ops[i, F_PB], program.reals[i, 1]
     x2 = KB.shaped(work.acts, offs[i], (rows, c))
     dy2, dx2 = KB.shaped(work.dacts, offs[i + 1], (rows, c)), KB.shaped(work.dacts, offs[i], (rows, c))
     grads = (dx2, state.grads[pw : pw + c], state.grads[pb : pb + c])
-    KN._batchnorm_backward_into(x2, params[0], stats, program.reals[i, 1], dy2, grads)
+    parts = split.parts(image_threads, rows * c)
+    if parts > 1:
+        with config.objmode():
+            _train_backward_parallel(x2, params[0], stats, eps, dy2, grads, parts)
+    else:
+        KN._batchnorm_backward_into(x2, params[0], stats, eps, dy2, grads)
 
 
 __all__ = ["BatchNormLayer"]

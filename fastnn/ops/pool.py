@@ -12,10 +12,12 @@ import numpy as np
 
 import kernels as K
 from kernels import _borrow as KB
+from kernels import config
 from kernels import pool as KP
 from kernels._checks import positive_int
 from kernels.config import jit
 
+from . import split
 from .base import Layer, image_batch
 from .program import F_D0, F_D1, F_D2, F_D3, F_D4, F_IW, F_NEED_DX, Encoding
 
@@ -109,6 +111,10 @@ class GlobalAvgPoolLayer(Layer):
         return {}
 
 
+def _maxpool_parallel(backward, images, pooled, arg, size, parts):
+    KP.maxpool2d_parallel(backward, images, pooled, arg, size, parts)  # from Python, as parallel kernels are started
+
+
 @jit
 def forward(image_threads, program, i, params, work, nb):
     if image_threads is None:  # a network without image layers: typed away, nothing compiled
@@ -124,7 +130,13 @@ def forward(image_threads, program, i, params, work, nb):
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_forward_into(x, size, y)
         return
-    KP._maxpool2d_forward_into(x, size, y, KB.shaped(work.iwork, ops[i, F_IW] * nb, shape))
+    arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
+    parts = split.parts(image_threads, x.size)
+    if parts > 1:
+        with config.objmode():
+            _maxpool_parallel(False, x, y, arg, size, parts)
+    else:
+        KP._maxpool2d_forward_into(x, size, y, arg)
 
 
 @jit
@@ -144,7 +156,13 @@ def backward(image_threads, program, i, state, work, nb):
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_backward_into(dy, size, dx)
         return
-    KP._maxpool2d_backward_into(KB.shaped(work.iwork, ops[i, F_IW] * nb, shape), dy, w, dx)
+    arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
+    parts = split.parts(image_threads, dx.size)
+    if parts > 1:
+        with config.objmode():
+            _maxpool_parallel(True, dx, dy, arg, size, parts)
+    else:
+        KP._maxpool2d_backward_into(arg, dy, w, dx)
 
 
 __all__ = ["AvgPoolLayer", "GlobalAvgPoolLayer", "MaxPoolLayer"]

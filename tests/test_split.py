@@ -1,0 +1,121 @@
+"""The element-wise image steps shared out over threads (fastnn.ops.split): batch norm, the
+activations and max pooling give the same bits on any number of parts as the public kernels (which
+the registry checks against their twins), and batch norm's sums over fixed blocks of rows stay within
+the twin's tolerance at the sizes where there are several blocks."""
+
+import numpy as np
+import pytest
+
+import kernels as K
+from kernels import activations as KA
+from kernels import norm as KN
+from kernels import pool as KP
+from kernels import reference as R
+
+DTYPES = (np.float32, np.float64)
+PARTS = (1, 2, 3)
+# rows (values per channel) -> blocks: 70 images of 8x8 -> 4480 rows, 2 blocks; 36864 rows, 16 blocks;
+# 4100 x 3 features, 2 blocks; a batch of 50 features, 1 block (the numbers of every earlier release)
+BN_SHAPES = ((70, 8, 8, 16), (64, 24, 24, 16), (4100, 3), (50, 7))
+
+
+def _tolerance(dtype):
+    return 1e-5 if dtype == np.float32 else 1e-12
+
+
+def _close(got, want, dtype):
+    scale = max(float(np.max(np.abs(want))), 1e-30)
+    assert float(np.max(np.abs(got.astype(np.float64) - want))) <= _tolerance(dtype) * scale
+
+
+def _bn_inputs(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3 + 1.5).astype(dtype)
+    gamma, beta = rng.standard_normal((2, shape[-1])).astype(dtype)
+    return x, gamma, beta, rng.standard_normal(shape).astype(dtype)
+
+
+def test_the_blocks_depend_on_the_rows_alone():
+    assert [KN.row_blocks(m) for m in (1, 64, 4095, 4096, 4480, 36864, 10**7)] == [1, 1, 1, 2, 2, 16, 16]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batchnorm_on_parts_gives_the_public_kernels_bits(shape, dtype):
+    x, gamma, beta, dy = _bn_inputs(shape, dtype)
+    y, mean, var = K.batchnorm_forward(x, gamma, beta)
+    dx, dgamma, dbeta = K.batchnorm_backward(x, gamma, mean, var, dy)
+    x2, c = x.reshape(-1, shape[-1]), shape[-1]
+    for parts in PARTS:
+        got_y, got_mean, got_var = np.empty_like(x2), np.empty(c, dtype), np.empty(c, dtype)
+        KN.train_forward_parallel(x2, (gamma, beta), 1e-5, (got_mean, got_var), got_y, parts)
+        assert np.array_equal(got_y, y.reshape(x2.shape)) and np.array_equal(got_mean, mean)
+        assert np.array_equal(got_var, var)
+        grads = (np.empty_like(x2), np.empty(c, dtype), np.empty(c, dtype))
+        KN.train_backward_parallel(x2, gamma, (mean, var), 1e-5, dy.reshape(x2.shape), grads, parts)
+        assert np.array_equal(grads[0], dx.reshape(x2.shape))
+        assert np.array_equal(grads[1], dgamma) and np.array_equal(grads[2], dbeta)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", BN_SHAPES[:3])
+def test_batchnorm_block_sums_match_the_twin(shape, dtype):
+    x, gamma, beta, dy = _bn_inputs(shape, dtype, seed=1)
+    got, want = K.batchnorm_forward(x, gamma, beta), R.batchnorm_forward(x, gamma, beta)
+    for g, w in zip(got, want, strict=True):
+        _close(g, w, dtype)
+    mean, var = want[1], want[2]
+    got = K.batchnorm_backward(x, gamma, mean, var, dy)
+    for g, w in zip(got, R.batchnorm_backward(x, gamma, mean, var, dy), strict=True):
+        _close(g, w, dtype)
+
+
+ACTIVATIONS = {
+    KA.TANH: (K.tanh, K.tanh_backward),
+    KA.SIGMOID: (K.sigmoid, K.sigmoid_backward),
+    KA.RELU: (K.relu, K.relu_backward),
+    KA.LEAKY: (lambda x: K.leaky_relu(x, 0.05), lambda y, dy: K.leaky_relu_backward(y, dy, 0.05)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fn", sorted(ACTIVATIONS))
+def test_activation_spans_on_parts_give_the_public_kernels_bits(fn, dtype):
+    rng = np.random.default_rng(fn)
+    n = 1000 + 37  # runs of 16 values and a remainder
+    x = (rng.standard_normal(n) * 3).astype(dtype)
+    x[5], x[600] = np.nan, 0.0
+    forward, backward = ACTIVATIONS[fn]
+    y = forward(x)
+    dy = rng.standard_normal(n).astype(dtype)
+    dx = backward(y, dy)
+    alpha = 0.05
+    for parts in PARTS:
+        # one workspace holding x at 3 and y at 3 + n (the engine's layout), gradients likewise
+        acts = np.full(2 * n + 10, 7.0, dtype)
+        acts[3 : 3 + n] = x
+        KA.spans_parallel((fn, False, alpha), (acts, acts, acts), (3, 3 + n, 0), n, parts)
+        assert np.array_equal(acts[3 + n : 3 + 2 * n], y, equal_nan=True)
+        assert np.all(acts[3 + 2 * n :] == 7.0), "wrote past the span"
+        grads = np.full(2 * n + 10, 7.0, dtype)
+        grads[3 + n : 3 + 2 * n] = dy
+        KA.spans_parallel((fn, True, alpha), (acts, grads, grads), (3 + n, 3 + n, 3), n, parts)
+        assert np.array_equal(grads[3 : 3 + n], dx, equal_nan=True)
+        assert np.all(grads[:3] == 7.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maxpool_on_parts_gives_the_public_kernels_bits(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, (7, 6, 8, 5)).astype(dtype)  # ties in most windows
+    x[0, 0, 1, 2] = x[3, 4, 4, 0] = np.nan
+    y, arg = K.maxpool2d_forward(x, 2)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = K.maxpool2d_backward(arg, dy, x.shape)
+    for parts in PARTS:
+        got_y, got_arg = np.empty_like(y), np.empty_like(arg)
+        KP.maxpool2d_parallel(False, x, got_y, got_arg, 2, parts)
+        assert np.array_equal(got_y, y, equal_nan=True) and np.array_equal(got_arg, arg)
+        got_dx = np.full_like(x, 9.0)
+        KP.maxpool2d_parallel(True, got_dx, dy, arg, 2, parts)
+        assert np.array_equal(got_dx, dx)
