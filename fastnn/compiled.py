@@ -3,7 +3,6 @@ the training data in engine form, and workspaces -- the named groups the engine 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
 from collections.abc import Iterator
@@ -75,15 +74,15 @@ class CompiledNetwork:
         )
         outer = capacity == 1 and opt_kind == E.OPT_SGD  # dense weights updated where their gradient is formed
         eps = plan_mod.bce_eps(dtype)
-        self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, eps, image_threads, outer)
+        threads = _threads()
+        self.rules = E.Rules(capacity, loss_kind, _ACCURACY[kind], opt_kind, eps, image_threads, outer, threads)
 
     def _one_pool(self) -> Any:
-        """BLAS held at one thread in image networks: their convolutions split batches over numba's
-        threads (one thread pool at a time: two of each on two cores measured 10x slower), and
-        OpenBLAS's own threads would change their products' last bits with the thread count, as they
-        do on the layer path (kernels.conv). Dense networks leave BLAS its threads (see
-        docs/performance.md: sgemm's bits then depend on them)."""
-        return config.blas_single_thread() if self.rules.image_threads is not None else contextlib.nullcontext()
+        """BLAS held at one thread: large convolutions and dense products share fixed blocks out over
+        numba's threads instead (one thread pool at a time: two of each on two cores measured 10x
+        slower), and OpenBLAS's own threads would change the products' last bits with the thread
+        count (docs/performance.md)."""
+        return config.blas_single_thread()
 
     def gradients(self, idx: np.ndarray) -> tuple[float, float, int]:
         """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""
@@ -159,7 +158,8 @@ def predict(program: plan_mod.Plan, flat: plan_mod.FlatParameters, x: np.ndarray
 
     Samples are independent here, so with several threads allowed (numba's count, FASTNN_PARALLEL on)
     and at least one batch per thread, each thread predicts a run of whole batches (the batches the
-    serial loop takes) with BLAS at one thread: the same products, the same numbers."""
+    serial loop takes); with one batch, its large dense products share their blocks out over the
+    threads. BLAS runs at one thread: the same products, the same numbers."""
     n, dtype = len(x), x.dtype
     capacity = max(1, min(batch_size, n, PREDICT_CHUNK))
     prog = _engine_program(program, capacity)
@@ -168,23 +168,26 @@ def predict(program: plan_mod.Plan, flat: plan_mod.FlatParameters, x: np.ndarray
     batches = -(-n // capacity)
     workers = min(_threads(), batches)
     if workers == 1:
-        _predict_run(program, prog, flat, (flat_x, out), capacity)
+        with config.blas_single_thread():
+            _predict_run(program, prog, flat, (flat_x, out), (capacity, min(_threads(), KC.MAX_PARTS)))
         return out.reshape(n, *program.sample_shapes[-1])
     bounds = [batches * k // workers * capacity for k in range(workers)] + [n]
     runs = [(flat_x[a:b], out[a:b]) for a, b in itertools.pairwise(bounds)]
     with config.blas_single_thread(), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda r: _predict_run(program, prog, flat, r, capacity), runs))  # raises what a run raised
+        list(pool.map(lambda r: _predict_run(program, prog, flat, r, (capacity, 1)), runs))  # raises what a run raised
     return out.reshape(n, *program.sample_shapes[-1])
 
 
 def _threads() -> int:
-    return config.numba_module().get_num_threads() if config.PARALLEL else 1
+    return config.threads()
 
 
 def _predict_run(
-    program: plan_mod.Plan, prog: E.Program, flat: plan_mod.FlatParameters, run: tuple, capacity: int
+    program: plan_mod.Plan, prog: E.Program, flat: plan_mod.FlatParameters, run: tuple, sizes: tuple[int, int]
 ) -> None:
-    """Outputs ``run`` = (x (m, features), out (m, outputs)) through one workspace of its own."""
+    """Outputs ``run`` = (x (m, features), out (m, outputs)) through one workspace of its own;
+    ``sizes`` = (samples per batch, threads its convolutions and dense products may share out over)."""
+    capacity, threads = sizes
     x, out = run
     dtype = x.dtype
     unused = np.empty(1, dtype=dtype)  # forward passes never touch the gradient-side arrays
@@ -197,4 +200,4 @@ def _predict_run(
         np.zeros(max(program.float_work, 1), dtype=dtype),
     )
     state = E.State(flat.values, flat.grads, unused, unused, np.zeros(4), flat.buffers)
-    E.predict_batches(x, prog, state, work, capacity, _image_threads(program), out)
+    E.predict_batches(x, prog, state, work, capacity, (_image_threads(program, threads), threads), out)

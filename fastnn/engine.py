@@ -49,8 +49,12 @@ Work = namedtuple("Work", ["acts", "dacts", "iwork", "y_batch", "labels_batch", 
 # 12 s, not 41) -- else the threads its IM2COL, PLANAR and WINOGRAD convolutions may split a batch
 # over (1: this one; see fastnn.ops.conv). One value, not one per kind: every combination would compile its own loop.
 # ``outer``: True for plain SGD one sample at a time: each dense layer's weight gradient
-# outer(x, dy) is then applied where it is formed, never stored (_outer_sgd_step).
-Rules = namedtuple("Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "image_threads", "outer"])
+# outer(x, dy) is then applied where it is formed, never stored (_outer_sgd_step). ``dense_threads``:
+# the threads a dense layer's large products may share their blocks over (kernels.dense; 1: this
+# one). BLAS runs at one thread throughout, so no number depends on the thread count.
+Rules = namedtuple(
+    "Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "image_threads", "outer", "dense_threads"]
+)
 # Per epoch: mean loss and correct count; status (epoch, batch, 0 loss / 1 gradient) when a
 # non-finite value stopped training, else -1s.
 Log = namedtuple("Log", ["losses", "corrects", "status"])
@@ -75,14 +79,16 @@ def _borrow_data(data):
 
 
 @jit(inline=True)
-def _forward(program, state, work, nb, n_ops, rng, image_threads):
+def _forward(program, state, work, nb, n_ops, rng, threads):
     """Layers 0..n_ops-1 on the batch in the workspace. ``rng``: the network's generator while
-    training, None for inference (dropout the identity, batch norm on its running statistics)."""
+    training, None for inference (dropout the identity, batch norm on its running statistics);
+    ``threads`` = (image_threads, dense_threads), see Rules."""
     ops, offs, acts, params = program.ops, program.offs, work.acts, state.params
+    image_threads, dense_threads = threads
     for i in range(n_ops):
         kind = ops[i, F_KIND]
         if kind == dense.KIND:
-            dense.forward(ops, offs, i, params, acts, nb)
+            dense.forward(ops, offs, i, params, acts, nb, dense_threads)
         elif kind == conv.KIND:
             conv.forward(image_threads, program, i, params, work, nb)
         elif kind == pool.KIND:
@@ -96,12 +102,13 @@ def _forward(program, state, work, nb, n_ops, rng, image_threads):
 
 
 @jit(inline=True)
-def _backward(program, state, work, nb, n_ops, image_threads, outer):
+def _backward(program, state, work, nb, n_ops, threads, outer):
     ops, offs, acts, dacts = program.ops, program.offs, work.acts, work.dacts
+    image_threads, dense_threads = threads
     for i in range(n_ops - 1, -1, -1):
         kind = ops[i, F_KIND]
         if kind == dense.KIND:
-            dense.backward(ops, offs, i, state, work, nb, outer)
+            dense.backward(ops, offs, i, state, work, nb, (outer, dense_threads))
         elif kind == conv.KIND:
             conv.backward(image_threads, program, i, state, work, nb)
         elif kind == pool.KIND:
@@ -231,7 +238,7 @@ def _batch_gradients(data, idx, program, state, work, rules, outer):
         for k in range(ny):
             y_flat[r * ny + k] = y[src, k]
         l_batch[r] = labels[src]
-    _forward(program, state, work, nb, last, data.rng, rules.image_threads)
+    _forward(program, state, work, nb, last, data.rng, (rules.image_threads, rules.dense_threads))
     o_off, m = offs[last], nb * n_out
     if loss_kind == LOSS_MSE:
         loss = KL._mse_span(y_flat, 0, acts, o_off, m)
@@ -248,7 +255,7 @@ def _batch_gradients(data, idx, program, state, work, rules, outer):
     correct = 0.0
     if rules.acc_kind != ACC_NONE:
         correct = _count_correct(rules.acc_kind, acts, o_off, y_flat, l_batch, nb, n_out)
-    _backward(program, state, work, nb, last, rules.image_threads, outer)
+    _backward(program, state, work, nb, last, (rules.image_threads, rules.dense_threads), outer)
     if not _grads_finite(program, state, work, outer):  # an inf input can give a finite loss but inf/NaN gradients
         if outer:
             _outer_gradients(program, state, work)
@@ -314,9 +321,10 @@ def run_epochs(data, orders, program, state, work, rules, t0, log):
 
 
 @jit
-def predict_batches(x, program, state, work, capacity, image_threads, out):
+def predict_batches(x, program, state, work, capacity, threads, out):
     """Inference: every layer's forward pass on samples x (n, features), ``capacity`` at a time
-    through the workspace, the last layer's outputs into out (n, outputs)."""
+    through the workspace, the last layer's outputs into out (n, outputs); ``threads`` =
+    (image_threads, dense_threads) as in Rules."""
     program, state, work = _borrow(program, state, work)
     x = KB.borrowed(x)
     n, n_ops = x.shape[0], program.ops.shape[0]
@@ -326,7 +334,7 @@ def predict_batches(x, program, state, work, capacity, image_threads, out):
         for r in range(nb):
             for k in range(sizes[0]):
                 acts[offs[0] + r * sizes[0] + k] = x[start + r, k]
-        _forward(program, state, work, nb, n_ops, None, image_threads)
+        _forward(program, state, work, nb, n_ops, None, threads)
         o, m = offs[n_ops], sizes[n_ops]
         for r in range(nb):
             for k in range(m):

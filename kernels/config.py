@@ -258,6 +258,11 @@ def blas_single_thread(numba_blas: bool = True) -> Any:
                 lib.set_num_threads(n)
 
 
+def threads() -> int:
+    """The threads parallel kernels may use: numba's count (imports numba), 1 with FASTNN_PARALLEL=0."""
+    return numba_module().get_num_threads() if PARALLEL else 1
+
+
 def settings() -> dict[str, Any]:
     """The active settings, for reports (imports numba)."""
     numba = numba_module()

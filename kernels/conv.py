@@ -884,16 +884,12 @@ def _conv_inputs(x, w, extra, extra_name: str, extra_ndim: int, pads=(0, 0, 0, 0
     return x, w, extra
 
 
-def _threads() -> int:
-    return config.numba_module().get_num_threads() if config.PARALLEL else 1
-
-
 def parts_for(algo: int, n: int) -> int:
     """Threads a Python caller splits a batch of ``n`` images over: numba's count, at most MAX_PARTS
     and one per image -- 1 for DIRECT."""
     if algo == DIRECT:
         return 1
-    return max(1, min(_threads(), MAX_PARTS, n))
+    return max(1, min(config.threads(), MAX_PARTS, n))
 
 
 def _algorithm_code(name: Any, n: int, layer: tuple) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _blas, config
 from ._checks import float_arrays
 from .config import jit
 
@@ -139,14 +140,79 @@ def dense_backward_flat(acts, dacts, params, grads, at):
 # -- arrays: what the layers call (and the training loop above TINY_PRODUCT) ---------------------
 
 
+# Large products are cut into fixed blocks of the output -- columns of x @ w and dy @ w.T, rows of
+# x.T @ dy -- one BLAS call each with BLAS at one thread. The blocks depend on the shapes alone, so
+# threads that take runs of whole blocks (products_parallel) give the numbers one thread gives: a
+# product's bits do not depend on the thread count. Each block re-reads the other operand, so
+# blocks stay large: at least BLOCK_MACS multiply-adds and MIN_BLOCK_COLUMNS wide, at most MAX_BLOCKS.
+BLOCK_MACS = 1 << 22
+MIN_BLOCK_COLUMNS = 32
+MAX_BLOCKS = 4
+FORWARD, WEIGHT_GRADIENT, INPUT_GRADIENT = range(3)  # out = a @ b, a.T @ b, a @ b.T
+
+
+@jit
+def product_blocks(macs, width):
+    """Blocks of a product of ``macs`` multiply-adds whose output is cut along ``width``."""
+    return max(1, min(MAX_BLOCKS, macs // BLOCK_MACS, width // MIN_BLOCK_COLUMNS))
+
+
+@jit
+def _product_shape(kind, a, out):
+    """(multiply-adds, the width the output is cut along) of one of the three products."""
+    if kind == WEIGHT_GRADIENT:
+        return out.shape[0] * out.shape[1] * a.shape[0], out.shape[0]
+    return out.shape[0] * out.shape[1] * a.shape[1], out.shape[1]
+
+
+@jit
+def _product_run(kind, a, b, out, run):
+    """Blocks run[0]..run[1]-1 of the product ``kind`` (FORWARD, ...): one BLAS call each."""
+    macs, width = _product_shape(kind, a, out)
+    blocks = product_blocks(macs, width)
+    if blocks == 1 and run[0] < run[1]:  # numba's np.dot, as before blocks: it sends one-row products to gemv
+        if kind == FORWARD:
+            np.dot(a, b, out)
+        elif kind == WEIGHT_GRADIENT:
+            np.dot(a.T, b, out)
+        else:
+            np.dot(a, b.T, out)
+        return
+    for q in range(run[0], run[1]):
+        c0, c1 = q * width // blocks, (q + 1) * width // blocks
+        if kind == FORWARD:
+            _blas.gemm(a, b[:, c0:c1], out[:, c0:c1], False, False)
+        elif kind == WEIGHT_GRADIENT:
+            _blas.gemm(a[:, c0:c1], b, out[c0:c1], True, False)
+        else:
+            _blas.gemm(a, b[c0:c1], out[:, c0:c1], False, True)
+
+
+@jit
+def is_blocked(kind, a, out):
+    """The product goes to BLAS in more than one block (so may be shared out over threads)."""
+    macs, width = _product_shape(kind, a, out)
+    return product_blocks(macs, width) > 1
+
+
+@jit(parallel=True)
+def products_parallel(kind, a, b, out, parts):
+    """The product ``kind`` (FORWARD: out = a @ b, WEIGHT_GRADIENT: a.T @ b, INPUT_GRADIENT: a @ b.T)
+    with runs of its blocks on ``parts`` threads: the numbers of one thread. Call from Python with
+    BLAS at one thread."""
+    macs, width = _product_shape(kind, a, out)
+    blocks = product_blocks(macs, width)
+    for t in config.prange(parts):
+        _product_run(kind, a, b, out, (t * blocks // parts, (t + 1) * blocks // parts))
+
+
 @jit(contract=True)
 def _product_into(a, b, out, b_transposed):
     """out = a @ b, or a @ b.T: a (m, k), b (k, n) or (n, k), out (m, n), all C-contiguous."""
     m, k, n = a.shape[0], a.shape[1], out.shape[1]
-    if m * k * n > SMALL_PRODUCT and b_transposed:
-        np.dot(a, b.T, out)
-    elif m * k * n > SMALL_PRODUCT:
-        np.dot(a, b, out)
+    kind = INPUT_GRADIENT if b_transposed else FORWARD
+    if m * k * n > SMALL_PRODUCT:
+        _product_run(kind, a, b, out, (0, product_blocks(m * k * n, n)))
     elif b_transposed:
         _nt_loops(a.reshape(-1), b.reshape(-1), out.reshape(-1), _unsigned((0, 0, 0, m, k, n)))
     else:
@@ -160,22 +226,34 @@ def _weight_gradient_into(x, dy, dw):
     if n_in == 0:
         return
     if nb * n_in * n_out > SMALL_PRODUCT:
-        np.dot(x.T, dy, dw)
+        _product_run(WEIGHT_GRADIENT, x, dy, dw, (0, product_blocks(nb * n_in * n_out, n_in)))
     else:
         _tn_loops(x.reshape(-1), dy.reshape(-1), dw.reshape(-1), _unsigned((0, 0, 0, n_in, nb, n_out)))
 
 
 @jit
+def add_bias(b, y):
+    """y (N, O) += b (O,) on every row."""
+    _add_row(b, 0, y.reshape(-1), 0, y.shape[0], y.shape[1])
+
+
+@jit
+def bias_gradient(dy, db):
+    """db (O,) = dy (N, O) summed over rows, in order."""
+    _column_sums(dy.reshape(-1), 0, db, 0, dy.shape[0], dy.shape[1])
+
+
+@jit
 def _dense_forward_into(x, w, b, y):
     _product_into(x, w, y, False)
-    _add_row(b, 0, y.reshape(-1), 0, y.shape[0], y.shape[1])
+    add_bias(b, y)
 
 
 @jit
 def _dense_backward_into(x, w, dy, dw, db, dx):
     """dw, db and dx of a dense layer, into the arrays given (dw or dx without rows: not computed)."""
     _weight_gradient_into(x, dy, dw)
-    _column_sums(dy.reshape(-1), 0, db, 0, dy.shape[0], dy.shape[1])
+    bias_gradient(dy, db)
     if dx.shape[0]:
         _product_into(dy, w, dx, True)
 
@@ -209,11 +287,27 @@ def _bias(b: np.ndarray, width: int) -> np.ndarray:
     return b.reshape(width)
 
 
+def _blocked(macs: int, width: int) -> bool:
+    return macs > SMALL_PRODUCT and product_blocks.py_func(macs, width) > 1
+
+
+def _products(jobs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    """Blocked products (kind, a, b, out) on numba's threads with BLAS at one thread: the numbers do
+    not depend on the thread count (as in the compiled loop, which calls the same kernels)."""
+    with config.blas_single_thread():
+        for kind, a, b, out in jobs:
+            products_parallel(kind, a, b, out, config.threads())
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D arrays: a (M, K), b (K, N) -> (M, N)."""
     a, b = float_arrays({"a": a, "b": b}, {"a": 2, "b": 2})
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"b must have {a.shape[1]} rows to match a's columns (a is {a.shape}); got {b.shape}")
+    if _blocked(a.shape[0] * a.shape[1] * b.shape[1], b.shape[1]):
+        out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+        _products([(FORWARD, a, b, out)])
+        return out
     return _matmul(a, b)
 
 
@@ -222,7 +316,13 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     x, w, b = float_arrays({"x": x, "w": w, "b": b}, {"x": 2, "w": 2, "b": (1, 2)})
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"w must have {x.shape[1]} rows to match x's features (x is {x.shape}); got {w.shape}")
-    return _dense_forward(x, w, _bias(b, w.shape[1]))
+    b = _bias(b, w.shape[1])
+    if _blocked(x.shape[0] * x.shape[1] * w.shape[1], w.shape[1]):
+        y = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+        _products([(FORWARD, x, w, y)])
+        add_bias(b, y)
+        return y
+    return _dense_forward(x, w, b)
 
 
 def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,6 +336,11 @@ def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.nda
     expected = (x.shape[0], w.shape[1])
     if dy.shape != expected:
         raise ValueError(f"dy must have shape {expected} (x rows, w columns); got {dy.shape}")
+    if _blocked(x.shape[0] * x.shape[1] * w.shape[1], w.shape[1]):  # a layer's three products have one size
+        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[1], dtype=dy.dtype)
+        _products([(WEIGHT_GRADIENT, x, dy, dw), (INPUT_GRADIENT, dy, w, dx)])
+        bias_gradient(dy, db)
+        return dx, dw, db
     return _dense_backward(x, w, dy)
 
 

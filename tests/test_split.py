@@ -1,13 +1,15 @@
-"""The element-wise image steps shared out over threads (fastnn.ops.split): batch norm, the
-activations and max pooling give the same bits on any number of parts as the public kernels (which
-the registry checks against their twins), and batch norm's sums over fixed blocks of rows stay within
-the twin's tolerance at the sizes where there are several blocks."""
+"""The engine's steps shared out over threads give the same bits on any number of parts as one
+thread and the public kernels (which the registry checks against their twins): batch norm, the
+activations and max pooling of image networks (fastnn.ops.split), and the dense layers' large
+products (kernels.dense's fixed blocks). Batch norm's sums over fixed blocks of rows and the blocked
+products stay within the twin's tolerance at the sizes where there are several blocks."""
 
 import numpy as np
 import pytest
 
 import kernels as K
 from kernels import activations as KA
+from kernels import dense as KD
 from kernels import norm as KN
 from kernels import pool as KP
 from kernels import reference as R
@@ -119,3 +121,43 @@ def test_maxpool_on_parts_gives_the_public_kernels_bits(dtype):
         got_dx = np.full_like(x, 9.0)
         KP.maxpool2d_parallel(True, got_dx, dy, arg, 2, parts)
         assert np.array_equal(got_dx, dx)
+
+
+# Dense products: fixed blocks of the output (kernels.dense.product_blocks), one BLAS call each.
+DENSE_SHAPES = ((64, 9216, 128), (128, 784, 256), (128, 256, 256), (40, 300, 100))
+
+
+def test_dense_blocks_depend_on_the_shapes_alone():
+    blocks = KD.product_blocks.py_func
+    assert [blocks(m * k * n, n) for m, k, n in DENSE_SHAPES] == [4, 4, 2, 1]
+    assert blocks(10**9, 40) == 1  # never narrower than MIN_BLOCK_COLUMNS
+    assert blocks(10**9, 10**4) == KD.MAX_BLOCKS
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", DENSE_SHAPES)
+def test_dense_products_on_parts_give_one_threads_bits(shape, dtype):
+    """products_parallel (the compiled loop's steps on several threads) equals the blocks run in turn
+    (its steps on one thread) and the public kernels, and stays within the twin's tolerance."""
+    m, k, n = shape
+    rng = np.random.default_rng(m + k + n)
+    x, w, dy = (rng.standard_normal(s).astype(dtype) for s in ((m, k), (k, n), (m, n)))
+    y, dx, dw = np.empty((m, n), dtype), np.empty((m, k), dtype), np.empty((k, n), dtype)
+    KD._product_into(x, w, y, False)
+    KD._product_into(dy, w, dx, True)
+    KD._weight_gradient_into(x, dy, dw)
+    public_dx, public_dw, _ = K.dense_backward(x, w, dy)
+    assert np.array_equal(K.dense_forward(x, w, np.zeros(n, dtype)), y)
+    assert np.array_equal(public_dx, dx) and np.array_equal(public_dw, dw)
+    for parts in PARTS:
+        got = [np.full_like(a, np.nan) for a in (y, dx, dw)]
+        KD.products_parallel(KD.FORWARD, x, w, got[0], parts)
+        KD.products_parallel(KD.INPUT_GRADIENT, dy, w, got[1], parts)
+        KD.products_parallel(KD.WEIGHT_GRADIENT, x, dy, got[2], parts)
+        for g, want in zip(got, (y, dx, dw), strict=True):
+            assert np.array_equal(g, want)
+    ref_dx, ref_dw, _ = R.dense_backward(*(a.astype(np.float64) for a in (x, w, dy)))
+    big = {name: float(np.abs(a).max()) for name, a in (("x", x), ("w", w), ("dy", dy))}
+    terms = (big["x"] * big["w"] * k, big["dy"] * big["w"] * n, big["x"] * big["dy"] * m)  # sums of products
+    for got, want, scale in zip((y, dx, dw), (x.astype(np.float64) @ w, ref_dx, ref_dw), terms, strict=True):
+        assert float(np.abs(got - want).max()) <= _tolerance(dtype) * scale

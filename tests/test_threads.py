@@ -1,12 +1,12 @@
-"""The numbers of image networks do not depend on the thread count: fresh processes with numba and
-BLAS at one thread and at two train and predict a CNN to the same bits, on the compiled engine and on
-the layer path.
+"""The numbers do not depend on the thread count: fresh processes with numba and BLAS at one thread
+and at two train and predict a CNN and an MLP to the same bits, on the compiled engine and on the
+layer path, and both paths agree.
 
 The suite's workers hold BLAS at one thread (OPENBLAS_NUM_THREADS=1, see conftest), which would hide
 the case this guards: OpenBLAS's own threads change sgemm's last bits (x @ w for 128x784 by 784x256
-in float32 differs between one and two threads), so the convolutions run their products with BLAS at
-one thread and share out fixed groups of images over numba's threads. (Dense products above the
-loops' size still use BLAS's threads and their bits: docs/performance.md, issue 27.)
+in float32 differs between one and two threads), so the convolutions and the dense layers' large
+products run with BLAS at one thread and share fixed groups of images, or fixed blocks of a
+product's output, out over numba's threads.
 """
 
 import functools
@@ -44,6 +44,15 @@ for kind in ("im2col", "winograd"):
     for p in net.parameters():
         digest.update(p.tobytes())
     digest.update(net.predict(x, batch_size=32).tobytes())
+# An MLP whose products are cut into blocks (kernels.dense): 128 x 784 x 256 multiply-adds, 4 blocks
+x = rng.random((256, 784), dtype=np.float32)
+layers = [Dense(784, 256), ReLU(), Dense(256, 256), ReLU(), Dense(256, 10), Softmax()]
+net = fastnn.Network(layers, seed=0, dtype=np.float32).use("cross_entropy")
+net.fit(x, rng.integers(0, 10, len(x)), epochs=2, batch_size=128, optimizer="adam", verbose=False)
+assert net.last_fit_path == sys.argv[1], net.last_fit_path
+for p in net.parameters():
+    digest.update(p.tobytes())
+digest.update(net.predict(x).tobytes())
 print(digest.hexdigest())
 """
 

@@ -14,6 +14,7 @@ import numpy as np
 
 import kernels as K
 from kernels import _borrow as KB
+from kernels import config
 from kernels import dense as KD
 from kernels import optim as KO
 from kernels._checks import positive_int
@@ -102,21 +103,46 @@ class FCLayer(Layer):
 Dense = FCLayer
 
 
+def _products_parallel(kind, a, b, out, parts):
+    KD.products_parallel(kind, a, b, out, parts)  # from Python, as parallel kernels are started
+
+
+@jit
+def _product(kind, products, a, b, out):
+    """One product of kernels.dense (``kind``: FORWARD, ...) through BLAS, its blocks shared out over
+    ``products`` = dense_threads threads when it has several: the numbers of one thread."""
+    if products > 1 and KD.is_blocked(kind, a, out):
+        with config.objmode():
+            _products_parallel(kind, a, b, out, products)
+    elif kind == KD.WEIGHT_GRADIENT:
+        KD._weight_gradient_into(a, b, out)
+    else:
+        KD._product_into(a, b, out, kind == KD.INPUT_GRADIENT)
+
+
 @jit(inline=True)
-def forward(ops, offs, i, params, acts, nb):
+def forward(ops, offs, i, params, acts, nb, products):
+    """``products``: the threads a large product's blocks may be shared out over (Rules.dense_threads)."""
     n_in, n_out = ops[i, F_D0], ops[i, F_D1]
     xo, yo, pw, pb = offs[i], offs[i + 1], ops[i, F_PW], ops[i, F_PB]
     if KD.is_tiny(nb, n_in, n_out):
         KD.dense_forward_flat(acts, params, (xo, pw, pb, yo, nb, n_in, n_out))
         return
     x, y = KB.shaped(acts, xo, (nb, n_in)), KB.shaped(acts, yo, (nb, n_out))
-    KD._dense_forward_into(x, KB.shaped(params, pw, (n_in, n_out)), params[pb : pb + n_out], y)
+    w, b = KB.shaped(params, pw, (n_in, n_out)), params[pb : pb + n_out]
+    if products > 1 and KD.is_blocked(KD.FORWARD, x, y):
+        _product(KD.FORWARD, products, x, w, y)
+        KD.add_bias(b, y)
+    else:
+        KD._dense_forward_into(x, w, b, y)
 
 
 @jit(inline=True)
-def backward(ops, offs, i, state, work, nb, outer):
-    """dw, db and dx (when needed) of layer i into the gradients and the workspace; with ``outer``
-    (one sample, plain SGD) dw is not formed: :func:`sgd_outer` applies it where it would be."""
+def backward(ops, offs, i, state, work, nb, options):
+    """dw, db and dx (when needed) of layer i into the gradients and the workspace; ``options`` =
+    (outer, products): with ``outer`` (one sample, plain SGD) dw is not formed (:func:`sgd_outer`
+    applies it where it would be); ``products`` as in :func:`forward`."""
+    outer, products = options
     params, grads, acts, dacts = state.params, state.grads, work.acts, work.dacts
     n_in, n_out = ops[i, F_D0], ops[i, F_D1]
     xo, yo, pw, pb = offs[i], offs[i + 1], ops[i, F_PW], ops[i, F_PB]
@@ -129,7 +155,14 @@ def backward(ops, offs, i, state, work, nb, outer):
     dy = KB.shaped(dacts, yo, (nb, n_out))
     dx = KB.shaped(dacts, xo, (nb if need_dx else 0, n_in))
     dw = KB.shaped(grads, pw, (0 if outer else n_in, n_out))
-    KD._dense_backward_into(x, w, dy, dw, grads[pb : pb + n_out], dx)
+    if products > 1 and KD.is_blocked(KD.FORWARD, x, dy):  # its three products have one size
+        if dw.shape[0]:
+            _product(KD.WEIGHT_GRADIENT, products, x, dy, dw)
+        KD.bias_gradient(dy, grads[pb : pb + n_out])
+        if need_dx:
+            _product(KD.INPUT_GRADIENT, products, dy, w, dx)
+    else:
+        KD._dense_backward_into(x, w, dy, dw, grads[pb : pb + n_out], dx)
 
 
 @jit(inline=True)
