@@ -346,3 +346,33 @@ def test_the_plot_process_names_a_file_it_could_not_write(tmp_path):
     plotter = PlotProcess(str(tmp_path / "curve.png"))
     plotter.finish({"loss": [1.0, 0.5], "accuracy": [0.5, 0.9]}, "t")
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="Linux CPU affinity")
+def test_bench_thread_count_holds_every_thread_to_its_cpus():
+    """XLA's pool (JAX, the inference anchor) obeys no thread setting: bench pins the process's
+    threads to the count's CPUs, on threads started before the block too, and restores them."""
+    import os
+    import threading
+
+    from fastnn.bench.common import thread_count
+
+    before = os.sched_getaffinity(0)
+    if len(before) < 2:
+        pytest.skip("needs two CPUs")
+    seen, go, done = {}, threading.Event(), threading.Event()
+
+    def worker():
+        go.wait()
+        seen["inside"] = os.sched_getaffinity(0)
+        done.set()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    with thread_count(1):
+        assert len(os.sched_getaffinity(0)) == 1
+        go.set()
+        done.wait(10)
+    t.join()
+    assert len(seen["inside"]) == 1
+    assert os.sched_getaffinity(0) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,9 @@ class Row:
 
 @contextlib.contextmanager
 def thread_count(n: int) -> Any:
-    """Inside the block numba, every BLAS library (threadpoolctl) and PyTorch use ``n`` threads."""
+    """Inside the block numba, every BLAS library (threadpoolctl) and PyTorch use ``n`` threads, and
+    every thread of the process runs on ``n`` of its CPUs (Linux): that holds the thread pools no
+    setting reaches, such as XLA's (JAX sizes it to every core when it starts)."""
     import numba
     import scipy.linalg  # noqa: F401 - loads scipy's BLAS, which numba's np.dot calls, so it is limited too
     from threadpoolctl import threadpool_limits
@@ -41,13 +44,42 @@ def thread_count(n: int) -> Any:
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     if torch:
         torch.set_num_threads(n)
+    cpus = _pin(n)
     try:
         with threadpool_limits(limits=n):
             yield
     finally:
+        _unpin(cpus)
         numba.set_num_threads(saved[0])
         if torch:
             torch.set_num_threads(saved[1])
+
+
+def _tasks() -> list[int]:
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return []
+
+
+def _pin(n: int) -> set[int] | None:
+    """Every thread of the process onto the first ``n`` of its CPUs; returns the CPUs it had (None: unchanged)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = os.sched_getaffinity(0)
+    if n >= len(cpus):
+        return None
+    for tid in _tasks():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(tid, sorted(cpus)[:n])
+    return cpus
+
+
+def _unpin(cpus: set[int] | None) -> None:
+    if cpus is not None:
+        for tid in _tasks():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, cpus)
 
 
 @contextlib.contextmanager
@@ -72,7 +104,6 @@ def quiet_fit(net: Any, *args: Any, **kwargs: Any) -> None:
 def machine() -> dict[str, Any]:
     """What every figure depends on: the CPU model, the cores, and the BLAS libraries with the kernel
     each runs (threadpoolctl's ``architecture``: SkylakeX, Zen, ...), numpy's and scipy's."""
-    import os
     import platform
 
     import numpy as np

@@ -21,8 +21,8 @@ import fastnn
 
 from .common import Row, quiet_fit, torch
 
-try:  # the inference anchor, when installed (pip install jax); XLA keeps its own thread pool, which
-    # no thread count set in the process limits, so its rows run on every core at "1 thread" too
+try:  # the inference anchor, when installed (pip install jax); XLA keeps its own thread pool, which no
+    # setting limits: bench's thread_count holds it to the thread count's CPUs (affinity)
     import jax
 except ImportError:
     jax = None
@@ -406,7 +406,7 @@ def _inference_row(kind: str = "w1") -> Row:
     if jax:
         targets["reference"] = 1.0
     return Row(
-        f"{name} inference: predict 10,000 images, batch 1000" + (" (reference: JAX CPU, on all cores)" if jax else ""),
+        f"{name} inference: predict 10,000 images, batch 1000" + (" (reference: JAX CPU)" if jax else ""),
         "float32",
         ours,
         anchor if jax else None,
