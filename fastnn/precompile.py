@@ -118,6 +118,39 @@ def _networks(dtype: np.dtype) -> None:
             _train(layers, tuple(shape), dtype, per_sample=True)
 
 
+def _parallel_entry_points(dtype: np.dtype) -> None:
+    """The parallel kernels the engine starts from its object-mode blocks, for the argument types the
+    engine passes them, on tiny arrays and one part: the networks above reach them only with enough
+    cores at install and large enough steps (fastnn.ops.split, kernels.dense.product_blocks), and a
+    user's first epoch would otherwise compile them (~1.5-4 s measured)."""
+    from kernels import activations as KA
+    from kernels import conv as KC
+    from kernels import dense as KD
+    from kernels import norm as KN
+    from kernels import pool as KP
+
+    x2, dy2 = np.ones((8, 4), dtype), np.ones((8, 4), dtype)
+    gamma, beta, mean, var = (np.ones(4, dtype) for _ in range(4))
+    KN.train_forward_parallel(x2, (gamma, beta), 1e-5, (mean, var), np.empty_like(x2), 1)
+    grads = (np.empty_like(x2), np.empty(4, dtype), np.empty(4, dtype))
+    KN.train_backward_parallel(x2, gamma, (mean, var), 1e-5, dy2, grads, 1)
+    buf = np.zeros(64, dtype)
+    for backward in (False, True):
+        KA.spans_parallel((KA.RELU, backward, 0.0), (buf, buf, buf), (0, 32, 0), 16, 1)
+    images, pooled = np.zeros((2, 4, 4, 3), dtype), np.zeros((2, 2, 2, 3), dtype)
+    KP.maxpool2d_parallel(False, images, pooled, np.zeros(pooled.shape, np.int64), 2, 1)
+    a, b = np.ones((4, 8), dtype), np.ones((8, 6), dtype)
+    KD.products_parallel(KD.FORWARD, a, b, np.empty((4, 6), dtype), 1)
+    for algo in (KC.IM2COL, KC.WINOGRAD):  # the convolutions' too (an install machine with one core)
+        x, w = np.ones((2, 6, 6, 8), dtype), np.ones((3, 3, 8, 8), dtype)
+        layer, geometry = ((6, 6, 8), (3, 3), 8, (1, 1), (1, 1, 1, 1)), ((3, 3), (1, 1), (1, 1, 1, 1))
+        scratch = np.empty(KC.scratch_size(layer, KC.MAX_PARTS), dtype)
+        y = np.empty((2, 6, 6, 8), dtype)
+        KC.forward_parallel(algo, x, w, np.ones(8, dtype), geometry, y, (scratch, 1))
+        outs = (np.empty_like(x), np.empty_like(w), np.empty(8, dtype))
+        KC.backward_parallel(algo, x, w, y, geometry, outs, True, (scratch, 1))
+
+
 def _kernels(dtype: np.dtype) -> None:
     from kernels import validate
 
@@ -134,6 +167,7 @@ def run(dtypes: tuple[np.dtype, ...], say: Any = print) -> None:
         for dtype in dtypes:
             start = time.perf_counter()
             _kernels(dtype)
+            _parallel_entry_points(dtype)
             numpy_path.SMALL_WORK_SECONDS = 0.0  # the engine, not numpy
             training.COMPILED_FIT = True
             _networks(dtype)

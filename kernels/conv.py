@@ -750,18 +750,43 @@ def _chunk_images(t, n_img, chunks):
 
 
 @jit
-def _sum_chunks(dw_parts, db_parts, chunks, grads):
-    """grads = (dw (K, F), db (F,)) = the chunks' partial sums added in order."""
-    dw, db = grads
-    k, f = dw.shape
-    for a in range(k):  # element by element: an array assigned to a slice compiles numba's error formatting
+def _sum_chunk_rows(sums, chunks, out, rows):
+    """Rows rows[0]..rows[1]-1 of out (K, F) = the chunks' partial sums ``sums`` (>= chunks, K, F)
+    added in chunk order, element by element (so any cut into rows gives the same numbers)."""
+    f = out.shape[1]
+    for a in range(rows[0], rows[1]):
         for q in range(f):
-            dw[a, q] = dw_parts[0, a, q]
-    for q in range(f):
+            out[a, q] = sums[0, a, q]
+    for t in range(1, chunks):
+        for a in range(rows[0], rows[1]):
+            for q in range(f):
+                out[a, q] += sums[t, a, q]
+
+
+@jit
+def _chunk_weight_sums(algo, shared, layer, dw):
+    """(the chunks' partial weight gradients (chunk_limit, K, F), the (K, F) array they add into):
+    dw for IM2COL, the transformed filters' gradient du (36 C, F) for WINOGRAD."""
+    kh, kw, c, f = dw.shape
+    if algo == WINOGRAD:
+        du, du_parts, _ = _winograd_shared(shared, layer)  # du replaces u, no longer needed
+        return du_parts.reshape(du_parts.shape[0], 36 * c, f), du.reshape(36 * c, f)
+    return _chunk_sums(shared, layer)[0], dw.reshape(kh * kw * c, f)
+
+
+@jit
+def _end_backward(algo, shared, layer, n_img, grads):
+    """After the weight sums: db (F,) from the chunks' partial sums in order, and WINOGRAD's dw from du."""
+    dw, db = grads
+    chunks = _chunks(algo, n_img, layer)
+    db_parts = _winograd_shared(shared, layer)[2] if algo == WINOGRAD else _chunk_sums(shared, layer)[1]
+    for q in range(db.size):
         db[q] = db_parts[0, q]
     for t in range(1, chunks):
-        dw += dw_parts[t]
-        db += db_parts[t]
+        for q in range(db.size):
+            db[q] += db_parts[t, q]
+    if algo == WINOGRAD:
+        WG.filter_gradient(_winograd_shared(shared, layer)[0], dw)
 
 
 @jit
@@ -793,16 +818,9 @@ def _backward_part(algo, inputs, geometry, where, chunk_range, dx, need_dx):
 @jit
 def _finish_backward(algo, shared, layer, n_img, grads):
     """grads = (dw (KH, KW, C, F), db (F,)) from the chunks' partial sums, added in order."""
-    dw, db = grads
-    chunks = _chunks(algo, n_img, layer)
-    kh, kw, c, f = dw.shape
-    if algo == WINOGRAD:
-        du, du_parts, db_parts = _winograd_shared(shared, layer)  # du replaces u, no longer needed
-        _sum_chunks(du_parts.reshape(du_parts.shape[0], 36 * c, f), db_parts, chunks, (du.reshape(36 * c, f), db))
-        WG.filter_gradient(du, dw)
-        return
-    dw_parts, db_parts = _chunk_sums(shared, layer)
-    _sum_chunks(dw_parts, db_parts, chunks, (dw.reshape(kh * kw * c, f), db))
+    sums, out = _chunk_weight_sums(algo, shared, layer, grads[0])
+    _sum_chunk_rows(sums, _chunks(algo, n_img, layer), out, (0, out.shape[0]))
+    _end_backward(algo, shared, layer, n_img, grads)
 
 
 @jit
@@ -827,7 +845,8 @@ def backward_serial(algo, x, w, dy, geometry, outs, need_dx, scratch):
 def backward_parallel(algo, x, w, dy, geometry, outs, need_dx, split):
     """:func:`backward_serial` for IM2COL (and PLANAR) and WINOGRAD on several threads, ``split`` as
     in forward_parallel: part t takes a run of the chunks with its own block; the chunks' partial
-    sums are added in order after them. The same numbers. Call from Python with BLAS on one thread."""
+    sums are added in order after them, each part a run of rows. The same numbers. Call from Python
+    with BLAS on one thread."""
     scratch, parts = split
     dx, dw, db = outs
     layer = _layer(x, w, geometry)
@@ -839,7 +858,11 @@ def backward_parallel(algo, x, w, dy, geometry, outs, need_dx, split):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
         span = (t * chunks // parts, (t + 1) * chunks // parts)
         _backward_part(algo, (x, w, u, dy), geo, (blocks[t], shared), span, dx, need_dx)
-    _finish_backward(algo, shared, layer, x.shape[0], (dw, db))
+    sums, out = _chunk_weight_sums(algo, shared, layer, dw)
+    rows = out.shape[0]
+    for t in config.prange(parts):  # _finish_backward, its sums cut into rows
+        _sum_chunk_rows(sums, chunks, out, (t * rows // parts, (t + 1) * rows // parts))
+    _end_backward(algo, shared, layer, x.shape[0], (dw, db))
 
 
 # --------------------------------------------------------------------------- padding

@@ -22,8 +22,12 @@ import fastnn
 from .common import Row, quiet_fit, torch
 
 try:  # the inference anchor, when installed (pip install jax); XLA keeps its own thread pool, which no
-    # setting limits: bench's thread_count holds it to the thread count's CPUs (affinity)
+    # setting limits: bench's thread_count holds it to the thread count's CPUs (affinity). XLA sizes
+    # that pool to the CPUs the process may use when its client starts: start it now, on every CPU,
+    # not inside a one-thread row (it then kept one thread for the two-thread rows too).
     import jax
+
+    jax.devices()
 except ImportError:
     jax = None
 
