@@ -116,6 +116,21 @@ def _maxpool_parallel(backward, images, pooled, arg, size, parts):
 
 
 @jit
+def _maxpool(image_threads, backward, arrays, size):
+    """Max pooling's forward step (``arrays`` = (x, y, argmax)) or backward step ((dx, dy, argmax)), on
+    image_threads threads when large enough (fastnn.ops.split)."""
+    images, pooled, arg = arrays
+    parts = split.parts(image_threads, images.size)
+    if parts > 1:
+        with config.objmode():
+            _maxpool_parallel(backward, images, pooled, arg, size, parts)
+    elif backward:
+        KP._maxpool2d_backward_into(arg, pooled, images.shape[2], images)
+    else:
+        KP._maxpool2d_forward_into(images, size, pooled, arg)
+
+
+@jit
 def forward(image_threads, program, i, params, work, nb):
     if image_threads is None:  # a network without image layers: typed away, nothing compiled
         return
@@ -130,13 +145,7 @@ def forward(image_threads, program, i, params, work, nb):
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_forward_into(x, size, y)
         return
-    arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
-    parts = split.parts(image_threads, x.size)
-    if parts > 1:
-        with config.objmode():
-            _maxpool_parallel(False, x, y, arg, size, parts)
-    else:
-        KP._maxpool2d_forward_into(x, size, y, arg)
+    _maxpool(image_threads, False, (x, y, KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)), size)
 
 
 @jit
@@ -156,13 +165,7 @@ def backward(image_threads, program, i, state, work, nb):
     if ops[i, F_D0] == AVG:
         KP._avgpool2d_backward_into(dy, size, dx)
         return
-    arg = KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)
-    parts = split.parts(image_threads, dx.size)
-    if parts > 1:
-        with config.objmode():
-            _maxpool_parallel(True, dx, dy, arg, size, parts)
-    else:
-        KP._maxpool2d_backward_into(arg, dy, w, dx)
+    _maxpool(image_threads, True, (dx, dy, KB.shaped(work.iwork, ops[i, F_IW] * nb, shape)), size)
 
 
 __all__ = ["AvgPoolLayer", "GlobalAvgPoolLayer", "MaxPoolLayer"]
