@@ -166,11 +166,14 @@ def _product_shape(kind, a, out):
 
 
 @jit
-def _product_run(kind, a, b, out, run):
-    """Blocks run[0]..run[1]-1 of the product ``kind`` (FORWARD, ...): one BLAS call each."""
+def _product_part(kind, a, b, out, part):
+    """Part t of ``part`` = (t, parts) of the product ``kind`` (FORWARD, ...): its run of the blocks,
+    one BLAS call each; (0, 1) for the whole product."""
+    t, parts = part
     macs, width = _product_shape(kind, a, out)
     blocks = product_blocks(macs, width)
-    if blocks == 1 and run[0] < run[1]:  # numba's np.dot, as before blocks: it sends one-row products to gemv
+    first, stop = t * blocks // parts, (t + 1) * blocks // parts
+    if blocks == 1 and first < stop:  # numba's np.dot, as before blocks: it sends one-row products to gemv
         if kind == FORWARD:
             np.dot(a, b, out)
         elif kind == WEIGHT_GRADIENT:
@@ -178,7 +181,7 @@ def _product_run(kind, a, b, out, run):
         else:
             np.dot(a, b.T, out)
         return
-    for q in range(run[0], run[1]):
+    for q in range(first, stop):
         c0, c1 = q * width // blocks, (q + 1) * width // blocks
         if kind == FORWARD:
             _blas.gemm(a, b[:, c0:c1], out[:, c0:c1], False, False)
@@ -200,10 +203,8 @@ def products_parallel(kind, a, b, out, parts):
     """The product ``kind`` (FORWARD: out = a @ b, WEIGHT_GRADIENT: a.T @ b, INPUT_GRADIENT: a @ b.T)
     with runs of its blocks on ``parts`` threads: the numbers of one thread. Call from Python with
     BLAS at one thread."""
-    macs, width = _product_shape(kind, a, out)
-    blocks = product_blocks(macs, width)
     for t in config.prange(parts):
-        _product_run(kind, a, b, out, (t * blocks // parts, (t + 1) * blocks // parts))
+        _product_part(kind, a, b, out, (t, parts))
 
 
 @jit(contract=True)
@@ -212,7 +213,7 @@ def _product_into(a, b, out, b_transposed):
     m, k, n = a.shape[0], a.shape[1], out.shape[1]
     kind = INPUT_GRADIENT if b_transposed else FORWARD
     if m * k * n > SMALL_PRODUCT:
-        _product_run(kind, a, b, out, (0, product_blocks(m * k * n, n)))
+        _product_part(kind, a, b, out, (0, 1))
     elif b_transposed:
         _nt_loops(a.reshape(-1), b.reshape(-1), out.reshape(-1), _unsigned((0, 0, 0, m, k, n)))
     else:
@@ -226,7 +227,7 @@ def _weight_gradient_into(x, dy, dw):
     if n_in == 0:
         return
     if nb * n_in * n_out > SMALL_PRODUCT:
-        _product_run(WEIGHT_GRADIENT, x, dy, dw, (0, product_blocks(nb * n_in * n_out, n_in)))
+        _product_part(WEIGHT_GRADIENT, x, dy, dw, (0, 1))
     else:
         _tn_loops(x.reshape(-1), dy.reshape(-1), dw.reshape(-1), _unsigned((0, 0, 0, n_in, nb, n_out)))
 
@@ -288,7 +289,7 @@ def _bias(b: np.ndarray, width: int) -> np.ndarray:
 
 
 def _blocked(macs: int, width: int) -> bool:
-    return macs > SMALL_PRODUCT and product_blocks.py_func(macs, width) > 1
+    return product_blocks.py_func(macs, width) > 1
 
 
 def _products(jobs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> None:
@@ -336,7 +337,7 @@ def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.nda
     expected = (x.shape[0], w.shape[1])
     if dy.shape != expected:
         raise ValueError(f"dy must have shape {expected} (x rows, w columns); got {dy.shape}")
-    if _blocked(x.shape[0] * x.shape[1] * w.shape[1], w.shape[1]):  # a layer's three products have one size
+    if _blocked(x.shape[0] * x.shape[1] * w.shape[1], w.shape[0]):  # dw and dx are both cut along the inputs
         dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[1], dtype=dy.dtype)
         _products([(WEIGHT_GRADIENT, x, dy, dw), (INPUT_GRADIENT, dy, w, dx)])
         bias_gradient(dy, db)

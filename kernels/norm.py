@@ -29,8 +29,9 @@ def row_blocks(m):
 
 
 @jit
-def _block(m, blocks, b):
-    return b * m // blocks, (b + 1) * m // blocks
+def _run(t, parts, count):
+    """Part t's run of ``count`` items (rows, blocks) cut into ``parts`` runs."""
+    return t * count // parts, (t + 1) * count // parts
 
 
 @jit
@@ -77,7 +78,7 @@ def _mean_part(x2, sums, run):
     """Blocks run[0]..run[1]-1: their column sums into sums (blocks, C)."""
     m, blocks = x2.shape[0], sums.shape[0]
     for b in range(run[0], run[1]):
-        r0, r1 = _block(m, blocks, b)
+        r0, r1 = _run(b, blocks, m)
         _sum_rows(x2[r0:r1], sums[b])
 
 
@@ -85,7 +86,7 @@ def _mean_part(x2, sums, run):
 def _var_part(x2, mean, sums, run):
     m, blocks = x2.shape[0], sums.shape[0]
     for b in range(run[0], run[1]):
-        r0, r1 = _block(m, blocks, b)
+        r0, r1 = _run(b, blocks, m)
         _sum_squares(x2[r0:r1], mean, sums[b])
 
 
@@ -94,7 +95,7 @@ def _gradient_part(x2, dy2, mean, inv, sums, run):
     """sums (blocks, 2, C): each block's sums of dy and dy * xhat."""
     m, blocks = x2.shape[0], sums.shape[0]
     for b in range(run[0], run[1]):
-        r0, r1 = _block(m, blocks, b)
+        r0, r1 = _run(b, blocks, m)
         _sum_gradients(x2[r0:r1], dy2[r0:r1], mean, inv, sums[b])
 
 
@@ -160,11 +161,7 @@ def _totals(sums):
     c = sums.shape[2]
     sum_dy, sum_dy_xhat = np.empty(c), np.empty(c)
     for k in range(c):
-        s, t = 0.0, 0.0
-        for b in range(sums.shape[0]):
-            s += sums[b, 0, k]
-            t += sums[b, 1, k]
-        sum_dy[k], sum_dy_xhat[k] = s, t
+        sum_dy[k], sum_dy_xhat[k] = _total(sums[:, 0], k), _total(sums[:, 1], k)
     return sum_dy, sum_dy_xhat
 
 
@@ -204,12 +201,6 @@ def _batchnorm_backward_into(x2, gamma, stats, eps, dy2, grads):
     totals = _gradient_sums(x2, dy2, mean, inv)
     coefficients = _backward_coefficients(gamma, inv, totals, x2.shape[0], grads)
     _dx_rows(x2, dy2, (mean, inv), coefficients, grads[0])
-
-
-@jit
-def _run(t, parts, count):
-    """Part t's run of ``count`` items cut into ``parts`` runs."""
-    return t * count // parts, (t + 1) * count // parts
 
 
 @jit(parallel=True)

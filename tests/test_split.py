@@ -124,12 +124,14 @@ def test_maxpool_on_parts_gives_the_public_kernels_bits(dtype):
 
 
 # Dense products: fixed blocks of the output (kernels.dense.product_blocks), one BLAS call each.
-DENSE_SHAPES = ((64, 9216, 128), (128, 784, 256), (128, 256, 256), (40, 300, 100))
+# (64, 9216, 40): its forward product is one block, its gradients (cut along the 9216 inputs) four
+DENSE_SHAPES = ((64, 9216, 128), (128, 784, 256), (128, 256, 256), (40, 300, 100), (64, 9216, 40))
 
 
 def test_dense_blocks_depend_on_the_shapes_alone():
     blocks = KD.product_blocks.py_func
-    assert [blocks(m * k * n, n) for m, k, n in DENSE_SHAPES] == [4, 4, 2, 1]
+    assert [blocks(m * k * n, n) for m, k, n in DENSE_SHAPES] == [4, 4, 2, 1, 1]
+    assert [blocks(m * k * n, k) for m, k, n in DENSE_SHAPES] == [4, 4, 2, 1, 4]
     assert blocks(10**9, 40) == 1  # never narrower than MIN_BLOCK_COLUMNS
     assert blocks(10**9, 10**4) == KD.MAX_BLOCKS
 

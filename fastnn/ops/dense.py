@@ -108,16 +108,12 @@ def _products_parallel(kind, a, b, out, parts):
 
 
 @jit
-def _product(kind, products, a, b, out):
-    """One product of kernels.dense (``kind``: FORWARD, ...) through BLAS, its blocks shared out over
-    ``products`` = dense_threads threads when it has several: the numbers of one thread."""
-    if products > 1 and KD.is_blocked(kind, a, out):
-        with config.objmode():
-            _products_parallel(kind, a, b, out, products)
-    elif kind == KD.WEIGHT_GRADIENT:
-        KD._weight_gradient_into(a, b, out)
-    else:
-        KD._product_into(a, b, out, kind == KD.INPUT_GRADIENT)
+def _on_threads(kind, arrays, products):
+    """A blocked product of kernels.dense (``kind``: FORWARD, ..., ``arrays`` = (a, b, out)) with its
+    blocks shared out over ``products`` threads: the numbers of one thread."""
+    a, b, out = arrays
+    with config.objmode():
+        _products_parallel(kind, a, b, out, products)
 
 
 @jit(inline=True)
@@ -131,7 +127,7 @@ def forward(ops, offs, i, params, acts, nb, products):
     x, y = KB.shaped(acts, xo, (nb, n_in)), KB.shaped(acts, yo, (nb, n_out))
     w, b = KB.shaped(params, pw, (n_in, n_out)), params[pb : pb + n_out]
     if products > 1 and KD.is_blocked(KD.FORWARD, x, y):
-        _product(KD.FORWARD, products, x, w, y)
+        _on_threads(KD.FORWARD, (x, w, y), products)
         KD.add_bias(b, y)
     else:
         KD._dense_forward_into(x, w, b, y)
@@ -155,12 +151,12 @@ def backward(ops, offs, i, state, work, nb, options):
     dy = KB.shaped(dacts, yo, (nb, n_out))
     dx = KB.shaped(dacts, xo, (nb if need_dx else 0, n_in))
     dw = KB.shaped(grads, pw, (0 if outer else n_in, n_out))
-    if products > 1 and KD.is_blocked(KD.FORWARD, x, dy):  # its three products have one size
+    if products > 1 and KD.is_blocked(KD.WEIGHT_GRADIENT, x, w):  # dw and dx are both cut along the inputs
         if dw.shape[0]:
-            _product(KD.WEIGHT_GRADIENT, products, x, dy, dw)
+            _on_threads(KD.WEIGHT_GRADIENT, (x, dy, dw), products)
         KD.bias_gradient(dy, grads[pb : pb + n_out])
         if need_dx:
-            _product(KD.INPUT_GRADIENT, products, dy, w, dx)
+            _on_threads(KD.INPUT_GRADIENT, (dy, w, dx), products)
     else:
         KD._dense_backward_into(x, w, dy, dw, grads[pb : pb + n_out], dx)
 
