@@ -92,7 +92,7 @@ class CompiledNetwork:
 
     def step(self) -> None:
         self.opt.iterations += 1
-        E.apply_step(self.state, self.rules.opt_kind, self.opt.iterations)
+        E.apply_step(self.state, self.rules.opt_kind, self.opt.iterations, self.rules.dense_threads)
 
     def epochs(
         self, epochs: int, shuffle: bool, rng: np.random.Generator, one_call_per_epoch: bool

@@ -127,6 +127,7 @@ def _parallel_entry_points(dtype: np.dtype) -> None:
     from kernels import conv as KC
     from kernels import dense as KD
     from kernels import norm as KN
+    from kernels import optim as KO
     from kernels import pool as KP
 
     x2, dy2 = np.ones((8, 4), dtype), np.ones((8, 4), dtype)
@@ -141,6 +142,9 @@ def _parallel_entry_points(dtype: np.dtype) -> None:
     KP.maxpool2d_parallel(False, images, pooled, np.zeros(pooled.shape, np.int64), 2, 1)
     a, b = np.ones((4, 8), dtype), np.ones((8, 6), dtype)
     KD.products_parallel(KD.FORWARD, a, b, np.empty((4, 6), dtype), 1)
+    flat = tuple(np.ones(32, dtype) for _ in range(4))
+    coef = KO.coefficients(KO.ADAM, np.array([1e-3, 0.9, 0.999, 1e-8]), 1)
+    KO.steps_parallel(KO.ADAM, flat, tuple(dtype.type(c) for c in coef), 1)
     for algo in (KC.IM2COL, KC.WINOGRAD):  # the convolutions' too (an install machine with one core)
         x, w = np.ones((2, 6, 6, 8), dtype), np.ones((3, 3, 8, 8), dtype)
         layer, geometry = ((6, 6, 8), (3, 3), 8, (1, 1), (1, 1, 1, 1)), ((3, 3), (1, 1), (1, 1, 1, 1))

@@ -3,17 +3,25 @@
 Hyper-parameters are cast to the parameter's dtype before the loop, so float32 parameters are
 updated in float32 arithmetic exactly as numpy would (no silent float64 promotion).
 Conventions follow PyTorch: momentum ``v = momentum*v + g; p -= lr*v``; RMSProp
-``s = rho*s + (1-rho)*g*g; p -= lr*g/(sqrt(s)+eps)``; Adam with bias correction at step ``t``.
+``s = rho*s + (1-rho)*g*g; p -= lr*g/(sqrt(s)+eps)``; Adam with bias correction at step ``t``
+(PyTorch's arrangement: one division and one square root per value).
+
+The engine runs a step through :func:`step_span` on its flat arrays, on several threads with
+:func:`steps_parallel` (value by value: the same numbers on any number of threads).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import config
 from ._checks import float_array, positive_int, real_scalar, state_array
 from .config import jit
 
 # Each loop takes its hyper-parameters as one tuple ``coef``, already in the parameter's dtype.
+
+# The kinds of step, for step_span and steps_parallel.
+SGD, MOMENTUM, RMSPROP, ADAM = range(4)
 
 
 @jit
@@ -79,11 +87,58 @@ def _rmsprop(p, g, s, coef):
 
 @jit
 def _adam(p, g, m, v, coef):
-    lr, b1, one_minus_b1, b2, one_minus_b2, c1, c2, eps = coef
+    # step = lr / (1 - b1**t), r2 = 1 / sqrt(1 - b2**t), both rounded once from float64 (coefficients):
+    # one division per value, not three (the loop is bound by the divider on one core).
+    step, b1, one_minus_b1, b2, one_minus_b2, r2, eps = coef
     for i in range(p.size):
         m[i] = b1 * m[i] + one_minus_b1 * g[i]
         v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i]
-        p[i] -= lr * (m[i] / c1) / (np.sqrt(v[i] / c2) + eps)
+        p[i] -= step * (m[i] / (np.sqrt(v[i]) * r2 + eps))
+
+
+@jit
+def coefficients(kind, hyper, t):
+    """The float64 coefficients of step ``t`` (1, 2, ...) of ``kind`` with hyper = (lr, a, b, eps) --
+    momentum: a = momentum; RMSProp: a = rho; Adam: a, b = beta1, beta2 -- as the 7 values
+    step_span takes (unused ones 0): SGD (lr), momentum (lr, mu), RMSProp (lr, rho, 1 - rho, eps),
+    Adam (lr / (1 - b1**t), b1, 1 - b1, b2, 1 - b2, 1 / sqrt(1 - b2**t), eps)."""
+    lr, a, b, eps = hyper[0], hyper[1], hyper[2], hyper[3]
+    if kind == SGD:
+        return (lr, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    if kind == MOMENTUM:
+        return (lr, a, 0.0, 0.0, 0.0, 0.0, 0.0)
+    if kind == RMSPROP:
+        return (lr, a, 1.0 - a, eps, 0.0, 0.0, 0.0)
+    c1 = 1.0 - a ** np.float64(t)
+    c2 = 1.0 - b ** np.float64(t)
+    return (lr / c1, a, 1.0 - a, b, 1.0 - b, 1.0 / np.sqrt(c2), eps)
+
+
+@jit
+def step_span(kind, arrays, coef):
+    """One step of ``kind`` on flat arrays (p, g, s1, s2) -- s1 the velocity, square average or
+    Adam's m, s2 Adam's v; the others unused -- with ``coef`` the 7 coefficients in p's dtype."""
+    p, g, s1, s2 = arrays
+    if kind == SGD:
+        _sgd(p, g, (coef[0],))
+    elif kind == MOMENTUM:
+        _momentum(p, g, s1, (coef[0], coef[1]))
+    elif kind == RMSPROP:
+        _rmsprop(p, g, s1, (coef[0], coef[1], coef[2], coef[3]))
+    else:
+        _adam(p, g, s1, s2, coef)
+
+
+@jit(parallel=True)
+def steps_parallel(kind, arrays, coef, parts):
+    """step_span over the arrays cut into ``parts`` runs (starting at multiples of 16 values) on
+    numba's threads: value by value, so the same numbers as one run. Call from Python."""
+    p, g, s1, s2 = arrays
+    n = p.size
+    for t in config.prange(parts):
+        lo = t * n // parts // 16 * 16
+        hi = n if t == parts - 1 else (t + 1) * n // parts // 16 * 16
+        step_span(kind, (p[lo:hi], g[lo:hi], s1[min(lo, s1.size) : hi], s2[min(lo, s2.size) : hi]), coef)
 
 
 def _run(kernel, param, grad, states, scalars) -> None:
@@ -177,7 +232,9 @@ def adam_step(
     """One Adam step (Kingma & Ba) at step ``t`` >= 1, updating param, m and v in place.
 
     ``m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
-    param -= lr * (m / (1-b1**t)) / (sqrt(v / (1-b2**t)) + eps)``.
+    param -= (lr / (1-b1**t)) * (m / (sqrt(v) / sqrt(1-b2**t) + eps))`` -- PyTorch's arrangement, with the
+    two bias corrections rounded once to the parameter's dtype as ``lr / (1-b1**t)`` and
+    ``1 / sqrt(1-b2**t)``.
     """
     t = positive_int(t, "t")
     lr = _lr(lr)
@@ -189,8 +246,8 @@ def adam_step(
     v = state_array(v, "v", param, "param")
     if np.shares_memory(m, v):
         raise ValueError("m and v must be separate arrays; they share memory")
-    c1, c2 = 1.0 - beta1**t, 1.0 - beta2**t
-    _run(_adam, param, grad, [m, v], [lr, beta1, 1.0 - beta1, beta2, 1.0 - beta2, c1, c2, eps])
+    coef = coefficients(ADAM, np.array([lr, beta1, beta2, eps]), t)
+    _run(_adam, param, grad, [m, v], coef)
 
 
 # The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).

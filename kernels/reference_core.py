@@ -10,6 +10,8 @@ seed's numbers bit for bit.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 F64 = np.dtype(np.float64)
@@ -244,4 +246,5 @@ def adam_step(
     c = param.dtype.type
     m[...] = c(beta1) * m + c(1.0 - beta1) * grad
     v[...] = c(beta2) * v + c(1.0 - beta2) * grad * grad
-    param -= c(lr) * (m / c(1.0 - beta1**t)) / (np.sqrt(v / c(1.0 - beta2**t)) + c(eps))
+    step, r2 = lr / (1.0 - beta1**t), 1.0 / math.sqrt(1.0 - beta2**t)  # PyTorch's arrangement
+    param -= c(step) * (m / (np.sqrt(v) * c(r2) + c(eps)))

@@ -1,8 +1,9 @@
 """The engine's steps shared out over threads give the same bits on any number of parts as one
 thread and the public kernels (which the registry checks against their twins): batch norm, the
-activations and max pooling of image networks (fastnn.ops.split), and the dense layers' large
-products (kernels.dense's fixed blocks). Batch norm's sums over fixed blocks of rows and the blocked
-products stay within the twin's tolerance at the sizes where there are several blocks."""
+activations and max pooling of image networks (fastnn.ops.split), the dense layers' large products
+(kernels.dense's fixed blocks) and the optimizer steps (kernels.optim.steps_parallel). Batch norm's
+sums over fixed blocks of rows and the blocked products stay within the twin's tolerance at the
+sizes where there are several blocks."""
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import kernels as K
 from kernels import activations as KA
 from kernels import dense as KD
 from kernels import norm as KN
+from kernels import optim as KO
 from kernels import pool as KP
 from kernels import reference as R
 
@@ -121,6 +123,34 @@ def test_maxpool_on_parts_gives_the_public_kernels_bits(dtype):
         got_dx = np.full_like(x, 9.0)
         KP.maxpool2d_parallel(True, got_dx, dy, arg, 2, parts)
         assert np.array_equal(got_dx, dx)
+
+
+# Optimizer steps: the public kernels (the layer path) with their hyper-parameters, and the engine's
+# kinds and coefficients for the same step.
+STEPS = {
+    KO.SGD: (lambda p, g, s1, s2, t: K.sgd_step(p, g, 0.05), (0.05, 0.0, 0.0, 0.0)),
+    KO.MOMENTUM: (lambda p, g, s1, s2, t: K.momentum_step(p, g, s1, 0.05, 0.9), (0.05, 0.9, 0.0, 0.0)),
+    KO.RMSPROP: (lambda p, g, s1, s2, t: K.rmsprop_step(p, g, s1, 0.01, 0.99, 1e-6), (0.01, 0.99, 0.0, 1e-6)),
+    KO.ADAM: (lambda p, g, s1, s2, t: K.adam_step(p, g, s1, s2, t, 1e-3, eps=1e-7), (1e-3, 0.9, 0.999, 1e-7)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", sorted(STEPS))
+def test_optimizer_steps_on_parts_give_the_public_kernels_bits(kind, dtype):
+    rng = np.random.default_rng(kind)
+    n = 1000 + 37  # runs of 16 values and a remainder
+    public, hyper = STEPS[kind]
+    arrays = [rng.standard_normal(n).astype(dtype) for _ in range(4)]
+    arrays[2:] = np.abs(arrays[2:])  # RMSProp's square average and Adam's v: never negative
+    want = [a.copy() for a in arrays]
+    public(*want, 3)
+    coef = tuple(dtype(c) for c in KO.coefficients(kind, np.array(hyper), 3))
+    for parts in PARTS:
+        got = [a.copy() for a in arrays]
+        KO.steps_parallel(kind, tuple(got), coef, parts)
+        for g, w in zip(got, want, strict=True):
+            assert np.array_equal(g, w)
 
 
 # Dense products: fixed blocks of the output (kernels.dense.product_blocks), one BLAS call each.
