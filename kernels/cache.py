@@ -163,12 +163,16 @@ _HASH: str | None = None
 
 
 def sources_hash() -> str:
-    """The hash of every source file that holds jitted code, computed once (when numba loads)."""
+    """The hash of every source file that holds jitted code and of the machine's core count,
+    computed once (when numba loads)."""
     global _HASH
     if _HASH is None:
         import hashlib  # here, not at import: 3 ms of every start that never compiles
 
         digest = hashlib.sha256()
+        # The cores size fixed work splits compiled in as constants (kernels.dense's blocks, the
+        # convolutions' parts): a cache shared by machines with other counts keeps them apart.
+        digest.update(f"cores={os.cpu_count()}".encode())
         for path in jitted_sources():
             digest.update(f"{path.parent.name}/{path.name}".encode())
             digest.update(path.read_bytes() if path.exists() else b"")

@@ -16,6 +16,8 @@ Both round alike: every output element accumulates its products in the same orde
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import _blas, config
@@ -141,13 +143,15 @@ def dense_backward_flat(acts, dacts, params, grads, at):
 
 
 # Large products are cut into fixed blocks of the output -- columns of x @ w and dy @ w.T, rows of
-# x.T @ dy -- one BLAS call each with BLAS at one thread. The blocks depend on the shapes alone, so
-# threads that take runs of whole blocks (products_parallel) give the numbers one thread gives: a
-# product's bits do not depend on the thread count. Each block re-reads the other operand, so
-# blocks stay large: at least BLOCK_MACS multiply-adds and MIN_BLOCK_COLUMNS wide, at most MAX_BLOCKS.
+# x.T @ dy -- one BLAS call each with BLAS at one thread. The blocks depend on the shapes and the
+# machine's cores alone, so threads that take runs of whole blocks (products_parallel) give the
+# numbers one thread gives: a product's bits do not depend on the thread count. Each block re-reads
+# (packs) the other operand, so blocks stay large: at least BLOCK_MACS multiply-adds and
+# MIN_BLOCK_COLUMNS wide, and no more than the machine has cores, up to 4 (W3 on two cores: 4 blocks
+# cost 3% on one thread and 5% on two against 2). The count is part of the cache key (kernels.cache).
 BLOCK_MACS = 1 << 22
 MIN_BLOCK_COLUMNS = 32
-MAX_BLOCKS = 4
+MAX_BLOCKS = max(1, min(os.cpu_count() or 1, 4))
 FORWARD, WEIGHT_GRADIENT, INPUT_GRADIENT = range(3)  # out = a @ b, a.T @ b, a @ b.T
 
 

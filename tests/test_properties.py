@@ -69,11 +69,13 @@ def _cancelling(name, y, dy=None):
     a row (sum(y) = 1): judge it against the size of the terms, max|y| * max|dy|. Softmax
     cross-entropy's loss ``log(sum(exp(z - max z))) - (z - max z)[label]`` cancels to ~0 when the
     label's logit leads by far (the sum is then 1 + a little, known to an ulp of 1): judge the loss
-    against its terms, the logits' spread plus that 1 (the gradient against itself)."""
+    against its terms, the logits' spread plus that 1. Its gradient ``(softmax - onehot) / n`` cancels
+    there too (the label's probability is 1 - a little: float32 seed 3808, 5.96e-8 from gradients at
+    most 1.3e-3): judge it against its terms, 1 / n."""
     if not y.size:
         return None
     if name == "softmax_cross_entropy":
-        return [float(np.max(y.max(axis=1) - y.min(axis=1))) + 1.0, None]
+        return [float(np.max(y.max(axis=1) - y.min(axis=1))) + 1.0, 1.0 / len(y)]
     return [float(np.max(np.abs(y)) * np.max(np.abs(dy)))]
 
 
