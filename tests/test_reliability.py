@@ -438,6 +438,19 @@ def test_every_file_with_jitted_code_keys_the_cache():
     assert any(p.parent.name == "ops" for p in jitted)
 
 
+def test_the_machines_core_count_keys_the_cache(monkeypatch):
+    """kernels.dense's block count and the convolutions' parts are constants sized by the cores and
+    compiled in: a cache shared by machines with other counts must keep their code apart."""
+    from kernels import cache
+
+    monkeypatch.setattr(cache, "_HASH", None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    two = cache.sources_hash()
+    monkeypatch.setattr(cache, "_HASH", None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert cache.sources_hash() != two
+
+
 def _numba_files_beside_the_sources() -> list[Path]:
     return sorted(p for package in ("kernels", "fastnn") for p in (ROOT / package).rglob("*.nb[ic]"))
 
