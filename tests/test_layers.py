@@ -183,6 +183,35 @@ def test_every_layer_takes_a_batch_axis():
     np.testing.assert_allclose(one, out[:1], atol=1e-12)  # an unbatched image is a batch of one
 
 
+def _splitmix64_uniforms(key, n):
+    """The twin of fastnn.ops.reshape.keep_flags' stream: splitmix64 of key + k * golden ratio
+    (k = 1..n), the top 53 bits over 2**53."""
+    k = np.arange(1, n + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(key) + k * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def test_dropout_keeps_where_a_splitmix64_uniform_keyed_by_one_draw_reaches_the_rate():
+    """Each training forward takes one uniform from the layer's generator as the key of a counter-
+    based stream; element k (C order) is kept when the stream's k-th uniform is >= rate. The next
+    forward takes the next draw: a fresh mask."""
+    x = np.ones((100, 40))
+    layer, twin = DropoutLayer(0.3, rng=np.random.default_rng(5)), np.random.default_rng(5)
+    for _ in range(2):
+        y = layer.forward(x, training=True)
+        u = _splitmix64_uniforms(int(twin.random() * 2.0**53), x.size)
+        np.testing.assert_array_equal(y.ravel() != 0, u >= 0.3)
+        # the uniforms are uniform: 10 bins of 4,000 values, chi-squared under its 0.1% point (9 dof)
+        counts = np.histogram(u, bins=10, range=(0.0, 1.0))[0]
+        assert ((counts - 400.0) ** 2 / 400.0).sum() < 27.9
+    first = layer.forward(x, training=True)
+    assert 0.3 < (first != layer.forward(x, training=True)).mean() < 0.6  # masks differ batch to batch
+
+
 def test_dropout_only_while_training_and_from_the_given_generator():
     x = np.ones((200, 50))
     layer = DropoutLayer(0.3, rng=np.random.default_rng(1))
