@@ -59,8 +59,9 @@ class FlattenLayer(Layer):
 
 class DropoutLayer(Layer):
     """Inverted dropout: while training, zero each element with probability ``rate`` and scale the
-    rest by 1/(1-rate); at prediction time the identity. Random numbers come from ``self.rng``,
-    which a Network sets to its own explicit generator (a standalone layer makes a private one)."""
+    rest by 1/(1-rate); at prediction time the identity. Each training forward takes one uniform from
+    ``self.rng`` -- which a Network sets to its own explicit generator (a standalone layer makes a
+    private one) -- as the key of the counter-based stream its keep flags come from (keep_flags)."""
 
     def __init__(self, rate: float = 0.5, rng: Any = None) -> None:
         super().__init__()
