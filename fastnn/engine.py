@@ -335,9 +335,9 @@ def predict_batches(x, program, state, work, capacity, threads, out):
     x = KB.borrowed(x)
     n, n_ops = x.shape[0], program.ops.shape[0]
     offs, sizes, acts = program.offs, program.sizes, work.acts
+    n_in, x0 = sizes[0], offs[0]
     for start in range(0, n, capacity):
         nb = min(capacity, n - start)
-        n_in, x0 = sizes[0], offs[0]
         for r in range(nb):
             acts[x0 + r * n_in : x0 + (r + 1) * n_in] = x[start + r]
         _forward(program, state, work, nb, n_ops, None, threads)
