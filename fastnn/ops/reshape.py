@@ -101,9 +101,10 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
-def stream_key(u: float) -> int:
-    """The stream key from one uniform draw u in [0, 1) (53 random bits)."""
-    return int(u * 9007199254740992.0)  # u * 2**53: exact
+@jit
+def stream_key(u):
+    """The stream key from one uniform draw u in [0, 1) (53 random bits): u * 2**53, exact."""
+    return np.int64(u * 9007199254740992.0)
 
 
 @jit
@@ -147,8 +148,7 @@ def forward(program, i, work, nb, rng):
         return
     rate = program.alphas[i]
     keep = work.iwork[program.ops[i, F_IW] * nb : program.ops[i, F_IW] * nb + n]
-    key = np.int64(rng.random() * 9007199254740992.0)  # stream_key, as the layer draws it
-    keep_flags(key, keep, rate)
+    keep_flags(stream_key(rng.random()), keep, rate)  # one draw per batch, as the layer
     _drop((work.acts, offs[i]), (work.acts, offs[i + 1]), keep, rate)
 
 
