@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _scalar, config
+from . import _runs, _scalar, config
 from ._checks import float_array, float_arrays, real_scalar, same_shape
 from .config import jit
 
@@ -252,8 +252,7 @@ def spans_parallel(code, buffers, offsets, n, parts):
     b0, b1, b2 = buffers
     o0, o1, o2 = offsets
     for t in config.prange(parts):
-        lo = t * n // parts // 16 * 16
-        hi = n if t == parts - 1 else (t + 1) * n // parts // 16 * 16
+        lo, hi = _runs.run(t, parts, n, 16)
         if backward:
             backward_span(fn, alpha, (b0, o0 + lo), (b1, o1 + lo), (b2, o2 + lo), hi - lo)
         else:

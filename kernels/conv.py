@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import config
+from . import _runs, config
 from . import dense as KD
 from . import winograd as WG
 from ._checks import conv_geometry, float_arrays
@@ -703,7 +703,7 @@ def forward_parallel(algo, x, w, b, geometry, out, split):
     (kh, kw), (sh, sw), (top, bottom, left, right) = geometry  # a parfor takes no nested tuples
     for t in config.prange(parts):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
-        _forward_part(algo, x, (w, b, u), geo, out, blocks[t], (t * groups // parts, (t + 1) * groups // parts))
+        _forward_part(algo, x, (w, b, u), geo, out, blocks[t], _runs.run(t, parts, groups, 1))
 
 
 @jit
@@ -856,12 +856,12 @@ def backward_parallel(algo, x, w, dy, geometry, outs, need_dx, split):
     (kh, kw), (sh, sw), (top, bottom, left, right) = geometry  # a parfor takes no nested tuples
     for t in config.prange(parts):
         geo = ((kh, kw), (sh, sw), (top, bottom, left, right))
-        span = (t * chunks // parts, (t + 1) * chunks // parts)
+        span = _runs.run(t, parts, chunks, 1)
         _backward_part(algo, (x, w, u, dy), geo, (blocks[t], shared), span, dx, need_dx)
     sums, out = _chunk_weight_sums(algo, shared, layer, dw)
     rows = out.shape[0]
     for t in config.prange(parts):  # _finish_backward, its sums cut into rows
-        _sum_chunk_rows(sums, chunks, out, (t * rows // parts, (t + 1) * rows // parts))
+        _sum_chunk_rows(sums, chunks, out, _runs.run(t, parts, rows, 1))
     _end_backward(algo, shared, layer, x.shape[0], (dw, db))
 
 

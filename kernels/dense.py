@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from . import _blas, config
+from . import _blas, _runs, config
 from ._checks import float_arrays
 from .config import jit
 
@@ -176,7 +176,7 @@ def _product_part(kind, a, b, out, part):
     t, parts = part
     macs, width = _product_shape(kind, a, out)
     blocks = product_blocks(macs, width)
-    first, stop = t * blocks // parts, (t + 1) * blocks // parts
+    first, stop = _runs.run(t, parts, blocks, 1)
     if blocks == 1 and first < stop:  # numba's np.dot, as before blocks: it sends one-row products to gemv
         if kind == FORWARD:
             np.dot(a, b, out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import config
+from . import _runs, config
 from ._checks import float_arrays, real_scalar, state_array
 from .config import jit
 
@@ -26,12 +26,6 @@ MAX_BLOCKS = 16
 def row_blocks(m):
     """How many blocks the statistics of ``m`` rows are summed in."""
     return min(MAX_BLOCKS, max(1, m // BLOCK_ROWS))
-
-
-@jit
-def _run(t, parts, count):
-    """Part t's run of ``count`` items (rows, blocks) cut into ``parts`` runs."""
-    return t * count // parts, (t + 1) * count // parts
 
 
 @jit
@@ -78,7 +72,7 @@ def _mean_part(x2, sums, run):
     """Blocks run[0]..run[1]-1: their column sums into sums (blocks, C)."""
     m, blocks = x2.shape[0], sums.shape[0]
     for b in range(run[0], run[1]):
-        r0, r1 = _run(b, blocks, m)
+        r0, r1 = _runs.run(b, blocks, m, 1)
         _sum_rows(x2[r0:r1], sums[b])
 
 
@@ -86,7 +80,7 @@ def _mean_part(x2, sums, run):
 def _var_part(x2, mean, sums, run):
     m, blocks = x2.shape[0], sums.shape[0]
     for b in range(run[0], run[1]):
-        r0, r1 = _run(b, blocks, m)
+        r0, r1 = _runs.run(b, blocks, m, 1)
         _sum_squares(x2[r0:r1], mean, sums[b])
 
 
@@ -95,7 +89,7 @@ def _gradient_part(x2, dy2, mean, inv, sums, run):
     """sums (blocks, 2, C): each block's sums of dy and dy * xhat."""
     m, blocks = x2.shape[0], sums.shape[0]
     for b in range(run[0], run[1]):
-        r0, r1 = _run(b, blocks, m)
+        r0, r1 = _runs.run(b, blocks, m, 1)
         _sum_gradients(x2[r0:r1], dy2[r0:r1], mean, inv, sums[b])
 
 
@@ -214,14 +208,14 @@ def train_forward_parallel(x2, params, eps, stats, y2, parts):
     blocks = row_blocks(m)
     sums = np.empty((blocks, c))
     for t in config.prange(parts):
-        _mean_part(x2, sums, _run(t, parts, blocks))
+        _mean_part(x2, sums, _runs.run(t, parts, blocks, 1))
     _divide(sums, m, mean)
     for t in config.prange(parts):
-        _var_part(x2, mean, sums, _run(t, parts, blocks))
+        _var_part(x2, mean, sums, _runs.run(t, parts, blocks, 1))
     _divide(sums, m, var)
     inv = _inverse_std(var, eps, y2)
     for t in config.prange(parts):
-        r0, r1 = _run(t, parts, m)
+        r0, r1 = _runs.run(t, parts, m, 1)
         _normalize_rows(x2[r0:r1], (gamma, beta), (mean, inv), y2[r0:r1])
 
 
@@ -236,10 +230,10 @@ def train_backward_parallel(x2, gamma, stats, eps, dy2, grads, parts):
     blocks = row_blocks(m)
     sums = np.empty((blocks, 2, c))
     for t in config.prange(parts):
-        _gradient_part(x2, dy2, mean, inv, sums, _run(t, parts, blocks))
+        _gradient_part(x2, dy2, mean, inv, sums, _runs.run(t, parts, blocks, 1))
     a, b, scale = _backward_coefficients(gamma, inv, _totals(sums), m, (dx2, dgamma, dbeta))
     for t in config.prange(parts):
-        r0, r1 = _run(t, parts, m)
+        r0, r1 = _runs.run(t, parts, m, 1)
         _dx_rows(x2[r0:r1], dy2[r0:r1], (mean, inv), (a, b, scale), dx2[r0:r1])
 
 

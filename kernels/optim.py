@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import config
+from . import _runs, config
 from ._checks import float_array, positive_int, real_scalar, state_array
 from .config import jit
 
@@ -136,9 +136,8 @@ def steps_parallel(kind, arrays, coef, parts):
     p, g, s1, s2 = arrays
     n = p.size
     for t in config.prange(parts):
-        lo = t * n // parts // 16 * 16
-        hi = n if t == parts - 1 else (t + 1) * n // parts // 16 * 16
-        step_span(kind, (p[lo:hi], g[lo:hi], s1[min(lo, s1.size) : hi], s2[min(lo, s2.size) : hi]), coef)
+        lo, hi = _runs.run(t, parts, n, 16)
+        step_span(kind, (p[lo:hi], g[lo:hi], s1[lo:hi], s2[lo:hi]), coef)  # unused states: empty slices
 
 
 def _run(kernel, param, grad, states, scalars) -> None:

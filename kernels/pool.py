@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import config
+from . import _runs, config
 from ._checks import float_array, positive_int, real_array
 from .config import jit
 
@@ -68,7 +68,7 @@ def maxpool2d_parallel(backward, images, pooled, arg, size, parts):
     same numbers as on one thread. Call from Python."""
     n = images.shape[0]
     for t in config.prange(parts):
-        s0, s1 = t * n // parts, (t + 1) * n // parts
+        s0, s1 = _runs.run(t, parts, n, 1)
         if backward:
             _maxpool2d_backward_into(arg[s0:s1], pooled[s0:s1], images.shape[2], images[s0:s1])
         else:
