@@ -129,8 +129,13 @@ class CompiledNetwork:
 
 
 def _engine_program(program: plan_mod.Plan, capacity: int) -> E.Program:
-    """The plan as the engine takes it, with every activation slot's offset for ``capacity`` samples."""
-    offs = np.concatenate([[0], np.cumsum(program.sizes * capacity)]).astype(np.int64)
+    """The plan as the engine takes it, with every activation slot's offset for ``capacity`` samples
+    (a layer that shares its input's slot gets the same offset) and, last, the workspace's size."""
+    offs, end = [0], int(program.sizes[0]) * capacity
+    for i, shared in enumerate(program.shared):
+        offs.append(offs[-1] if shared else end)
+        end += 0 if shared else int(program.sizes[i + 1]) * capacity
+    offs = np.array([*offs, end], dtype=np.int64)
     return E.Program(program.ops, program.alphas, program.reals, offs, program.sizes)
 
 

@@ -99,7 +99,7 @@ def _forward(program, state, work, nb, n_ops, rng, threads):
         elif kind == norm.KIND:
             norm.forward(image_threads, program, i, state, work, nb, rng)
         else:
-            reshape.forward(program, i, work, nb, rng)
+            reshape.forward(image_threads, program, i, work, nb, rng)
 
 
 @jit(inline=True)
@@ -119,7 +119,7 @@ def _backward(program, state, work, nb, n_ops, threads, outer):
         elif kind == norm.KIND:
             norm.backward(image_threads, program, i, state, work, nb)
         else:
-            reshape.backward(program, i, state, work, nb)
+            reshape.backward(image_threads, program, i, state, work, nb)
 
 
 def _steps_parallel(kind, arrays, coef, parts):

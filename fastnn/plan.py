@@ -34,6 +34,7 @@ class Plan:
     float_work: int = 0
     min_batch: int = 1
     random: bool = False  # a layer draws from the network's generator in training
+    shared: list[bool] = field(default_factory=list)  # layer i writes over its input's slot (shared_slots)
     sizes: np.ndarray = field(init=False)  # elements per sample of every activation slot
 
     def __post_init__(self) -> None:
@@ -43,7 +44,7 @@ class Plan:
 def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
     """The program for these layers on samples of ``sample_shape``, or None if a layer has no
     compiled form (or a shape does not fit: the layer path then reports it)."""
-    rows, alphas, reals, shapes, params, buffers = [], [], [], [tuple(sample_shape)], [], []
+    rows, alphas, reals, shapes, params, buffers, encodings = [], [], [], [tuple(sample_shape)], [], [], []
     pw = iwork = pbuf = fwork = 0
     min_batch, random = 1, False
     for layer in layers:
@@ -65,6 +66,7 @@ def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
             buffers.append((layer, name))
             pbuf += getattr(layer, name).size
         rows.append(row)
+        encodings.append(enc)
         alphas.append(enc.alpha)
         reals.append(enc.reals)
         shapes.append(tuple(enc.output_shape))
@@ -78,7 +80,22 @@ def make_plan(layers: list[Any], sample_shape: tuple[int, ...]) -> Plan | None:
         row[F_NEED_DX] = int(i > first_param)
     ops = np.array(rows, dtype=np.int64).reshape(-1, ROW)
     reals_ = np.array(reals, dtype=np.float64).reshape(-1, 2)
-    return Plan(ops, np.array(alphas), reals_, shapes, iwork, params, buffers, fwork, min_batch, random)
+    shared = shared_slots(encodings)
+    return Plan(ops, np.array(alphas), reals_, shapes, iwork, params, buffers, fwork, min_batch, random, shared)
+
+
+def shared_slots(encodings: list[Any]) -> list[bool]:
+    """Whether each layer writes its output over its input's workspace slot (forward and backward):
+    a copy always (the values are the same), an element-wise step when nothing reads its input's
+    values again -- the layer that made them does not read its output in its backward pass, and does
+    not itself share a slot whose values an earlier layer reads. W1's ReLUs and flatten: 2.4 to 9.4 MB
+    a batch not written to a second place, and not kept."""
+    shared: list[bool] = []
+    for i, enc in enumerate(encodings):
+        before = encodings[i - 1] if i else None
+        free = before is None or (not before.reads_output and not shared[i - 1])
+        shared.append(enc.copies or (enc.elementwise and free))
+    return shared
 
 
 def views_like(flat: np.ndarray, parts: list[np.ndarray]) -> list[np.ndarray]:

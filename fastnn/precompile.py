@@ -130,6 +130,8 @@ def _parallel_entry_points(dtype: np.dtype) -> None:
     from kernels import optim as KO
     from kernels import pool as KP
 
+    from .ops import reshape
+
     x2, dy2 = np.ones((8, 4), dtype), np.ones((8, 4), dtype)
     gamma, beta, mean, var = (np.ones(4, dtype) for _ in range(4))
     KN.train_forward_parallel(x2, (gamma, beta), 1e-5, (mean, var), np.empty_like(x2), 1)
@@ -145,6 +147,7 @@ def _parallel_entry_points(dtype: np.dtype) -> None:
     flat = tuple(np.ones(32, dtype) for _ in range(4))
     coef = KO.coefficients(KO.ADAM, np.array([1e-3, 0.9, 0.999, 1e-8]), 1)
     KO.steps_parallel(KO.ADAM, flat, tuple(dtype.type(c) for c in coef), 1)
+    reshape.drop_parallel(1, 0.5, (buf, 0), (buf, 32), 16, 1)
     for algo in (KC.IM2COL, KC.WINOGRAD):  # the convolutions' too (an install machine with one core)
         x, w = np.ones((2, 6, 6, 8), dtype), np.ones((3, 3, 8, 8), dtype)
         layer, geometry = ((6, 6, 8), (3, 3), 8, (1, 1), (1, 1, 1, 1)), ((3, 3), (1, 1), (1, 1, 1, 1))

@@ -132,9 +132,24 @@ def sigmoid_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 
 
 @jit(inline=True)
+def same_place(ab, ao, bb, bo):
+    """Whether (buffer, offset) pairs ``a`` and ``b`` name one place: a step written over its input
+    (fastnn's engine shares slots, fastnn.plan.shared_slots). Such a step's loop then reads and
+    writes through one index: through two, LLVM's overlap check fails and the loop runs scalar (a
+    ReLU over 2.4M floats: 0.49 ms in place, 0.88 ms out of place, ~0.75 ms through two indices)."""
+    return ab.ctypes.data == bb.ctypes.data and ao == bo
+
+
+@jit(inline=True)
 def _relu_span(xb, xo, yb, yo, n):
+    in_place = same_place(xb, xo, yb, yo)
     xo, yo, n = u64(xo), u64(yo), u64(n)
     zero = xb.dtype.type(0)
+    if in_place:
+        for k in range(n):
+            v = yb[yo + k]
+            yb[yo + k] = v if not v <= zero else zero
+        return
     for k in range(n):
         v = xb[xo + k]
         yb[yo + k] = v if not v <= zero else zero  # NaN passes through, as in np.maximum(x, 0)
@@ -149,8 +164,14 @@ def _relu(x):
 
 @jit(inline=True)
 def _leaky_relu_span(xb, xo, yb, yo, n, alpha):
+    in_place = same_place(xb, xo, yb, yo)
     xo, yo, n = u64(xo), u64(yo), u64(n)
     a = xb.dtype.type(alpha)
+    if in_place:
+        for k in range(n):
+            v = yb[yo + k]
+            yb[yo + k] = v if not v <= 0 else v * a
+        return
     for k in range(n):
         v = xb[xo + k]
         yb[yo + k] = v if not v <= 0 else v * a
@@ -166,8 +187,14 @@ def _leaky_relu(x, alpha):
 @jit(inline=True)
 def _leaky_relu_backward_span(yb, yo, gb, go, xb, xo, n, alpha):
     """Also ReLU's backward (alpha 0): the gradient passes where the output is positive."""
+    in_place = same_place(gb, go, xb, xo)
     yo, go, xo, n = u64(yo), u64(go), u64(xo), u64(n)
     a = gb.dtype.type(alpha)
+    if in_place:
+        for k in range(n):
+            g = xb[xo + k]
+            xb[xo + k] = g if yb[yo + k] > 0 else g * a
+        return
     for k in range(n):
         g = gb[go + k]
         xb[xo + k] = g if yb[yo + k] > 0 else g * a

@@ -232,6 +232,17 @@ CASES = {
         bs=8,
         shuffle=True,
     ),
+    # Every rule of plan.shared_slots: an activation over the input's slot, over a convolution's, dropout
+    # over a pool's, a flatten and a linear activation sharing theirs, and the activations that may not
+    # (they would overwrite values a shared slot still holds for an earlier layer's backward pass).
+    "slots-shared-ce-momentum-batch": dict(
+        layers=lambda s: _shared_slots_layers(s),
+        loss="cross_entropy",
+        task="images",
+        opt="momentum",
+        bs=8,
+        shuffle=True,
+    ),
     "mlp-dropout-mse-sgd-per-sample": dict(
         layers=lambda s: [FCLayer(2, 7, rng=s), Tanh(), fastnn.DropoutLayer(0.3), FCLayer(7, 1, rng=s + 1)],
         loss="mse",
@@ -269,6 +280,32 @@ CASES = {
         bs=6,
     ),
 }
+
+
+def _shared_slots_layers(s):
+    return [
+        ReLU(),  # shares the input's slot
+        ConvLayer((6, 6, 2), (3, 3), 4, rng=s),
+        ReLU(),  # shares: a convolution does not read its output
+        MaxPoolLayer(2),
+        fastnn.DropoutLayer(0.3),  # shares: nor does a pool
+        FlattenLayer(),  # shares: a copy
+        LeakyReLU(0.1),  # not: flatten shares its slot (the rule looks one layer back only)
+        FCLayer(16, 5, rng=s + 1),
+        fastnn.ActivationLayer("linear"),  # shares: a copy
+        ReLU(),  # not: the linear activation shares the dense layer's slot
+        FCLayer(5, 3, rng=s + 2),
+        Tanh(),  # not: its loops are not written to run in place
+        fastnn.DropoutLayer(0.2),  # not: tanh's backward reads its output
+        Softmax(),
+    ]
+
+
+def test_shared_slots_follow_their_rules():
+    from fastnn.plan import make_plan
+
+    plan = make_plan(Network(_shared_slots_layers(0)).layers, (6, 6, 2))
+    assert plan.shared == [True, False, True, False, True, True, False, False, True, False, False, False, False, False]
 
 
 def _data(task, dtype, n=37):

@@ -123,8 +123,11 @@ class ActivationLayer(Layer):
         if self.builtin is None:
             raise NotCompiled("an ActivationLayer with user functions is not compiled")
         if self.builtin.name == "linear":
-            return Encoding(reshape.KIND, (reshape.COPY,), shape)
-        return Encoding(KIND, (FUNCTIONS[self.builtin.name], shape[-1] if shape else 1), shape, alpha=float(self.alpha))
+            return Encoding(reshape.KIND, (reshape.COPY,), shape, copies=True)
+        fn = FUNCTIONS[self.builtin.name]
+        dims = (fn, shape[-1] if shape else 1)
+        in_place = fn in (RELU, LEAKY)  # loops that run as fast over their input (kernels.activations.same_place)
+        return Encoding(KIND, dims, shape, alpha=float(self.alpha), elementwise=in_place, reads_output=True)
 
     def config(self):
         if self.builtin is None:

@@ -40,6 +40,14 @@ class Encoding:
     float_work: int = 0  # float scratch for the layer (not per sample)
     min_batch: int = 1  # the fewest samples a training batch may hold
     random: bool = False  # draws from the network's generator while training (dropout)
+    # How the output may share the input's workspace slot (fastnn.plan.shared_slots): ``copies``, the
+    # output is the input (flatten, a linear activation); ``elementwise``, output element k comes
+    # from input element k alone, by loops as fast when written over their input (ReLU, leaky ReLU,
+    # dropout: see kernels.activations.same_place); ``reads_output``, the backward pass
+    # reads the layer's own output (an activation's derivative from its output).
+    copies: bool = False
+    elementwise: bool = False
+    reads_output: bool = False
 
 
 class NotCompiled(TypeError):

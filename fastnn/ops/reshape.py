@@ -1,11 +1,12 @@
 """Layers that move values: ``FlattenLayer`` and ``DropoutLayer``, and the engine's copy step they
 share with the linear activation.
 
-Row dimensions: F_D0 = ``COPY`` or ``DROP``. Dropout keeps each element's keep flag (0/1) in the
-integer workspace at F_IW between forward and backward, its rate in the program's alphas. Its
-uniform numbers come from a counter-based stream (:func:`keep_flags`) keyed by one draw from the
-network's generator per batch, in the same order as the layer draws it, so the compiled loop and
-the layer path drop the same elements (and the flags cost ~0.2 ns each, not a generator call).
+Row dimensions: F_D0 = ``COPY`` or ``DROP``. Dropout's uniform numbers come from a counter-based
+stream keyed by one draw from the network's generator per batch, in the same order as the layer
+draws it, so the compiled loop and the layer path drop the same elements; each element's flag is
+drawn where it is used (:func:`drop_span`, ~0.2 ns, not a generator call), so the backward pass
+needs only the key (kept in the integer workspace at F_IW) and any number of threads draws the
+same flags. The rate is in the program's alphas.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from kernels import _runs, config
+from kernels import activations as KA
 from kernels._checks import real_scalar, result_dtype
 from kernels.config import jit
 
+from . import split
 from .base import Layer
 from .program import F_D0, F_IW, F_NEED_DX, Encoding
 
@@ -51,7 +55,7 @@ class FlattenLayer(Layer):
         return np.asarray(dy).reshape(self._in_shape)
 
     def encode(self, shape):
-        return Encoding(KIND, (COPY,), (int(np.prod(shape)),))
+        return Encoding(KIND, (COPY,), (int(np.prod(shape)),), copies=True)
 
     def config(self):
         return {}
@@ -61,35 +65,38 @@ class DropoutLayer(Layer):
     """Inverted dropout: while training, zero each element with probability ``rate`` and scale the
     rest by 1/(1-rate); at prediction time the identity. Each training forward takes one uniform from
     ``self.rng`` -- which a Network sets to its own explicit generator (a standalone layer makes a
-    private one) -- as the key of the counter-based stream its keep flags come from (keep_flags)."""
+    private one) -- as the key of the counter-based stream its keep flags come from (drop_span)."""
 
     def __init__(self, rate: float = 0.5, rng: Any = None) -> None:
         super().__init__()
         self.rate = real_scalar(rate, "rate", low=0.0, high=1.0, high_open=True)
         self.rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-        self._mask = None
+        self._key = None  # the stream key of the last training forward
 
     def forward(self, x, training=False):
         x = np.asarray(x)
         self.input = x
         if not training or self.rate == 0.0:
-            self._mask = None
+            self._key = None
             self.output = x
         else:
-            keep = np.empty(x.size, dtype=np.int64)
-            keep_flags(stream_key(self.rng.random()), keep, self.rate)
-            dtype = result_dtype(x)
-            self._mask = keep.reshape(x.shape).astype(dtype) / dtype.type(1.0 - self.rate)
-            self.output = x * self._mask
+            self._key = stream_key(self.rng.random())
+            self.output = self._dropped(x)
         return self.output
 
     def backward(self, dy):
-        return dy if self._mask is None else dy * self._mask
+        return dy if self._key is None else self._dropped(np.asarray(dy))
+
+    def _dropped(self, a):
+        a = np.ascontiguousarray(a, dtype=result_dtype(a))
+        out = np.empty_like(a)
+        drop_span(self._key, self.rate, (a.reshape(-1), 0), (out.reshape(-1), 0), (0, a.size))
+        return out
 
     def encode(self, shape):
         if self.rate == 0.0:
-            return Encoding(KIND, (COPY,), shape)
-        return Encoding(KIND, (DROP,), shape, int_work=int(np.prod(shape)), alpha=self.rate, random=True)
+            return Encoding(KIND, (COPY,), shape, copies=True)
+        return Encoding(KIND, (DROP,), shape, int_work=1, alpha=self.rate, random=True, elementwise=True)
 
     def config(self):
         return {"rate": self.rate}
@@ -107,61 +114,97 @@ def stream_key(u):
     return np.int64(u * 9007199254740992.0)
 
 
+@jit(inline=True)
+def _uniform(base, k):
+    """The k-th uniform of the stream keyed by ``base``: the top 53 bits of its k-th splitmix64 value
+    over 2**53, as numpy's ``random()``."""
+    z = base + (k + np.uint64(1)) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
 @jit
-def keep_flags(key, keep, rate):
-    """keep[k] = 1 where the k-th uniform of the stream keyed by ``key`` is >= rate, else 0 (the
-    uniform: the top 53 bits of the k-th splitmix64 value over 2**53, as numpy's ``random()``)."""
-    base = np.uint64(key)
-    for k in range(keep.size):
-        z = base + np.uint64(k + 1) * _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
-        keep[k] = 1 if np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0) >= rate else 0
+def drop_span(key, rate, src, dst, span):
+    """dst[k] = src[k] * mask_k for the elements k of ``span`` = (first, stop): mask_k = 1 / (1 - rate)
+    in src's dtype (divided once: the bits of each kept flag divided alone) where the stream's k-th
+    uniform is >= rate, else 0. ``src``, ``dst`` = (buffer, offset of element 0). The flags are drawn
+    where they are used -- forward and backward alike, from the key alone -- so none is stored, and
+    any cut of the elements into spans gives the same numbers."""
+    (sb, so), (db, do) = src, dst
+    t = sb.dtype.type
+    kept, dropped = t(1.0) / t(1.0 - rate), t(0.0)
+    in_place = KA.same_place(sb, so, db, do)
+    base, so, do = np.uint64(key), np.uint64(so), np.uint64(do)  # unsigned: the loop vectorises
+    if in_place:
+        for k in range(np.uint64(span[0]), np.uint64(span[1])):
+            db[do + k] *= kept if _uniform(base, k) >= rate else dropped
+        return
+    for k in range(np.uint64(span[0]), np.uint64(span[1])):
+        db[do + k] = sb[so + k] * (kept if _uniform(base, k) >= rate else dropped)
+
+
+@jit(parallel=True)
+def drop_parallel(key, rate, src, dst, n, parts):
+    """:func:`drop_span` over elements 0..n-1 cut into ``parts`` runs on numba's threads (the same
+    numbers as one run). Call from Python."""
+    for t in config.prange(parts):
+        drop_span(key, rate, src, dst, _runs.run(t, parts, n, 16))
+
+
+def _drop_parallel(key, rate, src, dst, n, parts):
+    drop_parallel(key, rate, src, dst, n, parts)  # from Python, as parallel kernels are started
 
 
 @jit(inline=True)
 def _copy(src, dst, n):
+    """n values from one slot of a workspace to another; none when the layer shares its input's
+    slot (fastnn.plan.shared_slots): they are there already."""
     (sb, so), (db, do) = src, dst
+    if so == do:
+        return
     so, do, n = np.uint64(so), np.uint64(do), np.uint64(n)
     for k in range(n):
         db[do + k] = sb[so + k]
 
 
 @jit
-def _drop(src, dst, keep, rate):
-    """dst = src * mask with mask = keep / (1 - rate) in src's dtype (0 where dropped), as the layer
-    (1 / (1 - rate) divided once: the same bits as dividing each flag)."""
-    (sb, so), (db, do) = src, dst
-    t = sb.dtype.type
-    kept, dropped = t(1.0) / t(1.0 - rate), t(0.0)
-    for k in range(keep.size):
-        db[do + k] = sb[so + k] * (kept if keep[k] else dropped)
+def _drop(image_threads, key, rate, src, dst, n):
+    """drop_span over n elements, on image_threads threads when the step is large enough
+    (``image_threads`` None: a network without image layers, one thread, typed away)."""
+    if image_threads is not None:
+        parts = split.parts(image_threads, n)
+        if parts > 1:
+            with config.objmode():
+                _drop_parallel(key, rate, src, dst, n, parts)
+            return
+    drop_span(key, rate, src, dst, (0, n))
 
 
 @jit
-def forward(program, i, work, nb, rng):
-    """``rng`` None: inference (dropout is the identity); typed away when compiled."""
+def forward(image_threads, program, i, work, nb, rng):
+    """``rng`` None: inference (dropout is the identity); typed away when compiled. Dropout keeps its
+    batch's stream key in the integer workspace for the backward pass."""
     offs, n = program.offs, nb * program.sizes[i]
     if rng is None or program.ops[i, F_D0] == COPY:
         _copy((work.acts, offs[i]), (work.acts, offs[i + 1]), n)
         return
-    rate = program.alphas[i]
-    keep = work.iwork[program.ops[i, F_IW] * nb : program.ops[i, F_IW] * nb + n]
-    keep_flags(stream_key(rng.random()), keep, rate)  # one draw per batch, as the layer
-    _drop((work.acts, offs[i]), (work.acts, offs[i + 1]), keep, rate)
+    key = stream_key(rng.random())  # one draw per batch, as the layer
+    work.iwork[program.ops[i, F_IW] * nb] = key
+    _drop(image_threads, key, program.alphas[i], (work.acts, offs[i]), (work.acts, offs[i + 1]), n)
 
 
 @jit
-def backward(program, i, state, work, nb):
+def backward(image_threads, program, i, state, work, nb):
     ops, offs, n = program.ops, program.offs, nb * program.sizes[i]
     if not ops[i, F_NEED_DX]:
         return
     if ops[i, F_D0] == COPY:
         _copy((work.dacts, offs[i + 1]), (work.dacts, offs[i]), n)
         return
-    keep = work.iwork[ops[i, F_IW] * nb : ops[i, F_IW] * nb + n]
-    _drop((work.dacts, offs[i + 1]), (work.dacts, offs[i]), keep, program.alphas[i])
+    key = work.iwork[ops[i, F_IW] * nb]
+    _drop(image_threads, key, program.alphas[i], (work.dacts, offs[i + 1]), (work.dacts, offs[i]), n)
 
 
 __all__ = ["DropoutLayer", "FlattenLayer"]
