@@ -158,21 +158,27 @@ def jitted_sources() -> list[Path]:
     return found
 
 
+def split_cores() -> int:
+    """The cores fixed work splits are sized for and compiled in as constants (kernels.dense's blocks,
+    the convolutions' parts): the machine's, up to 4 -- the machine's, not the thread setting, so
+    that no number depends on the threads. Part of the cache's key."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 _COMPILES = re.compile(r"^\s*(@jit\b|when_numba_loads\()", re.M)  # a decorated function, an extension
 _HASH: str | None = None
 
 
 def sources_hash() -> str:
-    """The hash of every source file that holds jitted code and of the machine's core count,
-    computed once (when numba loads)."""
+    """The hash of every source file that holds jitted code and of :func:`split_cores`, computed once
+    (when numba loads)."""
     global _HASH
     if _HASH is None:
         import hashlib  # here, not at import: 3 ms of every start that never compiles
 
         digest = hashlib.sha256()
-        # The cores size fixed work splits compiled in as constants (kernels.dense's blocks, the
-        # convolutions' parts): a cache shared by machines with other counts keeps them apart.
-        digest.update(f"cores={os.cpu_count()}".encode())
+        # A cache shared by machines whose split_cores differ keeps their code apart.
+        digest.update(f"cores={split_cores()}".encode())
         for path in jitted_sources():
             digest.update(f"{path.parent.name}/{path.name}".encode())
             digest.update(path.read_bytes() if path.exists() else b"")

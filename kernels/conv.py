@@ -26,12 +26,11 @@ pads)``, and pads are (top, bottom, left, right).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
-from . import _runs, config
+from . import _runs, cache, config
 from . import dense as KD
 from . import winograd as WG
 from ._checks import conv_geometry, float_arrays
@@ -80,7 +79,7 @@ def chunk_limit(part):
 
 # Threads IM2COL, PLANAR and WINOGRAD may split a batch over (a layer's scratch in the engine is
 # sized for this many).
-MAX_PARTS = max(1, min(os.cpu_count() or 1, 4)) if config.PARALLEL else 1
+MAX_PARTS = cache.split_cores() if config.PARALLEL else 1
 
 
 # --------------------------------------------------------------------------- choosing

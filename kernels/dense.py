@@ -16,11 +16,9 @@ Both round alike: every output element accumulates its products in the same orde
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from . import _blas, _runs, config
+from . import _blas, _runs, cache, config
 from ._checks import float_arrays
 from .config import jit
 
@@ -151,7 +149,7 @@ def dense_backward_flat(acts, dacts, params, grads, at):
 # cost 3% on one thread and 5% on two against 2). The count is part of the cache key (kernels.cache).
 BLOCK_MACS = 1 << 22
 MIN_BLOCK_COLUMNS = 32
-MAX_BLOCKS = max(1, min(os.cpu_count() or 1, 4))
+MAX_BLOCKS = cache.split_cores()
 FORWARD, WEIGHT_GRADIENT, INPUT_GRADIENT = range(3)  # out = a @ b, a.T @ b, a @ b.T
 
 

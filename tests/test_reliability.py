@@ -449,6 +449,12 @@ def test_the_machines_core_count_keys_the_cache(monkeypatch):
     monkeypatch.setattr(cache, "_HASH", None)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     assert cache.sources_hash() != two
+    monkeypatch.setattr(cache, "_HASH", None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)  # the same constants as 8 cores: the same code
+    eight = cache.sources_hash()
+    monkeypatch.setattr(cache, "_HASH", None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert cache.sources_hash() == eight
 
 
 def _numba_files_beside_the_sources() -> list[Path]:
