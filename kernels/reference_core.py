@@ -130,8 +130,10 @@ def tanh_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
+    # 1 / (1 + e) where x >= 0, e / (1 + e) below, e = exp(-|x|): the numerator chosen first, one
+    # division (the same bits; 7 numpy calls for 9 -- a per-sample step on 2 values is all calls).
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return np.where(x >= 0, 1, e) / (1 + e)
 
 
 def sigmoid_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
