@@ -212,6 +212,18 @@ def test_dropout_keeps_where_a_splitmix64_uniform_keyed_by_one_draw_reaches_the_
     assert 0.3 < (first != layer.forward(x, training=True)).mean() < 0.6  # masks differ batch to batch
 
 
+def test_dropout_backward_of_another_dtype_meets_the_forwards_mask_as_numpy_promotes():
+    """A float32 forward's mask is float32 (1 / 0.7 rounded there); a float64 gradient meets it as
+    numpy promotes the two, as the layer's ``dy * mask`` always did."""
+    layer = DropoutLayer(0.3, rng=np.random.default_rng(2))
+    mask = layer.forward(np.ones((20, 10), np.float32), training=True)
+    dy = np.random.default_rng(3).standard_normal((20, 10))
+    dx = layer.backward(dy)
+    assert mask.dtype == np.float32 and dx.dtype == np.float64
+    np.testing.assert_array_equal(dx, dy * mask)
+    np.testing.assert_array_equal(layer.backward(dy.astype(np.float32)), dy.astype(np.float32) * mask)
+
+
 def test_dropout_only_while_training_and_from_the_given_generator():
     x = np.ones((200, 50))
     layer = DropoutLayer(0.3, rng=np.random.default_rng(1))

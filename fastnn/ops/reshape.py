@@ -72,6 +72,7 @@ class DropoutLayer(Layer):
         self.rate = real_scalar(rate, "rate", low=0.0, high=1.0, high_open=True)
         self.rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
         self._key = None  # the stream key of the last training forward
+        self._dtype = None  # and its mask's dtype (its input's: result_dtype)
 
     def forward(self, x, training=False):
         x = np.asarray(x)
@@ -80,12 +81,17 @@ class DropoutLayer(Layer):
             self._key = None
             self.output = x
         else:
-            self._key = stream_key(self.rng.random())
+            self._key, self._dtype = stream_key(self.rng.random()), result_dtype(x)
             self.output = self._dropped(x)
         return self.output
 
     def backward(self, dy):
-        return dy if self._key is None else self._dropped(np.asarray(dy))
+        if self._key is None:
+            return dy
+        dy = np.asarray(dy)
+        if result_dtype(dy) != self._dtype:  # dy * the forward's mask, as numpy promotes them
+            return dy * self._dropped(np.ones(dy.shape, self._dtype))
+        return self._dropped(dy)
 
     def _dropped(self, a):
         a = np.ascontiguousarray(a, dtype=result_dtype(a))
@@ -162,7 +168,7 @@ def _copy(src, dst, n):
     """n values from one slot of a workspace to another; none when the layer shares its input's
     slot (fastnn.plan.shared_slots): they are there already."""
     (sb, so), (db, do) = src, dst
-    if so == do:
+    if KA.same_place(sb, so, db, do):
         return
     so, do, n = np.uint64(so), np.uint64(do), np.uint64(n)
     for k in range(n):
