@@ -61,7 +61,7 @@ class CompiledNetwork:
             labels = np.zeros(n, dtype=np.int64) if found is None else found
         self.program = _engine_program(program, capacity)
         acts = np.zeros(int(self.program.offs[-1]), dtype=dtype)
-        self.data = E.Data(x.reshape(n, -1), y, labels, run.rng)
+        self.data, self.rng = E.Data(x.reshape(n, -1), y, labels), run.rng
         image_threads = _image_threads(program, _training_parts(program, capacity))
         self.state = E.State(flat.values, flat.grads, s1, s2, hyper, flat.buffers)
         self.work = E.Work(
@@ -88,7 +88,7 @@ class CompiledNetwork:
         """One batch's gradients into ``flat.grads``, without an update: (loss, correct, fault)."""
         idx = np.ascontiguousarray(idx, dtype=np.int64)
         with self._one_pool():
-            return E.batch_gradients(self.data, idx, self.program, self.state, self.work, self.rules)
+            return E.batch_gradients(self.data, self.rng, idx, self.program, self.state, self.work, self.rules)
 
     def step(self) -> None:
         self.opt.iterations += 1
@@ -114,8 +114,9 @@ class CompiledNetwork:
             started = time.perf_counter()
             with self._one_pool():
                 self.opt.iterations = E.run_epochs(
-                    self.data, orders, self.program, self.state, self.work, self.rules, self.opt.iterations, log
-                )
+                    self.data, self.rng, orders, self.program, self.state, self.work, self.rules,
+                    self.opt.iterations, log,
+                )  # fmt: skip
             if log.status[0] >= 0:
                 finished = int(log.status[0])
                 fault = (done + finished, int(log.status[1]), int(log.status[2]) + 1)
