@@ -110,13 +110,12 @@ class CompiledNetwork:
         while done < epochs:
             count = min(chunk, epochs - done)
             orders = np.stack([rng.permutation(n) for _ in range(count)]) if shuffle else in_order
-            log = E.Log(np.zeros(count), np.zeros(count), np.full(3, -1, dtype=np.int64))
+            steps = np.array([self.opt.iterations], dtype=np.int64)
+            log = E.Log(np.zeros(count), np.zeros(count), np.full(3, -1, dtype=np.int64), steps)
             started = time.perf_counter()
             with self._one_pool():
-                self.opt.iterations = E.run_epochs(
-                    self.data, self.rng, orders, self.program, self.state, self.work, self.rules,
-                    self.opt.iterations, log,
-                )  # fmt: skip
+                E.run_epochs(self.data, self.rng, orders, self.program, self.state, self.work, self.rules, log)
+            self.opt.iterations = int(steps[0])
             if log.status[0] >= 0:
                 finished = int(log.status[0])
                 fault = (done + finished, int(log.status[1]), int(log.status[2]) + 1)

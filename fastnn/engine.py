@@ -58,8 +58,9 @@ Rules = namedtuple(
     "Rules", ["batch_size", "loss_kind", "acc_kind", "opt_kind", "bce_eps", "image_threads", "outer", "dense_threads"]
 )
 # Per epoch: mean loss and correct count; status (epoch, batch, 0 loss / 1 gradient) when a
-# non-finite value stopped training, else -1s.
-Log = namedtuple("Log", ["losses", "corrects", "status"])
+# non-finite value stopped training, else -1s; steps (1,): the optimizer's step count, before the
+# call and after it.
+Log = namedtuple("Log", ["losses", "corrects", "status", "steps"])
 
 
 @jit(inline=True)
@@ -286,19 +287,19 @@ def apply_step(state, opt_kind, t, threads):
 
 
 @jit
-def run_epochs(data, rng, orders, program, state, work, rules, t0, log):
+def run_epochs(data, rng, orders, program, state, work, rules, log):
     """Train ``log.losses.size`` epochs; the sample order of epoch e is ``orders[e]``, or ``orders[0]``
     for every epoch when ``orders`` has one row.
 
-    Fills ``log.losses[e]`` (mean over samples), ``log.corrects[e]`` and returns the optimizer step
-    count. A non-finite loss or gradient stops before that batch's update and sets ``log.status``
-    to (epoch, batch, 0 for the loss / 1 for a gradient).
+    Fills ``log.losses[e]`` (mean over samples), ``log.corrects[e]`` and counts the optimizer's steps
+    on in ``log.steps[0]``. A non-finite loss or gradient stops before that batch's update and sets
+    ``log.status`` to (epoch, batch, 0 for the loss / 1 for a gradient).
     """
     program, state, work = _borrow(program, state, work)
     data = _borrow_data(data)
     orders = KB.borrowed(orders)
     n = data.x.shape[0]
-    t = t0
+    t = log.steps[0]
     batch_size, outer = rules.batch_size, rules.outer
     for e in range(log.losses.size):
         order = orders[e] if orders.shape[0] > 1 else orders[0]
@@ -312,7 +313,8 @@ def run_epochs(data, rng, orders, program, state, work, rules, t0, log):
                 log.status[0] = e
                 log.status[1] = batch
                 log.status[2] = fault - 1
-                return t
+                log.steps[0] = t
+                return
             total += loss * idx.size
             correct += right
             t += 1
@@ -325,7 +327,7 @@ def run_epochs(data, rng, orders, program, state, work, rules, t0, log):
         log.corrects[e] = correct
     if outer:
         _outer_gradients(program, state, work)
-    return t
+    log.steps[0] = t
 
 
 @jit

@@ -121,7 +121,7 @@ def _networks(dtype: np.dtype) -> None:
 def _parallel_entry_points(dtype: np.dtype) -> None:
     """The parallel kernels the engine starts from its object-mode blocks, for the argument types the
     engine passes them, on tiny arrays and one part: the networks above reach them only with enough
-    cores at install and large enough steps (fastnn.ops.split, kernels.dense.product_blocks), and a
+    cores at install and large enough steps (fastnn.ops.split, kernels.dense.split_of), and a
     user's first epoch would otherwise compile them (~1.5-4 s measured)."""
     from kernels import activations as KA
     from kernels import conv as KC

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import kernels as K
+from kernels import config
 
 from . import data, describe, numpy_path, optimizers
 from . import plan as plan_mod
@@ -189,28 +190,36 @@ def layer_gradients(
     return loss, out, pairs, fault
 
 
+def _one_blas_thread() -> Any:
+    """BLAS held at one thread, as the engine and the numpy path hold it: the products' last bits do
+    not follow the thread count. scipy's BLAS (the kernels') too once loaded, not loaded for it."""
+    return config.blas_single_thread(numba_blas="scipy.linalg.cython_blas" in sys.modules)
+
+
 def _layerwise(net: Any, run: Run, builtin: bool) -> Epochs:
     """Layer by layer in Python, as the seed trains."""
     x, n = run.x, len(run.x)
     for epoch in range(run.epochs):
         order = run.rng.permutation(n) if run.shuffle else None
         total, right = 0.0, 0.0
-        for b, start in enumerate(range(0, n, run.batch_size)):
-            idx = order[start : start + run.batch_size] if order is not None else slice(start, start + run.batch_size)
-            if not builtin and run.batch_size == 1:  # hand user layers one sample, as the seed did
-                i = int(order[start]) if order is not None else start
-                xb, yb = (x[i] if x.ndim > 2 else x[i : i + 1]), run.targets[i : i + 1]
-            else:
-                xb, yb = x[idx], run.targets[idx]
-            loss, out, pairs, fault = layer_gradients(net, xb, yb, run.learning_rate, run.fused)
-            if fault:
-                raise non_finite(fault, f"epoch {epoch + 1}, batch {b + 1}")
-            if net.gradient_hook is not None:
-                net.gradient_hook(pairs)
-            run.optimizer.step(pairs)
-            total += loss * min(run.batch_size, n - start)
-            if run.kind:
-                right += correct(run.y[idx], out, run.kind)
+        with _one_blas_thread():
+            for b, start in enumerate(range(0, n, run.batch_size)):
+                stop = start + run.batch_size
+                idx = order[start:stop] if order is not None else slice(start, stop)
+                if not builtin and run.batch_size == 1:  # hand user layers one sample, as the seed did
+                    i = int(order[start]) if order is not None else start
+                    xb, yb = (x[i] if x.ndim > 2 else x[i : i + 1]), run.targets[i : i + 1]
+                else:
+                    xb, yb = x[idx], run.targets[idx]
+                loss, out, pairs, fault = layer_gradients(net, xb, yb, run.learning_rate, run.fused)
+                if fault:
+                    raise non_finite(fault, f"epoch {epoch + 1}, batch {b + 1}")
+                if net.gradient_hook is not None:
+                    net.gradient_hook(pairs)
+                run.optimizer.step(pairs)
+                total += loss * min(run.batch_size, n - start)
+                if run.kind:
+                    right += correct(run.y[idx], out, run.kind)
         yield [total / n], [right]
 
 
@@ -295,7 +304,8 @@ def outputs(net: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     # Only in the parameters' own dtype: other inputs compute as numpy promotes them, layer by layer.
     if program is not None and all(getattr(o, a).dtype == x.dtype for o, a in program.params + program.buffers):
         return compiled_predict(program, flat_parameters(net, program, x.dtype), x, batch_size)
-    return np.concatenate([net.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    with _one_blas_thread():
+        return np.concatenate([net.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def scores(net: Any, x: np.ndarray, y: np.ndarray, kind: str | None) -> dict[str, float]:

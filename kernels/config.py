@@ -227,11 +227,14 @@ def _install_compile_listener() -> None:
 
 
 _blas_libs: dict[bool, list[Any]] = {}
+_blas_held: dict[bool, list[Any]] = {}  # per kind of block: [blocks open (any thread), saved counts]
+_blas_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def blas_single_thread(numba_blas: bool = True) -> Any:
-    """Holds every BLAS thread pool at one thread inside the block (a few microseconds).
+    """Holds every BLAS thread pool at one thread inside the block (a few microseconds; a block
+    inside another, of any thread, costs nothing and the last one out restores the counts).
 
     Around numba-parallel kernels that call BLAS from each of numba's threads -- a multithreaded
     BLAS inside them would put 2 x 2 threads on 2 cores (10x slowdowns measured) -- and around
@@ -246,16 +249,23 @@ def blas_single_thread(numba_blas: bool = True) -> Any:
 
         _blas_libs[numba_blas] = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
     libs = _blas_libs[numba_blas]
-    saved = [lib.get_num_threads() for lib in libs]
-    for lib, n in zip(libs, saved, strict=True):
-        if n != 1:
-            lib.set_num_threads(1)
+    with _blas_lock:
+        held = _blas_held.setdefault(numba_blas, [0, []])
+        if held[0] == 0:
+            held[1] = [lib.get_num_threads() for lib in libs]
+            for lib, n in zip(libs, held[1], strict=True):
+                if n != 1:
+                    lib.set_num_threads(1)
+        held[0] += 1
     try:
         yield
     finally:
-        for lib, n in zip(libs, saved, strict=True):
-            if n != 1:
-                lib.set_num_threads(n)
+        with _blas_lock:
+            held[0] -= 1
+            if held[0] == 0:
+                for lib, n in zip(libs, held[1], strict=True):
+                    if n != 1:
+                        lib.set_num_threads(n)
 
 
 def threads() -> int:

@@ -16,6 +16,9 @@ Both round alike: every output element accumulates its products in the same orde
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import numpy as np
 
 from . import _blas, _runs, cache, config
@@ -140,23 +143,37 @@ def dense_backward_flat(acts, dacts, params, grads, at):
 # -- arrays: what the layers call (and the training loop above TINY_PRODUCT) ---------------------
 
 
-# Large products are cut into fixed blocks of the output -- columns of x @ w and dy @ w.T, rows of
-# x.T @ dy -- one BLAS call each with BLAS at one thread. The blocks depend on the shapes and the
-# machine's cores alone, so threads that take runs of whole blocks (products_parallel) give the
-# numbers one thread gives: a product's bits do not depend on the thread count. Each block re-reads
-# (packs) the other operand, so blocks stay large: at least BLOCK_MACS multiply-adds and
-# MIN_BLOCK_COLUMNS wide, and no more than the machine has cores, up to 4 (W3 on two cores: 4 blocks
-# cost 3% on one thread and 5% on two against 2). The count is part of the cache key (kernels.cache).
+# Large products are cut into fixed blocks of the output, one BLAS call each with BLAS at one thread.
+# The blocks depend on the shapes and the machine's cores alone, so threads that take runs of whole
+# blocks (products_parallel) give the numbers one thread gives: a product's bits do not depend on the
+# thread count. Each block re-reads (packs) the operand it does not cut, so there are two ways to cut:
+# - columns of x @ w and dy @ w.T, rows of x.T @ dy (the inputs): each block packs the batch's side.
+#   Wide, large products (W1's and W3's hidden layers) cut this way: at least BLOCK_MACS
+#   multiply-adds and MIN_BLOCK_COLUMNS wide a block (W3 on two cores: 4 blocks cost 3% on one thread
+#   and 5% on two against 2).
+# - rows (samples) of x @ w and dy @ w.T: each block packs only the weights, so much smaller products
+#   pay (ROW_BLOCK_MACS, MIN_BLOCK_ROWS): a full batch of 900 through 50-wide layers (seed 003's moons,
+#   float64) ran its forward products in 112 -> 57 us on two threads and 112 -> 111 on one, as two
+#   blocks. The weight gradient has no such cut (its rows of samples are summed over).
+# No more blocks than the machine has cores, up to 4. The count is part of the cache key (kernels.cache).
 BLOCK_MACS = 1 << 22
 MIN_BLOCK_COLUMNS = 32
+ROW_BLOCK_MACS = 1 << 18
+MIN_BLOCK_ROWS = 32
 MAX_BLOCKS = cache.split_cores()
 FORWARD, WEIGHT_GRADIENT, INPUT_GRADIENT = range(3)  # out = a @ b, a.T @ b, a @ b.T
 
 
 @jit
-def product_blocks(macs, width):
-    """Blocks of a product of ``macs`` multiply-adds whose output is cut along ``width``."""
-    return max(1, min(MAX_BLOCKS, macs // BLOCK_MACS, width // MIN_BLOCK_COLUMNS))
+def split_of(kind, macs, width, rows):
+    """(blocks, cut along the samples) of the product ``kind`` of ``macs`` multiply-adds, whose
+    output is ``width`` wide where columns are cut and ``rows`` samples long: columns when they make
+    blocks, else rows (never for the weight gradient). Builtins only: Python calls its py_func."""
+    blocks = max(1, min(MAX_BLOCKS, macs // BLOCK_MACS, width // MIN_BLOCK_COLUMNS))
+    if blocks > 1 or kind == WEIGHT_GRADIENT:
+        return blocks, False
+    blocks = max(1, min(MAX_BLOCKS, macs // ROW_BLOCK_MACS, rows // MIN_BLOCK_ROWS))
+    return blocks, blocks > 1
 
 
 @jit
@@ -168,12 +185,18 @@ def _product_shape(kind, a, out):
 
 
 @jit
+def blocks_of(kind, a, out):
+    """(blocks, cut along the samples) of the product ``kind`` of ``a`` into ``out``."""
+    macs, width = _product_shape(kind, a, out)
+    return split_of(kind, macs, width, out.shape[0])
+
+
+@jit
 def _product_part(kind, a, b, out, part):
     """Part t of ``part`` = (t, parts) of the product ``kind`` (FORWARD, ...): its run of the blocks,
     one BLAS call each; (0, 1) for the whole product."""
     t, parts = part
-    macs, width = _product_shape(kind, a, out)
-    blocks = product_blocks(macs, width)
+    blocks, by_rows = blocks_of(kind, a, out)
     first, stop = _runs.run(t, parts, blocks, 1)
     if blocks == 1 and first < stop:  # numba's np.dot, as before blocks: it sends one-row products to gemv
         if kind == FORWARD:
@@ -183,9 +206,12 @@ def _product_part(kind, a, b, out, part):
         else:
             np.dot(a, b.T, out)
         return
+    width = out.shape[0] if by_rows else _product_shape(kind, a, out)[1]
     for q in range(first, stop):
         c0, c1 = q * width // blocks, (q + 1) * width // blocks
-        if kind == FORWARD:
+        if by_rows:
+            _blas.gemm(a[c0:c1], b, out[c0:c1], False, kind == INPUT_GRADIENT)
+        elif kind == FORWARD:
             _blas.gemm(a, b[:, c0:c1], out[:, c0:c1], False, False)
         elif kind == WEIGHT_GRADIENT:
             _blas.gemm(a[:, c0:c1], b, out[c0:c1], True, False)
@@ -196,8 +222,7 @@ def _product_part(kind, a, b, out, part):
 @jit
 def is_blocked(kind, a, out):
     """The product goes to BLAS in more than one block (so may be shared out over threads)."""
-    macs, width = _product_shape(kind, a, out)
-    return product_blocks(macs, width) > 1
+    return blocks_of(kind, a, out)[0] > 1
 
 
 @jit(parallel=True)
@@ -290,8 +315,16 @@ def _bias(b: np.ndarray, width: int) -> np.ndarray:
     return b.reshape(width)
 
 
-def _blocked(macs: int, width: int) -> bool:
-    return product_blocks.py_func(macs, width) > 1
+def _blocked(kind: int, macs: int, out_shape: tuple[int, int]) -> bool:
+    """:func:`is_blocked` in Python, for a product of ``macs`` multiply-adds into ``out_shape``."""
+    width = out_shape[0] if kind == WEIGHT_GRADIENT else out_shape[1]
+    return split_of.py_func(kind, macs, width, out_shape[0])[0] > 1
+
+
+def _one_thread(macs: int) -> Any:
+    """BLAS held at one thread around a product it computes (as everywhere in fastnn: OpenBLAS's own
+    threads change the last bits of gemm and gemv with their count); nothing for the loops."""
+    return config.blas_single_thread() if macs > SMALL_PRODUCT else contextlib.nullcontext()
 
 
 def _products(jobs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> None:
@@ -307,11 +340,12 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = float_arrays({"a": a, "b": b}, {"a": 2, "b": 2})
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"b must have {a.shape[1]} rows to match a's columns (a is {a.shape}); got {b.shape}")
-    if _blocked(a.shape[0] * a.shape[1] * b.shape[1], b.shape[1]):
+    if _blocked(FORWARD, a.shape[0] * a.shape[1] * b.shape[1], (a.shape[0], b.shape[1])):
         out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
         _products([(FORWARD, a, b, out)])
         return out
-    return _matmul(a, b)
+    with _one_thread(a.shape[0] * a.shape[1] * b.shape[1]):
+        return _matmul(a, b)
 
 
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -320,12 +354,13 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"w must have {x.shape[1]} rows to match x's features (x is {x.shape}); got {w.shape}")
     b = _bias(b, w.shape[1])
-    if _blocked(x.shape[0] * x.shape[1] * w.shape[1], w.shape[1]):
+    if _blocked(FORWARD, x.shape[0] * x.shape[1] * w.shape[1], (x.shape[0], w.shape[1])):
         y = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
         _products([(FORWARD, x, w, y)])
         add_bias(b, y)
         return y
-    return _dense_forward(x, w, b)
+    with _one_thread(x.shape[0] * x.shape[1] * w.shape[1]):
+        return _dense_forward(x, w, b)
 
 
 def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -339,12 +374,21 @@ def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.nda
     expected = (x.shape[0], w.shape[1])
     if dy.shape != expected:
         raise ValueError(f"dy must have shape {expected} (x rows, w columns); got {dy.shape}")
-    if _blocked(x.shape[0] * x.shape[1] * w.shape[1], w.shape[0]):  # dw and dx are both cut along the inputs
+    macs = x.shape[0] * x.shape[1] * w.shape[1]
+    outs = ((WEIGHT_GRADIENT, w.shape), (INPUT_GRADIENT, x.shape))
+    blocked = [kind for kind, out in outs if _blocked(kind, macs, out)]
+    with _one_thread(macs):
+        if not blocked:
+            return _dense_backward(x, w, dy)
         dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[1], dtype=dy.dtype)
-        _products([(WEIGHT_GRADIENT, x, dy, dw), (INPUT_GRADIENT, dy, w, dx)])
+        jobs = {WEIGHT_GRADIENT: (WEIGHT_GRADIENT, x, dy, dw), INPUT_GRADIENT: (INPUT_GRADIENT, dy, w, dx)}
+        _products([jobs[kind] for kind in blocked])
+        if WEIGHT_GRADIENT not in blocked:
+            _weight_gradient_into(x, dy, dw)
+        if INPUT_GRADIENT not in blocked:
+            _product_into(dy, w, dx, True)
         bias_gradient(dy, db)
         return dx, dw, db
-    return _dense_backward(x, w, dy)
 
 
 # The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).
