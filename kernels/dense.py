@@ -143,18 +143,20 @@ def dense_backward_flat(acts, dacts, params, grads, at):
 # -- arrays: what the layers call (and the training loop above TINY_PRODUCT) ---------------------
 
 
-# Large products are cut into fixed blocks of the output, one BLAS call each with BLAS at one thread.
-# The blocks depend on the shapes and the machine's cores alone, so threads that take runs of whole
-# blocks (products_parallel) give the numbers one thread gives: a product's bits do not depend on the
-# thread count. Each block re-reads (packs) the operand it does not cut, so there are two ways to cut:
-# - columns of x @ w and dy @ w.T, rows of x.T @ dy (the inputs): each block packs the batch's side.
+# Large products are cut into fixed blocks, one BLAS call each with BLAS at one thread. The blocks
+# depend on the shapes and the machine's cores alone, so threads that take runs of whole blocks
+# (products_parallel) give the numbers one thread gives: a product's bits do not depend on the thread
+# count. Each block re-reads (packs) the operand it does not cut. Three cuts (CUT_*):
+# - COLUMNS of x @ w and dy @ w.T, rows of x.T @ dy (the inputs): each block packs the batch's side.
 #   Wide, large products (W1's and W3's hidden layers) cut this way: at least BLOCK_MACS
 #   multiply-adds and MIN_BLOCK_COLUMNS wide a block (W3 on two cores: 4 blocks cost 3% on one thread
 #   and 5% on two against 2).
-# - rows (samples) of x @ w and dy @ w.T: each block packs only the weights, so much smaller products
-#   pay (ROW_BLOCK_MACS, MIN_BLOCK_ROWS): a full batch of 900 through 50-wide layers (seed 003's moons,
-#   float64) ran its forward products in 112 -> 57 us on two threads and 112 -> 111 on one, as two
-#   blocks. The weight gradient has no such cut (its rows of samples are summed over).
+# - ROWS (samples) of x @ w and dy @ w.T, where the output is too narrow for columns: each block packs
+#   only the weights, so much smaller products pay (ROW_BLOCK_MACS, MIN_BLOCK_ROWS): a full batch of
+#   900 through 50-wide layers (seed 003's moons, float64) ran its forward products in 112 -> 57 us on
+#   two threads and 112 -> 111 on one, as two blocks.
+# - SAMPLES of x.T @ dy, which sums over them: each block's partial product apart, then added to the
+#   first in block order (the same thresholds as ROWS).
 # No more blocks than the machine has cores, up to 4. The count is part of the cache key (kernels.cache).
 BLOCK_MACS = 1 << 22
 MIN_BLOCK_COLUMNS = 32
@@ -162,18 +164,19 @@ ROW_BLOCK_MACS = 1 << 18
 MIN_BLOCK_ROWS = 32
 MAX_BLOCKS = cache.split_cores()
 FORWARD, WEIGHT_GRADIENT, INPUT_GRADIENT = range(3)  # out = a @ b, a.T @ b, a @ b.T
+CUT_COLUMNS, CUT_ROWS, CUT_SAMPLES = range(3)
 
 
 @jit
-def split_of(kind, macs, width, rows):
-    """(blocks, cut along the samples) of the product ``kind`` of ``macs`` multiply-adds, whose
-    output is ``width`` wide where columns are cut and ``rows`` samples long: columns when they make
-    blocks, else rows (never for the weight gradient). Builtins only: Python calls its py_func."""
+def split_of(kind, macs, width, samples):
+    """(blocks, CUT_*) of the product ``kind`` of ``macs`` multiply-adds whose output is ``width`` wide
+    where columns are cut, over ``samples`` samples: columns when they make blocks, else the samples.
+    Builtins only: Python calls its py_func."""
     blocks = max(1, min(MAX_BLOCKS, macs // BLOCK_MACS, width // MIN_BLOCK_COLUMNS))
-    if blocks > 1 or kind == WEIGHT_GRADIENT:
-        return blocks, False
-    blocks = max(1, min(MAX_BLOCKS, macs // ROW_BLOCK_MACS, rows // MIN_BLOCK_ROWS))
-    return blocks, blocks > 1
+    if blocks > 1:
+        return blocks, CUT_COLUMNS
+    blocks = max(1, min(MAX_BLOCKS, macs // ROW_BLOCK_MACS, samples // MIN_BLOCK_ROWS))
+    return blocks, CUT_SAMPLES if kind == WEIGHT_GRADIENT else CUT_ROWS
 
 
 @jit
@@ -186,17 +189,25 @@ def _product_shape(kind, a, out):
 
 @jit
 def blocks_of(kind, a, out):
-    """(blocks, cut along the samples) of the product ``kind`` of ``a`` into ``out``."""
+    """(blocks, CUT_*) of the product ``kind`` of ``a`` (whose rows are the samples) into ``out``."""
     macs, width = _product_shape(kind, a, out)
-    return split_of(kind, macs, width, out.shape[0])
+    return split_of(kind, macs, width, a.shape[0])
 
 
 @jit
-def _product_part(kind, a, b, out, part):
+def _partials(kind, a, out):
+    """Room for the partial products of blocks 1, 2, ... of a CUT_SAMPLES product (none otherwise)."""
+    blocks, cut = blocks_of(kind, a, out)
+    return np.empty((blocks - 1 if cut == CUT_SAMPLES else 0, out.shape[0], out.shape[1]), dtype=out.dtype)
+
+
+@jit
+def _product_part(kind, a, b, out, part, partials):
     """Part t of ``part`` = (t, parts) of the product ``kind`` (FORWARD, ...): its run of the blocks,
-    one BLAS call each; (0, 1) for the whole product."""
+    one BLAS call each; (0, 1) for the whole product. A CUT_SAMPLES product's blocks after the first
+    go to ``partials`` (see :func:`_add_partials`)."""
     t, parts = part
-    blocks, by_rows = blocks_of(kind, a, out)
+    blocks, cut = blocks_of(kind, a, out)
     first, stop = _runs.run(t, parts, blocks, 1)
     if blocks == 1 and first < stop:  # numba's np.dot, as before blocks: it sends one-row products to gemv
         if kind == FORWARD:
@@ -206,10 +217,14 @@ def _product_part(kind, a, b, out, part):
         else:
             np.dot(a, b.T, out)
         return
-    width = out.shape[0] if by_rows else _product_shape(kind, a, out)[1]
+    width = a.shape[0] if cut != CUT_COLUMNS else _product_shape(kind, a, out)[1]
     for q in range(first, stop):
         c0, c1 = q * width // blocks, (q + 1) * width // blocks
-        if by_rows:
+        if cut == CUT_SAMPLES and q == 0:
+            _blas.gemm(a[c0:c1], b[c0:c1], out, True, False)
+        elif cut == CUT_SAMPLES:
+            _blas.gemm(a[c0:c1], b[c0:c1], partials[q - 1], True, False)
+        elif cut == CUT_ROWS:
             _blas.gemm(a[c0:c1], b, out[c0:c1], False, kind == INPUT_GRADIENT)
         elif kind == FORWARD:
             _blas.gemm(a, b[:, c0:c1], out[:, c0:c1], False, False)
@@ -217,6 +232,23 @@ def _product_part(kind, a, b, out, part):
             _blas.gemm(a[:, c0:c1], b, out[c0:c1], True, False)
         else:
             _blas.gemm(a, b[c0:c1], out[:, c0:c1], False, True)
+
+
+@jit
+def _add_partials(out, partials):
+    """out += the partial products, in block order."""
+    for q in range(partials.shape[0]):
+        for i in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[i, j] += partials[q, i, j]
+
+
+@jit
+def _product_whole(kind, a, b, out):
+    """The product ``kind`` on this thread, block after block."""
+    partials = _partials(kind, a, out)
+    _product_part(kind, a, b, out, (0, 1), partials)
+    _add_partials(out, partials)
 
 
 @jit
@@ -230,8 +262,10 @@ def products_parallel(kind, a, b, out, parts):
     """The product ``kind`` (FORWARD: out = a @ b, WEIGHT_GRADIENT: a.T @ b, INPUT_GRADIENT: a @ b.T)
     with runs of its blocks on ``parts`` threads: the numbers of one thread. Call from Python with
     BLAS at one thread."""
+    partials = _partials(kind, a, out)
     for t in config.prange(parts):
-        _product_part(kind, a, b, out, (t, parts))
+        _product_part(kind, a, b, out, (t, parts), partials)
+    _add_partials(out, partials)
 
 
 @jit(contract=True)
@@ -240,7 +274,7 @@ def _product_into(a, b, out, b_transposed):
     m, k, n = a.shape[0], a.shape[1], out.shape[1]
     kind = INPUT_GRADIENT if b_transposed else FORWARD
     if m * k * n > SMALL_PRODUCT:
-        _product_part(kind, a, b, out, (0, 1))
+        _product_whole(kind, a, b, out)
     elif b_transposed:
         _nt_loops(a.reshape(-1), b.reshape(-1), out.reshape(-1), _unsigned((0, 0, 0, m, k, n)))
     else:
@@ -254,7 +288,7 @@ def _weight_gradient_into(x, dy, dw):
     if n_in == 0:
         return
     if nb * n_in * n_out > SMALL_PRODUCT:
-        _product_part(WEIGHT_GRADIENT, x, dy, dw, (0, 1))
+        _product_whole(WEIGHT_GRADIENT, x, dy, dw)
     else:
         _tn_loops(x.reshape(-1), dy.reshape(-1), dw.reshape(-1), _unsigned((0, 0, 0, n_in, nb, n_out)))
 
@@ -315,10 +349,11 @@ def _bias(b: np.ndarray, width: int) -> np.ndarray:
     return b.reshape(width)
 
 
-def _blocked(kind: int, macs: int, out_shape: tuple[int, int]) -> bool:
-    """:func:`is_blocked` in Python, for a product of ``macs`` multiply-adds into ``out_shape``."""
+def _blocked(kind: int, macs: int, out_shape: tuple[int, int], samples: int) -> bool:
+    """:func:`is_blocked` in Python, for a product of ``macs`` multiply-adds over ``samples`` samples
+    into ``out_shape``."""
     width = out_shape[0] if kind == WEIGHT_GRADIENT else out_shape[1]
-    return split_of.py_func(kind, macs, width, out_shape[0])[0] > 1
+    return split_of.py_func(kind, macs, width, samples)[0] > 1
 
 
 def _one_thread(macs: int) -> Any:
@@ -340,7 +375,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = float_arrays({"a": a, "b": b}, {"a": 2, "b": 2})
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"b must have {a.shape[1]} rows to match a's columns (a is {a.shape}); got {b.shape}")
-    if _blocked(FORWARD, a.shape[0] * a.shape[1] * b.shape[1], (a.shape[0], b.shape[1])):
+    if _blocked(FORWARD, a.shape[0] * a.shape[1] * b.shape[1], (a.shape[0], b.shape[1]), a.shape[0]):
         out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
         _products([(FORWARD, a, b, out)])
         return out
@@ -354,7 +389,7 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"w must have {x.shape[1]} rows to match x's features (x is {x.shape}); got {w.shape}")
     b = _bias(b, w.shape[1])
-    if _blocked(FORWARD, x.shape[0] * x.shape[1] * w.shape[1], (x.shape[0], w.shape[1])):
+    if _blocked(FORWARD, x.shape[0] * x.shape[1] * w.shape[1], (x.shape[0], w.shape[1]), x.shape[0]):
         y = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
         _products([(FORWARD, x, w, y)])
         add_bias(b, y)
@@ -376,7 +411,7 @@ def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.nda
         raise ValueError(f"dy must have shape {expected} (x rows, w columns); got {dy.shape}")
     macs = x.shape[0] * x.shape[1] * w.shape[1]
     outs = ((WEIGHT_GRADIENT, w.shape), (INPUT_GRADIENT, x.shape))
-    blocked = [kind for kind, out in outs if _blocked(kind, macs, out)]
+    blocked = [kind for kind, out in outs if _blocked(kind, macs, out, x.shape[0])]
     with _one_thread(macs):
         if not blocked:
             return _dense_backward(x, w, dy)

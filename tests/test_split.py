@@ -155,10 +155,10 @@ def test_optimizer_steps_on_parts_give_the_public_kernels_bits(kind, dtype):
             assert np.array_equal(g, w)
 
 
-# Dense products: fixed blocks of the output (kernels.dense.split_of), one BLAS call each.
-# (64, 9216, 40): its forward product cut along its 64 samples (too narrow for columns), its
-# gradients along the 9216 inputs; (900, 50, 50), seed 003's moons: its forward and input gradient
-# along the samples, its weight gradient not at all.
+# Dense products: fixed blocks (kernels.dense.split_of), one BLAS call each. (64, 9216, 40): its
+# forward product cut along its 64 samples (too narrow for columns), its gradients along the 9216
+# inputs; (900, 50, 50), seed 003's moons: its forward and input gradient along the samples, its
+# weight gradient summed from blocks of samples; (40, 300, 100): too small for any cut.
 DENSE_SHAPES = ((64, 9216, 128), (128, 784, 256), (128, 256, 256), (40, 300, 100), (64, 9216, 40), (900, 50, 50))
 
 
@@ -166,16 +166,28 @@ def test_dense_blocks_depend_on_the_shapes_and_the_cores_alone():
     assert KD.MAX_BLOCKS == max(1, min(os.cpu_count() or 1, 4))
     split, cap = KD.split_of.py_func, KD.MAX_BLOCKS
     forward = [split(KD.FORWARD, m * k * n, n, m) for m, k, n in DENSE_SHAPES]
-    weights = [split(KD.WEIGHT_GRADIENT, m * k * n, k, k) for m, k, n in DENSE_SHAPES]
+    weights = [split(KD.WEIGHT_GRADIENT, m * k * n, k, m) for m, k, n in DENSE_SHAPES]
     inputs = [split(KD.INPUT_GRADIENT, m * k * n, k, m) for m, k, n in DENSE_SHAPES]
-    columns = [(min(4, cap), False), (min(4, cap), False), (min(2, cap), False), (1, False)]
-    two_rows, all_rows = (min(2, cap), cap > 1), (cap, cap > 1)  # 64 samples make 2 blocks, 900 up to 4
-    assert forward == [*columns, two_rows, all_rows]
-    assert weights == [*columns[:3], (1, False), (min(4, cap), False), (1, False)]
-    assert inputs == [*columns[:3], (1, False), (min(4, cap), False), all_rows]
-    assert split(KD.FORWARD, 10**9, 40, 16) == (1, False)  # never narrower than 32 columns or rows
-    assert split(KD.FORWARD, 10**9, 10**4, 1) == (cap, False)
-    assert split(KD.FORWARD, 10**9, 16, 10**4) == (cap, cap > 1)
+    columns, rows, samples = KD.CUT_COLUMNS, KD.CUT_ROWS, KD.CUT_SAMPLES
+
+    def cut(blocks, how, otherwise):  # one block is no cut: then the samples' kind is reported
+        return (min(blocks, cap), how) if min(blocks, cap) > 1 else (1, otherwise)
+
+    assert forward == [
+        cut(4, columns, rows), cut(4, columns, rows), cut(2, columns, rows), (1, rows), cut(2, rows, rows),
+        cut(4, rows, rows),
+    ]  # fmt: skip
+    assert weights == [
+        cut(4, columns, samples), cut(4, columns, samples), cut(2, columns, samples), (1, samples),
+        cut(4, columns, samples), cut(4, samples, samples),
+    ]  # fmt: skip
+    assert inputs == [
+        cut(4, columns, rows), cut(4, columns, rows), cut(2, columns, rows), (1, rows), cut(4, columns, rows),
+        cut(4, rows, rows),
+    ]  # fmt: skip
+    assert split(KD.FORWARD, 10**9, 40, 16) == (1, rows)  # never narrower than 32 columns or rows
+    assert split(KD.FORWARD, 10**9, 10**4, 1) == cut(4, columns, rows)
+    assert split(KD.FORWARD, 10**9, 16, 10**4) == cut(4, rows, rows)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
