@@ -212,7 +212,11 @@ def _training_row(name: str, kind: str, layers: Callable[[], list], n: int, batc
 
 
 def _moons_row() -> Row:
-    """Seed 003: 2-25-50-50-25-1 relu/sigmoid, BCE, full batch of 900 make_moons samples, float64."""
+    """Seed 003: 2-25-50-50-25-1 relu/sigmoid, BCE, full batch of 900 make_moons samples, float64; at 1
+    and 2 threads, every side held to them. The numpy side's time follows glibc malloc's state more
+    than the threads: its 900 x 50 float64 temporaries (360 KB) are mmap'd and page-faulted afresh
+    each until earlier frees raise malloc's threshold -- 320-530 ms in a fresh process, ~210 ms after
+    large frees (AMD EPYC); fastnn's workspace is allocated once."""
     from sklearn.datasets import make_moons
 
     from ..seeds import seed003 as S3
@@ -270,6 +274,7 @@ def _moons_row() -> Row:
         {"reference": 5.0, "torch": 3.0},
         fresh=True,
         quick=False,
+        threads=THREADS,
     )
 
 
