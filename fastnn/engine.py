@@ -226,8 +226,7 @@ def _all_finite(a):
 @jit(inline=True)
 def _batch_gradients(data, rng, idx, program, state, work, rules, outer):
     """Forward, loss and backward for the samples ``idx`` (``rng``: the network's generator, see
-    Data); gradients land in ``state.grads`` (the
-    dense weights' only when not ``outer``, see Rules).
+    Data); gradients land in ``state.grads`` (the dense weights' only when not ``outer``, see Rules).
 
     Returns (loss in the network's dtype as float64, correct count, fault) with fault 0 (none),
     1 (non-finite loss: nothing computed past it) or 2 (a non-finite gradient).

@@ -226,13 +226,40 @@ def _install_compile_listener() -> None:
     event.register("numba:compile", _Listener())
 
 
-_blas_libs: dict[bool, list[Any]] = {}
-_blas_held: dict[bool, list[Any]] = {}  # per kind of block: [blocks open (any thread), saved counts]
+_blas_libs: dict[tuple[bool, bool], list[_Pool]] = {}
+_blas_held: dict[tuple[bool, bool], list[Any]] = {}  # per kind of block: [blocks open (any thread), saved counts]
 _blas_lock = threading.Lock()
 
 
+class _Pool:
+    """One BLAS library's thread count: threadpoolctl's controller, or OpenBLAS's own two C functions
+    when its library exports them under a name tried here (0.15 + 0.3 us a call against 0.6 + 1.1)."""
+
+    def __init__(self, lib: Any) -> None:
+        self.get, self.set = lib.get_num_threads, lib.set_num_threads
+        dynlib = getattr(lib, "dynlib", None)
+        if lib.internal_api != "openblas" or getattr(lib, "threading_layer", None) != "pthreads" or dynlib is None:
+            return
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_"):
+                get = getattr(dynlib, f"{prefix}openblas_get_num_threads{suffix}", None)
+                set_ = getattr(dynlib, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    self.get, self.set = get, set_
+                    return
+
+
+def _numba_blas(libs: list[Any]) -> list[Any]:
+    """The BLAS numba's np.dot calls (scipy's, through scipy.linalg.cython_blas): the libraries under
+    scipy's installation (its wheel's scipy.libs), else all of them (one shared BLAS, as conda's)."""
+    import scipy
+
+    home = os.path.dirname(scipy.__file__)
+    return [lib for lib in libs if os.path.realpath(lib.filepath).startswith(home)] or libs
+
+
 @contextlib.contextmanager
-def blas_single_thread(numba_blas: bool = True) -> Any:
+def blas_single_thread(numba_blas: bool = True, kernels_only: bool = False) -> Any:
     """Holds every BLAS thread pool at one thread inside the block (a few microseconds; a block
     inside another, of any thread, costs nothing and the last one out restores the counts).
 
@@ -240,22 +267,25 @@ def blas_single_thread(numba_blas: bool = True) -> Any:
     BLAS inside them would put 2 x 2 threads on 2 cores (10x slowdowns measured) -- and around
     every BLAS product fastnn makes: OpenBLAS's own threads change sgemm's last bits, so the
     numbers would depend on the thread count. ``numba_blas=False`` holds only the pools already
-    loaded (numpy's), without loading scipy's, which numba's np.dot calls (a 0.15 s import).
+    loaded (numpy's), without loading scipy's, which numba's np.dot calls (a 0.15 s import);
+    ``kernels_only`` only that one (half the cost, for the public kernels' single products).
     """
-    if numba_blas not in _blas_libs:
+    key = (numba_blas, kernels_only)
+    if key not in _blas_libs:
         if numba_blas:
             import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS numba's np.dot calls, so it is seen
         from threadpoolctl import ThreadpoolController
 
-        _blas_libs[numba_blas] = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-    libs = _blas_libs[numba_blas]
+        libs = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+        _blas_libs[key] = [_Pool(lib) for lib in (_numba_blas(libs) if kernels_only else libs)]
+    libs = _blas_libs[key]
     with _blas_lock:
-        held = _blas_held.setdefault(numba_blas, [0, []])
+        held = _blas_held.setdefault(key, [0, []])
         if held[0] == 0:
-            held[1] = [lib.get_num_threads() for lib in libs]
+            held[1] = [lib.get() for lib in libs]
             for lib, n in zip(libs, held[1], strict=True):
                 if n != 1:
-                    lib.set_num_threads(1)
+                    lib.set(1)
         held[0] += 1
     try:
         yield
@@ -265,7 +295,7 @@ def blas_single_thread(numba_blas: bool = True) -> Any:
             if held[0] == 0:
                 for lib, n in zip(libs, held[1], strict=True):
                     if n != 1:
-                        lib.set_num_threads(n)
+                        lib.set(n)
 
 
 def threads() -> int:

@@ -359,7 +359,7 @@ def _blocked(kind: int, macs: int, out_shape: tuple[int, int], samples: int) -> 
 def _one_thread(macs: int) -> Any:
     """BLAS held at one thread around a product it computes (as everywhere in fastnn: OpenBLAS's own
     threads change the last bits of gemm and gemv with their count); nothing for the loops."""
-    return config.blas_single_thread() if macs > SMALL_PRODUCT else contextlib.nullcontext()
+    return config.blas_single_thread(kernels_only=True) if macs > SMALL_PRODUCT else contextlib.nullcontext()
 
 
 def _products(jobs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> None:
