@@ -260,8 +260,8 @@ def _numba_blas(libs: list[Any]) -> list[Any]:
 
 @contextlib.contextmanager
 def blas_single_thread(numba_blas: bool = True, kernels_only: bool = False) -> Any:
-    """Holds every BLAS thread pool at one thread inside the block (a few microseconds; a block
-    inside another, of any thread, costs nothing and the last one out restores the counts).
+    """Holds every BLAS thread pool at one thread inside the block (~4 us; inside another block of its
+    kind, of any thread, ~1 us: it only counts, and the last one out restores the counts).
 
     Around numba-parallel kernels that call BLAS from each of numba's threads -- a multithreaded
     BLAS inside them would put 2 x 2 threads on 2 cores (10x slowdowns measured) -- and around
