@@ -409,21 +409,14 @@ def dense_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.nda
     expected = (x.shape[0], w.shape[1])
     if dy.shape != expected:
         raise ValueError(f"dy must have shape {expected} (x rows, w columns); got {dy.shape}")
-    macs = x.shape[0] * x.shape[1] * w.shape[1]
-    outs = ((WEIGHT_GRADIENT, w.shape), (INPUT_GRADIENT, x.shape))
-    blocked = [kind for kind, out in outs if _blocked(kind, macs, out, x.shape[0])]
-    with _one_thread(macs):
-        if not blocked:
+    # dw and dx have the same blocks (cut along the inputs, or both along the samples): one check.
+    if not _blocked(WEIGHT_GRADIENT, x.shape[0] * x.shape[1] * w.shape[1], w.shape, x.shape[0]):
+        with _one_thread(x.shape[0] * x.shape[1] * w.shape[1]):
             return _dense_backward(x, w, dy)
-        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[1], dtype=dy.dtype)
-        jobs = {WEIGHT_GRADIENT: (WEIGHT_GRADIENT, x, dy, dw), INPUT_GRADIENT: (INPUT_GRADIENT, dy, w, dx)}
-        _products([jobs[kind] for kind in blocked])
-        if WEIGHT_GRADIENT not in blocked:
-            _weight_gradient_into(x, dy, dw)
-        if INPUT_GRADIENT not in blocked:
-            _product_into(dy, w, dx, True)
-        bias_gradient(dy, db)
-        return dx, dw, db
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty(w.shape[1], dtype=dy.dtype)
+    _products([(WEIGHT_GRADIENT, x, dy, dw), (INPUT_GRADIENT, dy, w, dx)])
+    bias_gradient(dy, db)
+    return dx, dw, db
 
 
 # The public kernels (kernels/__init__.py exports them; the registry pairs each with its twin).

@@ -185,6 +185,7 @@ def test_dense_blocks_depend_on_the_shapes_and_the_cores_alone():
         cut(4, columns, rows), cut(4, columns, rows), cut(2, columns, rows), (1, rows), cut(4, columns, rows),
         cut(4, rows, rows),
     ]  # fmt: skip
+    assert [blocks for blocks, _ in weights] == [blocks for blocks, _ in inputs]  # dw and dx: one check
     assert split(KD.FORWARD, 10**9, 40, 16) == (1, rows)  # never narrower than 32 columns or rows
     assert split(KD.FORWARD, 10**9, 10**4, 1) == cut(4, columns, rows)
     assert split(KD.FORWARD, 10**9, 16, 10**4) == cut(4, rows, rows)

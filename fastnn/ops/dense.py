@@ -151,16 +151,12 @@ def backward(ops, offs, i, state, work, nb, options):
     dy = KB.shaped(dacts, yo, (nb, n_out))
     dx = KB.shaped(dacts, xo, (nb if need_dx else 0, n_in))
     dw = KB.shaped(grads, pw, (0 if outer else n_in, n_out))
-    if products > 1:  # a product with blocks shares them out over the threads: the same numbers either way
-        if dw.shape[0] and KD.is_blocked(KD.WEIGHT_GRADIENT, x, dw):
+    if products > 1 and KD.is_blocked(KD.WEIGHT_GRADIENT, x, w):  # dw and dx have the same blocks (kernels.dense)
+        if dw.shape[0]:
             _on_threads(KD.WEIGHT_GRADIENT, (x, dy, dw), products)
-        else:
-            KD._weight_gradient_into(x, dy, dw)  # nothing when dw has no rows (outer)
         KD.bias_gradient(dy, grads[pb : pb + n_out])
-        if KD.is_blocked(KD.INPUT_GRADIENT, dy, dx):
+        if need_dx:
             _on_threads(KD.INPUT_GRADIENT, (dy, w, dx), products)
-        elif need_dx:
-            KD._product_into(dy, w, dx, True)
     else:
         KD._dense_backward_into(x, w, dy, dw, grads[pb : pb + n_out], dx)
 
