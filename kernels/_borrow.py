@@ -5,8 +5,10 @@ name (an inlined function's argument, a view, a field taken from a namedtuple), 
 atomic increment and later takes it away with an atomic decrement. In a per-sample training loop
 those pairs were the largest cost: the XOR network's step made ~95 of each per sample (callgrind),
 half of the loop's time. ``borrowed(a)`` is ``a`` without its owner (a null meminfo): the same data,
-shape and strides, but counting references to it does nothing. Only for arrays that outlive the
-compiled call that borrows them -- the arguments of an entry point -- and never returned from it.
+shape and strides, but counting references to it does nothing. Only for arrays that outlive every
+use of the borrowed view -- the arguments of the compiled call that borrows them, used within that
+call (kernels.winograd's ``_runs`` hands its views to the caller that passed the array) -- and never
+handed back to Python.
 
 ``shaped(buffer, start, shape)`` is ``buffer[start : start + prod(shape)].reshape(shape)`` for a
 contiguous 1-D buffer, made in a few instructions: numba's ``reshape`` calls a C helper to work out
